@@ -1,0 +1,76 @@
+"""What every actor of one system shares: settings, storage, the graph loop, graphs, run streams,
+run watchers and the thread registry. Actors read it; only messages change another actor's state."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .errors import InvalidInput, NotFound
+from .graphs import GraphRegistry
+from .models import Assistant, Run
+from .registry import ThreadRegistry
+from .runtime import GraphLoop
+from .settings import Settings
+from .storage import Storage
+from .streams import RunStream
+from .watchers import RunWatchers
+
+
+class StreamRegistry:
+    """The open event streams of runs, by run id."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: dict[str, RunStream] = {}
+
+    def open(self, run_id: str, *, resumable: bool = False) -> RunStream:
+        with self._lock:
+            stream = self._streams.get(run_id)
+            if stream is None:
+                stream = self._streams[run_id] = RunStream(run_id, resumable=resumable)
+            return stream
+
+    def get(self, run_id: str) -> RunStream | None:
+        return self._streams.get(run_id)
+
+    def discard(self, run_id: str) -> None:
+        with self._lock:
+            self._streams.pop(run_id, None)
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+
+class SystemContext:
+    def __init__(self, settings: Settings, storage: Storage, runtime: GraphLoop, graphs: GraphRegistry) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.runtime = runtime
+        self.graphs = graphs
+        self.streams = StreamRegistry()
+        self.watchers = RunWatchers(storage)
+        self.registry: ThreadRegistry  # set by the system, which knows how to spawn thread actors
+
+    def resolve_assistant(self, assistant_id: str) -> Assistant:
+        """An assistant by UUID, or a graph id standing for that graph's default assistant."""
+        assistant = self.storage.get_assistant(assistant_id)
+        if assistant is None and assistant_id in self.graphs.ids:
+            from .models import graph_assistant_id
+
+            assistant = self.storage.get_assistant(graph_assistant_id(assistant_id))
+        if assistant is None:
+            raise InvalidInput(
+                f"Invalid assistant: '{assistant_id}'. Must be either a valid assistant UUID, "
+                f"or one of the registered graphs: {self.graphs.ids}"
+            )
+        return assistant
+
+    def assistant_of(self, run: Run) -> Assistant:
+        assistant = self.storage.get_assistant(run.assistant_id)
+        if assistant is None:
+            raise NotFound(f"assistant {run.assistant_id} of run {run.run_id} no longer exists")
+        return assistant
+
+    def tell_thread(self, thread_id: str, message: Any, *, spawn: bool = True) -> bool:
+        return self.registry.tell(thread_id, message, spawn=spawn)

@@ -1,0 +1,159 @@
+"""Drives one run's graph on the graph loop: stream its steps, publish events, report the outcome.
+
+The run actor owns a `RunDriver`; `start()` returns a thread-safe future of the `RunOutcome`, and
+`stop()` (callable from any thread) cancels the step in flight at once. A stopped driver still reports
+an outcome - only after the run's blocking sync calls have returned - so the thread never starts a
+successor while a step of this run is executing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from langgraph.types import Command
+
+from . import serde
+from .models import RunOutcome
+from .runtime import GraphLoop, current_run_id
+from .streams import RunStream
+
+log = logging.getLogger("switchboard.driver")
+
+# API stream mode -> (LangGraph stream mode, SSE event name)
+STREAM_MODES: dict[str, tuple[str, str]] = {
+    "values": ("values", "values"),
+    "updates": ("updates", "updates"),
+    "custom": ("custom", "custom"),
+    "debug": ("debug", "debug"),
+    "tasks": ("tasks", "tasks"),
+    "checkpoints": ("checkpoints", "checkpoints"),
+    "messages": ("messages", "messages"),
+    "messages-tuple": ("messages", "messages"),
+}
+
+
+class RunJob(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the driver needs, decided before the run starts."""
+
+    run_id: str
+    thread_id: str
+    graph_id: str
+    graph: Any  # a compiled LangGraph graph, bound to the system's checkpointer and store
+    config: dict[str, Any]
+    input: Any = None
+    command: dict[str, Any] | None = None
+    stream_mode: tuple[str, ...] = ("values",)
+    stream_subgraphs: bool = False
+    interrupt_before: Any = None
+    interrupt_after: Any = None
+    context: Any = None
+    durability: str | None = None
+
+
+def _command(spec: dict[str, Any]) -> Command:
+    return Command(resume=spec.get("resume"), update=spec.get("update"), goto=spec.get("goto") or ())
+
+
+def _event_name(base: str, namespace: Sequence[str]) -> str:
+    return "|".join([base, *namespace]) if namespace else base
+
+
+class RunDriver:
+    def __init__(self, job: RunJob, stream: RunStream, runtime: GraphLoop) -> None:
+        self.job = job
+        self.stream = stream
+        self.runtime = runtime
+        self._task: asyncio.Task[None] | None = None
+        self._stop_requested = False
+
+    def start(self) -> concurrent.futures.Future[RunOutcome]:
+        return self.runtime.submit(self._main())
+
+    def stop(self) -> None:
+        """Cancel the step in flight (thread-safe; idempotent)."""
+        self.runtime.call_soon(self._cancel)
+
+    def _cancel(self) -> None:
+        self._stop_requested = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _main(self) -> RunOutcome:
+        job = self.job
+        token = current_run_id.set(job.run_id)
+        try:
+            self.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
+            self._task = asyncio.create_task(self._steps())
+            if self._stop_requested:
+                self._task.cancel()
+            error: BaseException | None = None
+            cancelled = False
+            try:
+                await asyncio.shield(self._task)
+            except asyncio.CancelledError:
+                cancelled = True
+            except Exception as exc:  # a node raised: the run ends in `error`, the thread lives on
+                error = exc
+            # Sync nodes cannot be cancelled: wait until they return; their results are discarded.
+            await self.runtime.executor.drained(job.run_id)
+            return await self._outcome(cancelled=cancelled, error=error)
+        finally:
+            current_run_id.reset(token)
+
+    async def _steps(self) -> None:
+        job = self.job
+        modes = [STREAM_MODES[m][0] for m in job.stream_mode]
+        names = {STREAM_MODES[m][0]: STREAM_MODES[m][1] for m in job.stream_mode}
+        kwargs: dict[str, Any] = {
+            "stream_mode": list(dict.fromkeys(modes)) or ["values"],
+            "subgraphs": job.stream_subgraphs,
+        }
+        if job.interrupt_before is not None:
+            kwargs["interrupt_before"] = job.interrupt_before
+        if job.interrupt_after is not None:
+            kwargs["interrupt_after"] = job.interrupt_after
+        if job.context is not None:
+            kwargs["context"] = job.context
+        if job.durability is not None:
+            kwargs["durability"] = job.durability
+        graph_input = _command(job.command) if job.command else job.input
+        publish = self.stream.publish
+        async for part in job.graph.astream(graph_input, job.config, **kwargs):
+            if job.stream_subgraphs:
+                namespace, mode, chunk = part
+            else:
+                namespace, (mode, chunk) = (), part
+            if mode == "messages":
+                chunk = list(chunk)
+            publish(_event_name(names.get(mode, mode), namespace), chunk)
+
+    async def _outcome(self, *, cancelled: bool, error: BaseException | None) -> RunOutcome:
+        job = self.job
+        state_config = {"configurable": {"thread_id": job.thread_id}}
+        try:
+            snapshot = await job.graph.aget_state(state_config)
+            values = serde.to_jsonable(snapshot.values)
+            interrupts = {}
+            for task in snapshot.tasks:
+                if task.interrupts:
+                    interrupts[task.id] = [{"value": serde.to_jsonable(i.value), "id": i.id} for i in task.interrupts]
+        except Exception as exc:  # the state itself cannot be read: report the run as failed
+            log.exception("run %s: reading the final state failed", job.run_id)
+            values, interrupts = None, {}
+            error = error or exc
+        if error is not None:
+            detail = {"error": type(error).__name__, "message": str(error)}
+            self.stream.publish("error", detail)
+            return RunOutcome(status="error", thread_status="error", values=values, error=detail)
+        if cancelled:
+            return RunOutcome(status="interrupted", thread_status="idle", values=values)
+        if interrupts:
+            return RunOutcome(
+                status="success", thread_status="interrupted", values=values, interrupts=interrupts
+            )
+        return RunOutcome(status="success", thread_status="idle", values=values)

@@ -1,0 +1,41 @@
+"""Domain errors, defined once. `server/` maps each class to an HTTP status in one table."""
+
+
+class SwitchboardError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(SwitchboardError):
+    """The thread, run or assistant does not exist (HTTP 404)."""
+
+    status_code = 404
+
+
+class InvalidInput(SwitchboardError):
+    """The request names a bad value; the message names the field (HTTP 422)."""
+
+    status_code = 422
+
+
+class ThreadBusy(SwitchboardError):
+    """`multitask_strategy="reject"` while the thread has a run in flight (HTTP 409)."""
+
+    status_code = 409
+
+
+class Conflict(SwitchboardError):
+    """The resource exists already or is in a state that forbids the request (HTTP 409)."""
+
+    status_code = 409
+
+
+class ShuttingDown(SwitchboardError):
+    """The system no longer accepts new work (HTTP 503)."""
+
+    status_code = 503

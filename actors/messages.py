@@ -1,0 +1,99 @@
+"""Every message an actor of this system can be sent. Reading this module tells you what each actor
+can be asked. Replies travel in a `concurrent.futures.Future` carried by the message (`reply`), which
+both sync callers (`.result()`) and asyncio callers (`runtime.wait_future`) can wait on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import msgspec
+
+from .models import Run, RunOutcome, StopAction
+
+Reply = concurrent.futures.Future  # the caller waits on it; the actor sets it exactly once
+
+
+# --- ThreadActor: one per thread, serializes everything that touches the thread -----------------
+
+
+class CreateRun(msgspec.Struct, frozen=True, tag=True):
+    """A new run for this thread; the actor applies its multitask strategy. Replies with the `Run`
+    (status `pending`) or fails the reply with `ThreadBusy`."""
+
+    run: Run
+    reply: Any
+
+
+class CancelRun(msgspec.Struct, frozen=True, tag=True):
+    """Stop one run (`interrupt` keeps its steps, `rollback` deletes it). Replies once accepted, or,
+    with `wait`, once the run has stopped."""
+
+    run_id: str
+    action: StopAction
+    wait: bool
+    reply: Any
+
+
+class RunEnded(msgspec.Struct, frozen=True, tag=True):
+    """From a RunActor: the run's driver has stopped; nothing of it executes any more."""
+
+    run_id: str
+    outcome: RunOutcome
+
+
+class RollbackDone(msgspec.Struct, frozen=True, tag=True):
+    """The checkpoints of a rolled-back run are deleted; the slot is free again."""
+
+    run_id: str
+    values: Any = None
+    """The thread's state values after the deletion (what they were before the run)."""
+    error: str | None = None
+
+
+class RunDue(msgspec.Struct, frozen=True, tag=True):
+    """A delayed run (`after_seconds`) is due: apply its strategy now."""
+
+    run_id: str
+
+
+class PatchThread(msgspec.Struct, frozen=True, tag=True):
+    """Merge metadata into the thread record. Replies with the updated `Thread`."""
+
+    metadata: dict[str, Any]
+    reply: Any
+
+
+class DeleteThread(msgspec.Struct, frozen=True, tag=True):
+    """Cancel every run of the thread, then delete it with its runs and checkpoints."""
+
+    reply: Any
+
+
+class PassivateIfIdle(msgspec.Struct, frozen=True, tag=True):
+    """Timer tick: stop this actor if nothing happened since `generation` (its state is in storage)."""
+
+    generation: int
+
+
+# --- RunActor: one per running run, executes the graph and answers stop requests ---------------
+
+
+class StopRun(msgspec.Struct, frozen=True, tag=True):
+    """Cancel the step in flight; the run will report `RunEnded` once it has really stopped."""
+
+    action: StopAction
+
+
+class DriverFinished(msgspec.Struct, frozen=True, tag=True):
+    """From the graph loop: the driver coroutine has returned."""
+
+    outcome: RunOutcome | None
+    error: str | None = None
+
+
+ThreadMessage = (
+    CreateRun | CancelRun | RunEnded | RollbackDone | RunDue | PatchThread | DeleteThread | PassivateIfIdle
+)
+RunMessage = StopRun | DriverFinished

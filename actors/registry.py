@@ -1,0 +1,44 @@
+"""Which thread actors are alive. Every message to a thread goes through `tell`, under one lock, so a
+thread actor that passivates itself (`release`) can be sure nobody holds a stale reference to it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+
+class ThreadRegistry:
+    def __init__(self, spawn: Callable[[str], pykka.ActorRef[Any]]) -> None:
+        self._spawn = spawn
+        self._lock = threading.Lock()
+        self._refs: dict[str, pykka.ActorRef[Any]] = {}
+
+    def tell(self, thread_id: str, message: Any, *, spawn: bool = True) -> bool:
+        """Deliver to the thread's actor, starting it if needed (unless `spawn=False`)."""
+        with self._lock:
+            ref = self._refs.get(thread_id)
+            if ref is None or not ref.is_alive():
+                if not spawn:
+                    return False
+                ref = self._refs[thread_id] = self._spawn(thread_id)
+            ref.tell(message)
+            return True
+
+    def release(self, thread_id: str, ref: pykka.ActorRef[Any], can_stop: Callable[[], bool]) -> bool:
+        """Unregister an actor that wants to stop, if `can_stop()` still holds under the lock."""
+        with self._lock:
+            if self._refs.get(thread_id) is not ref or not can_stop():
+                return False
+            del self._refs[thread_id]
+            return True
+
+    def alive(self) -> int:
+        with self._lock:
+            return len(self._refs)
+
+    def refs(self) -> list[pykka.ActorRef[Any]]:
+        with self._lock:
+            return list(self._refs.values())

@@ -1,0 +1,145 @@
+"""The event loop graphs run on, and the bridge between actor threads and asyncio.
+
+Every graph step runs as an asyncio task on one loop in its own thread (`GraphLoop`). Actors talk to
+it by scheduling coroutines (`submit`) and get completions back as messages, so no actor ever blocks
+on a step. Sync nodes run in the loop's default executor, which counts in-flight calls per run: a run
+that was cancelled is not reported stopped until its blocking calls have returned (`drained`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+current_run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "switchboard_current_run_id", default=None
+)
+
+
+async def wait_future(future: concurrent.futures.Future[T]) -> T:
+    """Await a thread-safe future without blocking the event loop.
+
+    pykka's own `Future.__await__` calls the blocking `get()`; our messages carry a
+    `concurrent.futures.Future` instead, which asyncio wraps with `call_soon_threadsafe`.
+    """
+    return await asyncio.wrap_future(future)
+
+
+class TrackingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """A thread pool that knows how many calls each run has in flight (sync graph nodes)."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="switchboard-sync-node")
+        self._lock = threading.Lock()
+        self._inflight: dict[str, int] = defaultdict(int)
+        self._waiters: dict[str, list[Callable[[], None]]] = defaultdict(list)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        run_id = current_run_id.get()
+        future = super().submit(fn, *args, **kwargs)
+        if run_id is not None:
+            with self._lock:
+                self._inflight[run_id] += 1
+            future.add_done_callback(lambda _f: self._done(run_id))
+        return future
+
+    def _done(self, run_id: str) -> None:
+        with self._lock:
+            self._inflight[run_id] -= 1
+            if self._inflight[run_id] > 0:
+                return
+            del self._inflight[run_id]
+            waiters = self._waiters.pop(run_id, [])
+        for wake in waiters:
+            wake()
+
+    def inflight(self, run_id: str) -> int:
+        with self._lock:
+            return self._inflight.get(run_id, 0)
+
+    async def drained(self, run_id: str) -> None:
+        """Return once no sync call of `run_id` is executing any more."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+        with self._lock:
+            if self._inflight.get(run_id, 0) == 0:
+                return
+            self._waiters[run_id].append(wake)
+        await done
+
+
+class GraphLoop:
+    """An asyncio loop in a daemon thread; graphs, checkpointers and timers live on it."""
+
+    def __init__(self, max_sync_workers: int | None = 64) -> None:
+        self.executor = TrackingExecutor(max_workers=max_sync_workers)
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_default_executor(self.executor)
+        self._thread = threading.Thread(target=self._run, name="switchboard-graph-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule a coroutine on the loop from any thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
+        """Run a coroutine on the loop and wait for it (from a non-loop thread only)."""
+        return self.submit(coro).result(timeout)
+
+    async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the graph loop from another event loop."""
+        return await wait_future(self.submit(coro))
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        """Thread-safe `loop.call_later`: cheap timers for passivation and delayed runs."""
+        holder: concurrent.futures.Future[asyncio.TimerHandle] = concurrent.futures.Future()
+        if threading.current_thread() is self._thread:
+            return self.loop.call_later(delay, fn, *args)
+        self.loop.call_soon_threadsafe(lambda: holder.set_result(self.loop.call_later(delay, fn, *args)))
+        return _LazyTimer(holder)  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+
+        async def _shutdown() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.call(_shutdown(), timeout=10)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _LazyTimer:
+    """A timer handle created on the loop thread; `cancel()` works from any thread."""
+
+    def __init__(self, holder: concurrent.futures.Future[asyncio.TimerHandle]) -> None:
+        self._holder = holder
+
+    def cancel(self) -> None:
+        self._holder.add_done_callback(lambda f: f.result()._loop.call_soon_threadsafe(f.result().cancel))

@@ -1,0 +1,19 @@
+"""Configuration in one place: built from CLI flags (server/cli.py) or by embedding code, passed down."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    config_path: str | None = None
+    """A langgraph.json; its graphs are served. None: graphs are given in code."""
+    host: str = "127.0.0.1"
+    port: int = 8123
+    storage: str = "memory"
+    idle_timeout: float = 30.0
+    """Seconds an idle thread actor lives before it is passivated (its state is in storage)."""
+    stream_keep_seconds: float = 60.0
+    """How long a finished resumable run keeps its events for late joiners."""
+    max_sync_workers: int = 64
+    """Threads for sync graph nodes."""

@@ -1,0 +1,129 @@
+"""A run's event stream: the driver publishes, any number of subscribers (SSE, embedded) listen.
+
+Events are encoded to JSON once, at publish time, and only while someone listens or the run keeps a
+replay buffer (`stream_resumable`). A subscriber is a thread-safe callable, so the publisher (the
+graph loop) never waits for a slow reader: async readers get `call_soon_threadsafe` into a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import msgspec
+
+from . import serde
+
+
+class StreamEvent(msgspec.Struct, frozen=True):
+    id: int
+    event: str
+    data: bytes  # JSON
+
+    def decoded(self) -> Any:
+        return serde.loads(self.data)
+
+
+Deliver = Callable[["StreamEvent | None"], None]  # None means: the stream has ended
+
+
+class RunStream:
+    def __init__(self, run_id: str, *, resumable: bool = False) -> None:
+        self.run_id = run_id
+        self.resumable = resumable
+        self._lock = threading.Lock()
+        self._subscribers: list[Deliver] = []
+        self._history: list[StreamEvent] = []
+        self._next_id = 0
+        self.closed = False
+
+    @property
+    def wanted(self) -> bool:
+        """Whether publishing is worth its encoding cost right now."""
+        return self.resumable or bool(self._subscribers)
+
+    def publish(self, event: str, data: Any) -> None:
+        if not self.wanted:
+            return
+        encoded = data if isinstance(data, bytes) else serde.dumps(data)
+        with self._lock:
+            if self.closed:
+                return
+            item = StreamEvent(self._next_id, event, encoded)
+            self._next_id += 1
+            if self.resumable:
+                self._history.append(item)
+            subscribers = list(self._subscribers)
+        for deliver in subscribers:
+            deliver(item)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            subscribers, self._subscribers = self._subscribers, []
+        for deliver in subscribers:
+            deliver(None)
+
+    def subscribe(self, deliver: Deliver, *, after_id: int | None = None) -> Callable[[], None]:
+        """Add a listener; with `after_id`, replay what it missed (resumable runs only)."""
+        with self._lock:
+            backlog = [e for e in self._history if after_id is None or e.id > after_id]
+            closed = self.closed
+            if not closed:
+                self._subscribers.append(deliver)
+        for item in backlog:
+            deliver(item)
+        if closed:
+            deliver(None)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if deliver in self._subscribers:
+                    self._subscribers.remove(deliver)
+
+        return unsubscribe
+
+
+class AsyncSubscription:
+    """Iterate a run's events from any asyncio loop."""
+
+    def __init__(self, stream: RunStream, *, after_id: int | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        self._unsubscribe = stream.subscribe(self._deliver, after_id=after_id)
+
+    def _deliver(self, item: StreamEvent | None) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the reader's loop is closed: nobody listens any more
+            pass
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        try:
+            while (item := await self._queue.get()) is not None:
+                yield item
+        finally:
+            self._unsubscribe()
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
+class SyncSubscription:
+    """Iterate a run's events from a plain thread."""
+
+    def __init__(self, stream: RunStream, *, after_id: int | None = None) -> None:
+        self._queue: queue.SimpleQueue[StreamEvent | None] = queue.SimpleQueue()
+        self._unsubscribe = stream.subscribe(self._queue.put, after_id=after_id)
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        try:
+            while (item := self._queue.get()) is not None:
+                yield item
+        finally:
+            self._unsubscribe()

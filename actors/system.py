@@ -1,0 +1,97 @@
+"""ActorSystem: the embedded facade. It wires storage, the graph loop, graphs and the thread-actor
+registry together, creates one default assistant per graph, and exposes the clients.
+
+    with ActorSystem.from_config("langgraph.json") as system:
+        thread = system.threads.create()
+        run = system.runs.create(thread["thread_id"], "agent", input={...})
+        state = system.runs.join(thread["thread_id"], run["run_id"])
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pykka
+from langgraph.pregel import Pregel
+
+from .clients import AsyncClient, SyncRuns, SyncThreads
+from .context import SystemContext
+from .graphs import GraphRegistry, load_graphs
+from .models import Assistant, graph_assistant_id
+from .operations import Operations
+from .registry import ThreadRegistry
+from .runtime import GraphLoop
+from .settings import Settings
+from .storage import MemoryStorage, Storage
+from .thread import ThreadActor
+
+log = logging.getLogger("switchboard")
+
+
+class ActorSystem:
+    def __init__(
+        self,
+        graphs: dict[str, Pregel] | None = None,
+        *,
+        settings: Settings | None = None,
+        storage: Storage | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        if graphs is None:
+            if self.settings.config_path is None:
+                raise ValueError("give graphs, or settings.config_path naming a langgraph.json")
+            graphs = load_graphs(self.settings.config_path)
+        self.storage = storage or MemoryStorage()
+        self.runtime = GraphLoop(self.settings.max_sync_workers)
+        registry = GraphRegistry(graphs, self.storage.checkpointer, self.storage.store)
+        self.ctx = SystemContext(self.settings, self.storage, self.runtime, registry)
+        self.ctx.registry = ThreadRegistry(lambda thread_id: ThreadActor.start(thread_id, self.ctx))
+        self._create_default_assistants()
+        self.ops = Operations(self.ctx)
+        self.threads = SyncThreads(self.ops)
+        self.runs = SyncRuns(self.ops)
+        self.aio = AsyncClient(self.ops)
+        self._stopped = False
+
+    @classmethod
+    def from_config(cls, config_path: str | Path, **settings: Any) -> ActorSystem:
+        return cls(settings=Settings(config_path=str(config_path), **settings))
+
+    def _create_default_assistants(self) -> None:
+        for graph_id in self.ctx.graphs.ids:
+            assistant_id = graph_assistant_id(graph_id)
+            if self.storage.get_assistant(assistant_id) is None:
+                self.storage.put_assistant(
+                    Assistant(
+                        assistant_id=assistant_id,
+                        graph_id=graph_id,
+                        name=graph_id,
+                        metadata={"created_by": "system"},
+                    )
+                )
+
+    @property
+    def graph_ids(self) -> list[str]:
+        return self.ctx.graphs.ids
+
+    def live_thread_actors(self) -> int:
+        """How many thread actors are in memory now (idle ones are passivated)."""
+        return self.ctx.registry.alive()
+
+    def shutdown(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for ref in self.ctx.registry.refs():
+            ref.stop(block=False)
+        self.runtime.stop()
+        pykka.ActorRegistry.stop_all(block=True, timeout=5)
+        self.storage.close()
+
+    def __enter__(self) -> ActorSystem:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()

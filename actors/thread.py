@@ -1,0 +1,318 @@
+"""ThreadActor: one per thread. Its mailbox serializes everything that touches the thread - new runs,
+run ends, cancels, patches, deletion - and it carries out the multitask `decide()` answers.
+
+It owns a slot for the active run (phases: running -> stopping -> cleaning) and a FIFO queue of
+pending run ids. The queue's head starts whenever the slot is free; a successor therefore never
+starts before its predecessor's `RunEnded` (and, for rollback, `RollbackDone`) has arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from collections import deque
+from typing import Any, Literal
+
+import pykka
+
+from . import messages as m
+from . import serde
+from .context import SystemContext
+from .errors import NotFound, SwitchboardError, ThreadBusy
+from .jobs import build_job
+from .models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
+from .run import RunActor
+from .strategy import ActiveRun, QueuedFate, decide, merge_stop
+
+log = logging.getLogger("switchboard.thread")
+
+Phase = Literal["running", "stopping", "cleaning"]
+BUSY_DETAIL = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
+
+
+class ThreadActor(pykka.ThreadingActor):
+    def __init__(self, thread_id: str, ctx: SystemContext) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+        self.ctx = ctx
+        self.storage = ctx.storage
+        self.active: ActiveRun | None = None
+        self.phase: Phase | None = None
+        self.run_actor: pykka.ActorRef[Any] | None = None
+        self.active_graph_id: str | None = None
+        self.queue: deque[str] = deque()
+        self.cancel_waiters: dict[str, list[m.Reply]] = {}
+        self.deleting: list[m.Reply] = []
+        self.generation = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        # Runs left pending by an earlier incarnation (passivation, restart) keep their order.
+        pending = sorted(self.storage.list_runs(self.thread_id, status="pending"), key=lambda r: r.run_id)
+        self.queue.extend(r.run_id for r in pending if not r.kwargs.get("after_seconds"))
+        self._start_next()
+
+    def on_receive(self, message: Any) -> None:
+        self.generation += 1
+        try:
+            self._dispatch(message)
+        except Exception as exc:  # an actor that dies here would strand the thread: log, reply, live on
+            log.exception("thread %s: handling %s failed", self.thread_id, type(message).__name__)
+            reply = getattr(message, "reply", None)
+            if reply is not None and not reply.done():
+                reply.set_exception(exc if isinstance(exc, SwitchboardError) else SwitchboardError(str(exc)))
+
+    def _dispatch(self, message: Any) -> None:
+        match message:
+            case m.CreateRun():
+                self._create_run(message)
+            case m.RunEnded():
+                self._run_ended(message.run_id, message.outcome)
+            case m.RollbackDone():
+                self._rollback_done(message)
+            case m.CancelRun():
+                self._cancel_run(message)
+            case m.PatchThread():
+                message.reply.set_result(self._patch(message.metadata))
+            case m.DeleteThread():
+                self._delete_thread(message.reply)
+            case m.RunDue():
+                self._run_due(message.run_id)
+            case m.PassivateIfIdle():
+                self._passivate(message.generation)
+
+    # --- new runs -------------------------------------------------------------------------------
+
+    def _create_run(self, msg: m.CreateRun) -> None:
+        run = msg.run
+        if self.deleting or self.storage.get_thread(self.thread_id) is None:
+            msg.reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
+            return
+        delayed = bool(run.kwargs.get("after_seconds"))
+        if not delayed and not self._admit(run.run_id, run.multitask_strategy):
+            msg.reply.set_exception(ThreadBusy(BUSY_DETAIL))
+            return
+        self.storage.put_run(run)
+        self._remember_graph(run)
+        msg.reply.set_result(run)
+        if delayed:
+            self.ctx.runtime.call_later(
+                float(run.kwargs["after_seconds"]), self.ctx.tell_thread, self.thread_id, m.RunDue(run.run_id)
+            )
+            return
+        self.queue.append(run.run_id)
+        self._start_next()
+
+    def _admit(self, run_id: str, strategy: Any) -> bool:
+        """Apply the strategy; False means rejected. The caller queues the run."""
+        decision = decide(self.active, tuple(self.queue), strategy)
+        if not decision.accept:
+            return False
+        for queued in decision.drop_queued:
+            self.queue.remove(queued)
+            self._drop_pending(queued, decision.drop_as or "interrupted")
+        if decision.stop_active is not None:
+            self._stop_active(decision.stop_active)
+        return True
+
+    def _remember_graph(self, run: Any) -> None:
+        thread = self.storage.get_thread(self.thread_id)
+        graph_id = run.metadata.get("graph_id")
+        if thread is not None and graph_id and thread.metadata.get("graph_id") != graph_id:
+            extra = {"graph_id": graph_id, "assistant_id": run.assistant_id}
+            self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **extra})
+
+    def _run_due(self, run_id: str) -> None:
+        run = self.storage.get_run(run_id)
+        if run is None or run.status != "pending" or run_id in self.queue:
+            return
+        if not self._admit(run_id, run.multitask_strategy):
+            self._finish(run_id, "error", {"__error__": {"error": "ThreadBusy", "message": BUSY_DETAIL}})
+            return
+        self.queue.append(run_id)
+        self._start_next()
+
+    def _start_next(self) -> None:
+        while self.active is None and self.queue:
+            run_id = self.queue.popleft()
+            run = self.storage.get_run(run_id)
+            if run is None or run.status != "pending":
+                continue
+            try:
+                job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
+            except SwitchboardError as exc:
+                detail = {"error": type(exc).__name__, "message": exc.detail}
+                self._finish(run_id, "error", {"__error__": detail})
+                continue
+            self.storage.update_run(run_id, status="running")
+            self.storage.update_thread(self.thread_id, status="busy")
+            stream = self.ctx.streams.open(run_id)
+            self.active, self.phase = ActiveRun(run_id), "running"
+            self.active_graph_id = job.graph_id
+            self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref)
+        if self.active is None and not self.queue:
+            self._became_idle()
+
+    # --- stopping -------------------------------------------------------------------------------
+
+    def _stop_active(self, action: StopAction) -> None:
+        assert self.active is not None
+        self.active = ActiveRun(self.active.run_id, merge_stop(self.active.stopping, action))
+        if self.phase == "running":
+            self.phase = "stopping"
+            assert self.run_actor is not None
+            self.run_actor.tell(m.StopRun(action))
+
+    def _drop_pending(self, run_id: str, fate: QueuedFate) -> None:
+        if fate == "deleted":
+            self._delete_run(run_id, f"Run {run_id} was deleted by a rollback before it started.")
+        else:
+            self._finish(run_id, "interrupted", self._current_values())
+
+    def _cancel_run(self, msg: m.CancelRun) -> None:
+        run = self.storage.get_run(msg.run_id)
+        if run is None or run.thread_id != self.thread_id or run.status in TERMINAL_RUN_STATUSES:
+            msg.reply.set_exception(NotFound("No matching runs to cancel. The run may have already finished."))
+            return
+        if self.active is not None and self.active.run_id == msg.run_id:
+            self._stop_active(msg.action)
+            if msg.wait:
+                self.cancel_waiters.setdefault(msg.run_id, []).append(msg.reply)
+                return
+        elif msg.run_id in self.queue:
+            self.queue.remove(msg.run_id)
+            self._drop_pending(msg.run_id, "deleted" if msg.action == "rollback" else "interrupted")
+        else:  # a delayed run not yet due
+            self._drop_pending(msg.run_id, "deleted" if msg.action == "rollback" else "interrupted")
+        msg.reply.set_result(None)
+        self._start_next()
+
+    # --- ends -----------------------------------------------------------------------------------
+
+    def _run_ended(self, run_id: str, outcome: RunOutcome) -> None:
+        if self.active is None or self.active.run_id != run_id:
+            log.warning("thread %s: RunEnded for %s, which is not active", self.thread_id, run_id)
+            return
+        self.run_actor = None
+        if self.active.stopping == "rollback":
+            self.phase = "cleaning"
+            graph = self.ctx.graphs.get(self.active_graph_id) if self.active_graph_id else None
+            self._delete_run(run_id, f"Run {run_id} was rolled back.")
+            self.ctx.runtime.submit(self._rollback_checkpoints(run_id, graph))
+            return
+        if outcome.error is not None:
+            output: Any = {"__error__": outcome.error}
+        elif outcome.interrupts:
+            output = {**(outcome.values or {}), "__interrupt__": [i for v in outcome.interrupts.values() for i in v]}
+        else:
+            output = outcome.values
+        thread_status = "busy" if self.queue else outcome.thread_status
+        self.storage.update_thread(
+            self.thread_id,
+            status=thread_status,
+            values=outcome.values,
+            interrupts=outcome.interrupts,
+            state_updated_at=now(),
+        )
+        self._finish(run_id, outcome.status, output)
+        self._slot_freed(run_id)
+
+    async def _rollback_checkpoints(self, run_id: str, graph: Any) -> None:
+        error, values = None, None
+        try:
+            await self.storage.delete_checkpoints_for_runs(self.thread_id, [run_id])
+            snapshot = await graph.aget_state({"configurable": {"thread_id": self.thread_id}})
+            values = serde.to_jsonable(snapshot.values)
+        except Exception as exc:  # noqa: BLE001 - reported to the actor, which logs it
+            error = f"{type(exc).__name__}: {exc}"
+        self.actor_ref.tell(m.RollbackDone(run_id, values=values, error=error))
+
+    def _rollback_done(self, msg: m.RollbackDone) -> None:
+        if msg.error:
+            log.error("thread %s: deleting checkpoints of rolled-back run %s failed: %s", self.thread_id, msg.run_id, msg.error)
+        if self.active is not None and self.active.run_id == msg.run_id:
+            self.storage.update_thread(self.thread_id, values=msg.values, interrupts={}, state_updated_at=now())
+            self._slot_freed(msg.run_id)
+
+    def _slot_freed(self, run_id: str) -> None:
+        self.active, self.phase = None, None
+        for reply in self.cancel_waiters.pop(run_id, []):
+            reply.set_result(None)
+        if self.deleting:
+            self._finish_delete()
+            return
+        self._start_next()
+
+    def _finish(self, run_id: str, status: str, output: Any) -> None:
+        self.ctx.watchers.finish(run_id, output, lambda: self.storage.update_run(run_id, status=status))
+        self._close_stream(run_id)
+
+    def _delete_run(self, run_id: str, reason: str) -> None:
+        self.storage.delete_run(run_id)
+        self.ctx.watchers.forget(run_id, reason)
+        self._close_stream(run_id)
+
+    def _close_stream(self, run_id: str) -> None:
+        stream = self.ctx.streams.get(run_id)
+        if stream is not None:
+            stream.close()
+            if stream.resumable:
+                self.ctx.runtime.call_later(self.ctx.settings.stream_keep_seconds, self.ctx.streams.discard, run_id)
+            else:
+                self.ctx.streams.discard(run_id)
+
+    def _current_values(self) -> Any:
+        thread = self.storage.get_thread(self.thread_id)
+        return thread.values if thread else None
+
+    # --- thread-level requests ------------------------------------------------------------------
+
+    def _patch(self, metadata: dict[str, Any]) -> Any:
+        thread = self.storage.get_thread(self.thread_id)
+        if thread is None or self.deleting:
+            raise NotFound(f"Thread {self.thread_id} not found.")
+        return self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **metadata})
+
+    def _delete_thread(self, reply: m.Reply) -> None:
+        if self.storage.get_thread(self.thread_id) is None:
+            reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
+            return
+        self.deleting.append(reply)
+        for queued in list(self.queue):
+            self._delete_run(queued, f"Run {queued} was deleted with its thread.")
+        self.queue.clear()
+        if self.active is None:
+            self._finish_delete()
+        elif self.phase == "running":
+            self._stop_active("interrupt")
+
+    def _finish_delete(self) -> None:
+        for run in self.storage.list_runs(self.thread_id):
+            self.ctx.watchers.forget(run.run_id, f"Run {run.run_id} was deleted with its thread.")
+        self.storage.delete_thread(self.thread_id)
+        self.ctx.runtime.call(self.storage.delete_thread_checkpoints(self.thread_id))
+        replies, self.deleting = self.deleting, []
+        for reply in replies:
+            reply.set_result(None)
+        if self.ctx.registry.release(self.thread_id, self.actor_ref, lambda: True):
+            self.stop()
+
+    # --- passivation ----------------------------------------------------------------------------
+
+    def _became_idle(self) -> None:
+        thread = self.storage.get_thread(self.thread_id)
+        if thread is not None and thread.status == "busy":
+            self.storage.update_thread(self.thread_id, status="idle")
+        generation = self.generation
+        self.ctx.runtime.call_later(
+            self.ctx.settings.idle_timeout,
+            partial(self.ctx.tell_thread, self.thread_id, m.PassivateIfIdle(generation), spawn=False),
+        )
+
+    def _passivate(self, generation: int) -> None:
+        # `generation` was counted before this message; any message since then means activity.
+        if generation + 1 != self.generation or self.active is not None or self.queue or self.cancel_waiters:
+            return
+        if self.ctx.registry.release(self.thread_id, self.actor_ref, self.actor_inbox.empty):
+            self.stop()

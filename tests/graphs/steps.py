@@ -1,0 +1,90 @@
+"""Test graphs: N steps that sleep `delay` seconds then append "<tag>:<i>" to `messages`.
+
+The input carries `tag` and `delay`; `fail_at` makes step i raise; `steps_seen` in the config's
+configurable (a list) records (run_id, step, "start"/"end") so tests can check that no step of an old
+run executes after its successor began.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import threading
+import time
+from typing import Annotated, Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from typing_extensions import TypedDict
+
+STEPS = 3
+JOURNAL: list[tuple[str, int, str, float]] = []  # (run_id, step, "start"|"end", time)
+JOURNAL_LOCK = threading.Lock()
+
+
+def record(config: dict[str, Any], step: int, what: str) -> None:
+    with JOURNAL_LOCK:
+        JOURNAL.append((config["configurable"].get("run_id", "?"), step, what, time.monotonic()))
+
+
+class State(TypedDict, total=False):
+    messages: Annotated[list[str], operator.add]
+    tag: str
+    delay: float
+    fail_at: int
+
+
+def _async_step(i: int):
+    async def step(state: State, config) -> dict[str, Any]:
+        record(config, i, "start")
+        if state.get("fail_at") == i:
+            raise ValueError(f"step {i} failed on purpose")
+        await asyncio.sleep(state.get("delay", 0.0))
+        record(config, i, "end")
+        return {"messages": [f"{state.get('tag', 'x')}:{i}"]}
+
+    return step
+
+
+def _sync_step(i: int):
+    def step(state: State, config) -> dict[str, Any]:
+        record(config, i, "start")
+        if state.get("fail_at") == i:
+            raise ValueError(f"step {i} failed on purpose")
+        time.sleep(state.get("delay", 0.0))
+        record(config, i, "end")
+        return {"messages": [f"{state.get('tag', 'x')}:{i}"]}
+
+    return step
+
+
+def build(make_step, steps: int = STEPS):
+    builder = StateGraph(State)
+    previous = START
+    for i in range(steps):
+        builder.add_node(f"step{i}", make_step(i))
+        builder.add_edge(previous, f"step{i}")
+        previous = f"step{i}"
+    builder.add_edge(previous, END)
+    return builder.compile()
+
+
+def ask(state: State) -> dict[str, Any]:
+    answer = interrupt({"question": "approve?"})
+    return {"messages": [f"answer:{answer}"]}
+
+
+def build_hitl():
+    builder = StateGraph(State)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return builder.compile()
+
+
+async_graph = build(_async_step)
+sync_graph = build(_sync_step)
+one_step = build(_async_step, steps=1)
+hitl_graph = build_hitl()
+
+GRAPHS = {"steps": async_graph, "sync_steps": sync_graph, "one": one_step, "hitl": hitl_graph}
