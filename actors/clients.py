@@ -74,9 +74,8 @@ class SyncRuns:
 
     def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> Iterator[tuple[str, Any]]:
         run = self._ops.prepare_run(thread_id, assistant_id, **options)
-        reply, events = self._ops.submit_run(run, stream=True)
-        assert events is not None
-        subscription = SyncSubscription(events)
+        subscription = SyncSubscription(self._ops.open_stream(run))
+        reply = self._ops.submit_run(run)
         reply.result(TIMEOUT)  # raises ThreadBusy etc. before any event is yielded
         for event in subscription:
             yield event.event, event.decoded()
@@ -133,9 +132,8 @@ class AsyncRuns:
 
     async def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> AsyncIterator[tuple[str, Any]]:
         run = self._ops.prepare_run(thread_id, assistant_id, **options)
-        reply, events = self._ops.submit_run(run, stream=True)
-        assert events is not None
-        subscription = AsyncSubscription(events)
+        subscription = AsyncSubscription(self._ops.open_stream(run))
+        reply = self._ops.submit_run(run)
         try:
             await wait_future(reply)
         except BaseException:

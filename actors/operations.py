@@ -11,7 +11,7 @@ from . import messages as m
 from . import serde
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound
-from .models import IfNotExists, Run, StopAction, Strategy, Thread, ThreadStatus, new_id
+from .models import TERMINAL_RUN_STATUSES, Assistant, IfNotExists, Run, StopAction, Strategy, Thread, ThreadStatus, graph_assistant_id, new_id
 from .driver import STREAM_MODES
 from .streams import RunStream
 
@@ -43,6 +43,28 @@ class Operations:
     def __init__(self, ctx: SystemContext) -> None:
         self.ctx = ctx
         self.storage = ctx.storage
+
+    # --- assistants ------------------------------------------------------------------------------
+
+    def get_assistant(self, assistant_id: str) -> Assistant:
+        assistant = self.storage.get_assistant(assistant_id)
+        if assistant is None and assistant_id in self.ctx.graphs.ids:
+            assistant = self.storage.get_assistant(graph_assistant_id(assistant_id))
+        if assistant is None:
+            raise NotFound(f"Assistant {assistant_id} not found.")
+        return assistant
+
+    def search_assistants(
+        self, graph_id: str | None = None, metadata: dict[str, Any] | None = None, limit: int = 10, offset: int = 0
+    ) -> list[Assistant]:
+        found = [
+            a
+            for a in self.storage.list_assistants()
+            if (graph_id is None or a.graph_id == graph_id)
+            and all(a.metadata.get(k) == v for k, v in (metadata or {}).items())
+        ]
+        found.sort(key=lambda a: a.created_at, reverse=True)
+        return found[offset : offset + limit]
 
     # --- threads ---------------------------------------------------------------------------------
 
@@ -135,24 +157,45 @@ class Operations:
             kwargs=kwargs,
         )
 
-    def submit_run(self, run: Run, *, stream: bool = False) -> tuple[concurrent.futures.Future[Run], RunStream | None]:
-        """Hand a prepared run to its thread actor. With `stream`, its event stream is opened first,
-        so the caller can subscribe before the first step runs."""
-        events = None
-        if stream or run.kwargs.get("stream_resumable"):
-            events = self.ctx.streams.open(run.run_id, resumable=bool(run.kwargs.get("stream_resumable")))
+    def open_stream(self, run: Run) -> RunStream:
+        """Open a run's event stream before it is submitted, so a subscriber misses nothing."""
+        return self.ctx.streams.open(run.run_id, resumable=bool(run.kwargs.get("stream_resumable")))
+
+    def submit_run(self, run: Run) -> concurrent.futures.Future[Run]:
+        """Hand a prepared run to its thread actor; the reply is the run (`pending`) or `ThreadBusy`."""
+        if run.kwargs.get("stream_resumable"):
+            self.open_stream(run)
         reply: concurrent.futures.Future[Run] = concurrent.futures.Future()
-        if events is not None:
+        if self.ctx.streams.get(run.run_id) is not None:
             reply.add_done_callback(lambda f: f.exception() and self.ctx.streams.discard(run.run_id))
         self.ctx.tell_thread(run.thread_id, m.CreateRun(run=run, reply=reply))
-        return reply, events
+        return reply
+
+    def join_stream(self, thread_id: str, run_id: str) -> RunStream:
+        """The event stream of a run (opened if it has not started yet); closed if it has ended."""
+        run = self.get_run(thread_id, run_id)
+        stream = self.ctx.streams.get(run_id)
+        if stream is None:
+            stream = self.ctx.streams.open(run_id)
+            if run.status in TERMINAL_RUN_STATUSES:
+                stream.close()
+                self.ctx.streams.discard(run_id)
+        return stream
+
+    def stream_still_live(self, run_id: str, stream: RunStream) -> None:
+        """After subscribing: if the run ended meanwhile, make sure the stream is closed."""
+        run = self.storage.get_run(run_id)
+        if run is None or run.status in TERMINAL_RUN_STATUSES:
+            if not stream.resumable:
+                stream.close()
+                self.ctx.streams.discard(run_id)
 
     def create_run(self, thread_id: str | None, assistant_id: str, **options: Any) -> concurrent.futures.Future[Run]:
         try:
             run = self.prepare_run(thread_id, assistant_id, **options)
         except Exception as exc:
             return _failed(exc)
-        return self.submit_run(run)[0]
+        return self.submit_run(run)
 
     def get_run(self, thread_id: str, run_id: str) -> Run:
         run = self.storage.get_run(run_id)

@@ -1,0 +1,33 @@
+"""The Starlette application: route tables, the error table, and the actor system's lifetime."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from actors import ActorSystem
+
+from .errors import EXCEPTION_HANDLERS
+from .routes import assistants, runs, system, threads
+
+
+def create_app(actor_system: ActorSystem, *, own_system: bool = True) -> Starlette:
+    """An ASGI app serving `actor_system`; with `own_system`, shutting the app down shuts it down."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_system:
+                actor_system.shutdown()
+
+    app = Starlette(
+        routes=[*system.routes, *assistants.routes, *threads.routes, *runs.routes],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.system = actor_system
+    return app

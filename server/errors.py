@@ -1,0 +1,43 @@
+"""Errors to HTTP responses, in one table. The body is always `{"detail": "..."}`."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from actors.errors import ShuttingDown, SwitchboardError
+
+from .http import JSONResponse, MalformedJSON
+
+log = logging.getLogger("switchboard.http")
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SwitchboardError)
+    headers = {"Retry-After": "5"} if isinstance(exc, ShuttingDown) else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def malformed_json(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+
+EXCEPTION_HANDLERS = {
+    SwitchboardError: domain_error,
+    MalformedJSON: malformed_json,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,98 @@
+"""Decoding request bodies and path parameters, encoding JSON responses: the only place that knows
+how bytes on the wire become values and back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from actors import serde
+from actors.errors import InvalidInput
+
+T = TypeVar("T")
+
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+class MalformedJSON(Exception):
+    """The body is not JSON at all (HTTP 400); the message says where it breaks."""
+
+
+async def decode_body(request: Request, schema: type[T], *, optional: bool = False) -> T:
+    """Validate the JSON body against a msgspec type. Errors name the field (`$.field`)."""
+    raw = await request.body()
+    if not raw.strip():
+        if optional:
+            raw = b"{}"
+        else:
+            raise InvalidInput("request body is empty; expected a JSON object")
+    decoder = _decoders.get(schema)
+    if decoder is None:
+        decoder = _decoders[schema] = msgspec.json.Decoder(schema)
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"invalid request body: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedJSON(f"request body is not valid JSON: {_describe(raw, exc)}") from None
+
+
+def _describe(raw: bytes, exc: msgspec.DecodeError) -> str:
+    """Say what is wrong and where: line, column, byte offset and the text around that spot."""
+    message = str(exc).removeprefix("JSON is malformed: ")
+    if "(byte " not in message:
+        return message
+    what, _, tail = message.rpartition(" (byte ")
+    try:
+        pos = int(tail.rstrip(")"))
+    except ValueError:
+        return message
+    before = raw[:pos].decode("utf-8", errors="replace")
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    near = raw[max(0, pos - 25) : pos + 15].decode("utf-8", errors="replace").replace("\n", " ")
+    return f"{what} at line {line}, column {column} (byte {pos}), near: {near.strip()}"
+
+
+def path_id(request: Request, name: str) -> str:
+    """A UUID path parameter, normalised; anything else is a 422 naming the parameter."""
+    value = request.path_params[name]
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidInput(f"{name}: {value!r} is not a valid UUID") from None
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no", ""):
+        return False
+    raise InvalidInput(f"{name}: {value!r} is not a boolean (use true/false or 1/0)")
+
+
+def query_int(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{name}: {value!r} is not an integer") from None
+    if number < minimum:
+        raise InvalidInput(f"{name}: must be >= {minimum}, got {number}")
+    return number
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return serde.dumps(content)

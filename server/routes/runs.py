@@ -1,0 +1,118 @@
+"""Runs on a thread: create (background, stream, wait), list, get, delete, join, join stream, cancel."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from actors.runtime import wait_future
+from actors.streams import AsyncSubscription
+
+from ..http import JSONResponse, decode_body, path_id, query_bool, query_int
+from ..schemas import RunCreate
+from ..sse import sse_response
+
+
+def _ops(request: Request):
+    return request.app.state.system.ops
+
+
+def _run_path(thread_id: str, run_id: str) -> str:
+    return f"/threads/{thread_id}/runs/{run_id}"
+
+
+async def create(request: Request) -> JSONResponse:
+    thread_id = path_id(request, "thread_id")
+    body = await decode_body(request, RunCreate)
+    run = await wait_future(_ops(request).create_run(thread_id, body.assistant_id, **body.options()))
+    return JSONResponse(run, headers={"Content-Location": _run_path(thread_id, run.run_id)})
+
+
+async def stream(request: Request) -> Response:
+    thread_id = path_id(request, "thread_id")
+    body = await decode_body(request, RunCreate)
+    ops = _ops(request)
+    run = ops.prepare_run(thread_id, body.assistant_id, **body.options())
+    subscription = AsyncSubscription(ops.open_stream(run))
+    try:
+        await wait_future(ops.submit_run(run))
+    except BaseException:
+        subscription.close()
+        raise
+    path = _run_path(thread_id, run.run_id)
+    headers = {"Content-Location": path}
+    if body.stream_resumable:
+        headers["Location"] = f"{path}/stream"
+    on_disconnect = None
+    if body.on_disconnect == "cancel":
+        on_disconnect = lambda: ops.cancel_run(thread_id, run.run_id)  # noqa: E731
+    return sse_response(subscription, headers=headers, with_ids=body.stream_resumable, on_disconnect=on_disconnect)
+
+
+async def wait(request: Request) -> JSONResponse:
+    thread_id = path_id(request, "thread_id")
+    body = await decode_body(request, RunCreate)
+    ops = _ops(request)
+    run = await wait_future(ops.create_run(thread_id, body.assistant_id, **body.options()))
+    output = await wait_future(ops.join_run(thread_id, run.run_id))
+    path = _run_path(thread_id, run.run_id)
+    return JSONResponse(output, headers={"Content-Location": path, "Location": f"{path}/join"})
+
+
+async def list_runs(request: Request) -> JSONResponse:
+    thread_id = path_id(request, "thread_id")
+    limit = query_int(request, "limit", 10)
+    offset = query_int(request, "offset", 0)
+    status = request.query_params.get("status")
+    return JSONResponse(_ops(request).list_runs(thread_id, limit, offset, status))
+
+
+async def get(request: Request) -> JSONResponse:
+    return JSONResponse(_ops(request).get_run(path_id(request, "thread_id"), path_id(request, "run_id")))
+
+
+async def delete(request: Request) -> Response:
+    _ops(request).delete_run(path_id(request, "thread_id"), path_id(request, "run_id"))
+    return Response(status_code=204)
+
+
+async def join(request: Request) -> JSONResponse:
+    thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
+    return JSONResponse(await wait_future(_ops(request).join_run(thread_id, run_id)))
+
+
+async def join_stream(request: Request) -> Response:
+    thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
+    ops = _ops(request)
+    events = ops.join_stream(thread_id, run_id)
+    last_event_id = request.headers.get("last-event-id")
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    subscription = AsyncSubscription(events, after_id=after)  # resumable runs replay what was missed
+    ops.stream_still_live(run_id, events)
+    on_disconnect = None
+    if query_bool(request, "cancel_on_disconnect"):
+        on_disconnect = lambda: ops.cancel_run(thread_id, run_id)  # noqa: E731
+    return sse_response(subscription, with_ids=events.resumable, on_disconnect=on_disconnect)
+
+
+async def cancel(request: Request) -> Response:
+    thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
+    action = request.query_params.get("action", "interrupt")
+    await wait_future(
+        _ops(request).cancel_run(thread_id, run_id, wait=query_bool(request, "wait"), action=action)  # type: ignore[arg-type]
+    )
+    return Response(status_code=202 if not query_bool(request, "wait") else 200)
+
+
+routes = [
+    Route("/threads/{thread_id}/runs", create, methods=["POST"]),
+    Route("/threads/{thread_id}/runs", list_runs, methods=["GET"]),
+    Route("/threads/{thread_id}/runs/stream", stream, methods=["POST"]),
+    Route("/threads/{thread_id}/runs/wait", wait, methods=["POST"]),
+    Route("/threads/{thread_id}/runs/{run_id}", get, methods=["GET"]),
+    Route("/threads/{thread_id}/runs/{run_id}", delete, methods=["DELETE"]),
+    Route("/threads/{thread_id}/runs/{run_id}/join", join, methods=["GET"]),
+    Route("/threads/{thread_id}/runs/{run_id}/stream", join_stream, methods=["GET"]),
+    Route("/threads/{thread_id}/runs/{run_id}/cancel", cancel, methods=["POST"]),
+]
