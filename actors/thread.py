@@ -54,7 +54,8 @@ class ThreadActor(pykka.ThreadingActor):
         self._start_next()
 
     def on_receive(self, message: Any) -> None:
-        self.generation += 1
+        if not isinstance(message, m.PassivateIfIdle):  # timer ticks are not activity
+            self.generation += 1
         try:
             self._dispatch(message)
         except Exception as exc:  # an actor that dies here would strand the thread: log, reply, live on
@@ -311,8 +312,8 @@ class ThreadActor(pykka.ThreadingActor):
         )
 
     def _passivate(self, generation: int) -> None:
-        # `generation` was counted before this message; any message since then means activity.
-        if generation + 1 != self.generation or self.active is not None or self.queue or self.cancel_waiters:
+        # Any message since the timer was set means activity: a newer timer will come.
+        if generation != self.generation or self.active is not None or self.queue or self.cancel_waiters:
             return
         if self.ctx.registry.release(self.thread_id, self.actor_ref, self.actor_inbox.empty):
             self.stop()

@@ -1,6 +1,6 @@
 """Test graphs: N steps that sleep `delay` seconds then append "<tag>:<i>" to `messages`.
 
-The input carries `tag` and `delay`; `fail_at` makes step i raise; `steps_seen` in the config's
+The input carries `tag` and `delay` (`slow_at`/`slow_delay` make one step slow); `fail_at` makes step i raise; `steps_seen` in the config's
 configurable (a list) records (run_id, step, "start"/"end") so tests can check that no step of an old
 run executes after its successor began.
 """
@@ -32,6 +32,24 @@ class State(TypedDict, total=False):
     tag: str
     delay: float
     fail_at: int
+    slow_at: int
+    slow_delay: float
+
+
+def delay_for(state: State, i: int) -> float:
+    """`slow_delay` for step `slow_at`, `delay` for the others."""
+    if state.get("slow_at") == i:
+        return state.get("slow_delay", 30.0)
+    return state.get("delay", 0.0)
+
+
+def events(run_id: str) -> list[tuple[int, str, float]]:
+    with JOURNAL_LOCK:
+        return [(step, what, t) for rid, step, what, t in JOURNAL if rid == run_id]
+
+
+def saw(run_id: str, step: int, what: str) -> bool:
+    return any(s == step and w == what for s, w, _ in events(run_id))
 
 
 def _async_step(i: int):
@@ -39,7 +57,7 @@ def _async_step(i: int):
         record(config, i, "start")
         if state.get("fail_at") == i:
             raise ValueError(f"step {i} failed on purpose")
-        await asyncio.sleep(state.get("delay", 0.0))
+        await asyncio.sleep(delay_for(state, i))
         record(config, i, "end")
         return {"messages": [f"{state.get('tag', 'x')}:{i}"]}
 
@@ -51,7 +69,7 @@ def _sync_step(i: int):
         record(config, i, "start")
         if state.get("fail_at") == i:
             raise ValueError(f"step {i} failed on purpose")
-        time.sleep(state.get("delay", 0.0))
+        time.sleep(delay_for(state, i))
         record(config, i, "end")
         return {"messages": [f"{state.get('tag', 'x')}:{i}"]}
 
