@@ -57,7 +57,11 @@ def _async_step(i: int):
         record(config, i, "start")
         if state.get("fail_at") == i:
             raise ValueError(f"step {i} failed on purpose")
-        await asyncio.sleep(delay_for(state, i))
+        try:
+            await asyncio.sleep(delay_for(state, i))
+        except asyncio.CancelledError:
+            record(config, i, "cancelled")
+            raise
         record(config, i, "end")
         return {"messages": [f"{state.get('tag', 'x')}:{i}"]}
 
