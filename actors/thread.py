@@ -163,7 +163,10 @@ class ThreadActor(pykka.ThreadingActor):
         if self.phase == "running":
             self.phase = "stopping"
             assert self.run_actor is not None
-            self.run_actor.tell(m.StopRun(action))
+            try:
+                self.run_actor.tell(m.StopRun(action))
+            except pykka.ActorDeadError:
+                pass  # it has just finished: its RunEnded is already in our mailbox
 
     def _drop_pending(self, run_id: str, fate: QueuedFate) -> None:
         if fate == "deleted":
