@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8123, help="port to listen on (default: %(default)s)")
     serve.add_argument("--idle-timeout", type=float, default=30.0, help="seconds before an idle thread actor is passivated")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return parser
 
 
@@ -37,10 +37,22 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     app = create_app(system)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
-    server = uvicorn.Server(config)
-    log.info("serving graphs %s", system.graph_ids)
+    server = AnnouncingServer(config, f"switchboard ready on http://{settings.host}:{settings.port} (graphs: {', '.join(system.graph_ids)})")
     server.run()
     return 0
+
+
+class AnnouncingServer(uvicorn.Server):
+    """uvicorn, plus one line with the URL once the socket is listening."""
+
+    def __init__(self, config: uvicorn.Config, announcement: str) -> None:
+        super().__init__(config)
+        self.announcement = announcement
+
+    async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(self.announcement, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

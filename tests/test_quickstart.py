@@ -1,0 +1,127 @@
+"""The README's quick start, for real: `switchboard serve` as a subprocess on the bundled example
+graph, then the user's double-texting example with the Python client and with curl."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+
+import double_texting  # noqa: E402  (examples/double_texting.py)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_example():
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--config", "examples/agent/langgraph.json", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + 60
+    lines = []
+    while time.monotonic() < deadline:
+        if selector.select(timeout=deadline - time.monotonic()):
+            line = process.stdout.readline()
+            lines.append(line)
+            if "ready on http://" in line or not line:
+                break
+    url = f"http://127.0.0.1:{port}"
+    assert any(f"switchboard ready on {url}" in line for line in lines), "".join(lines)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def contents(state) -> list[str]:
+    return [m["content"] for m in state["messages"]]
+
+
+async def test_the_seed_example_runs_unchanged_for_every_strategy(served_example):
+    interrupt, rollback, enqueue = await asyncio.gather(
+        double_texting.main(served_example, "interrupt"),
+        double_texting.main(served_example, "rollback"),
+        double_texting.main(served_example, "enqueue"),
+    )
+    # interrupt: the first run's completed step stays, then the second run's three steps.
+    assert contents(interrupt)[0] == "what's the weather in sf?"
+    assert contents(interrupt)[1] == "Thinking about: what's the weather in sf?"
+    assert contents(interrupt)[2] == "what's the weather in nyc?"
+    assert contents(interrupt)[-1].endswith("(You asked: what's the weather in nyc?)")
+    assert len(interrupt["messages"]) == 2 + 1 + 3
+    # rollback: nothing of the first run remains.
+    assert contents(rollback)[0] == "what's the weather in nyc?" and len(rollback["messages"]) == 4
+    # enqueue: both runs complete, in order.
+    assert len(enqueue["messages"]) == 8
+    assert contents(enqueue)[3].endswith("(You asked: what's the weather in sf?)")
+
+
+async def test_reject_refuses_the_second_text(served_example):
+    with pytest.raises(httpx.HTTPStatusError) as err:
+        await double_texting.main(served_example, "reject")
+    assert err.value.response.status_code == 409
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_curl_scenario_works(served_example):
+    result = subprocess.run(
+        ["bash", str(ROOT / "examples" / "double_texting.sh"), served_example],
+        capture_output=True, text=True, timeout=60, env={**os.environ},
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    state = json.loads(result.stdout)
+    assert contents(state)[-1].endswith("(You asked: what's the weather in nyc?)")
+    assert contents(state)[1] == "Thinking about: what's the weather in sf?"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_seed_curl_with_broken_json_gets_a_400_saying_where(served_example):
+    thread_id = httpx.post(f"{served_example}/threads", json={}).json()["thread_id"]
+    script = f'''curl -s --request POST \\
+    --url {served_example}/threads/{thread_id}/runs \\
+    --header 'Content-Type: application/json' \\
+    --data "{{
+      \\"assistant_id\\": \\"agent\\",
+      \\"input\\": {{\\"messages\\": [{{\\"role\\": \\"human\\", \\"content\\": \\"what\\'s the weather in sf?\\"}}]}},
+    }}" -w '\\n%{{http_code}}'
+'''
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    body, status = result.stdout.rsplit("\n", 1)
+    assert status == "400"
+    assert "invalid escape character" in json.loads(body)["detail"]
+    assert "line 3" in json.loads(body)["detail"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_curl_block_in_the_readme_works_as_written(served_example):
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Double texting, with curl", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    block = block.replace("URL=http://127.0.0.1:8123", f"URL={served_example}")
+    result = subprocess.run(["bash", "-c", "set -e\n" + block], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # stdout holds the first run (JSON) and then the joined state (JSON), back to back.
+    final = json.loads(result.stdout[result.stdout.rindex('{"messages"') :])
+    assert contents(final)[-1].endswith("(You asked: what's the weather in nyc?)")
