@@ -125,3 +125,21 @@ def test_the_curl_block_in_the_readme_works_as_written(served_example):
     # stdout holds the first run (JSON) and then the joined state (JSON), back to back.
     final = json.loads(result.stdout[result.stdout.rindex('{"messages"') :])
     assert contents(final)[-1].endswith("(You asked: what's the weather in nyc?)")
+
+
+@pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None, reason="Node.js is not installed")
+def test_the_seed_example_runs_unchanged_with_the_js_client(served_example, tmp_path):
+    for name in ("package.json", "double_texting.mjs"):
+        shutil.copy(ROOT / "examples" / "js" / name, tmp_path / name)
+    install = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert install.returncode == 0, install.stderr
+    result = subprocess.run(
+        ["node", "double_texting.mjs", served_example], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["first_status"] == "interrupted"
+    assert contents(report["state"])[1] == "Thinking about: what's the weather in sf?"
+    assert contents(report["state"])[-1].endswith("(You asked: what's the weather in nyc?)")
