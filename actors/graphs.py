@@ -79,7 +79,7 @@ def _materialize(obj: Any, spec: str) -> Pregel:
         return obj
     if hasattr(obj, "compile") and not callable(getattr(obj, "invoke", None)):
         return obj.compile()
-    if callable(obj):
+    if inspect.isfunction(obj) or inspect.ismethod(obj):
         params = inspect.signature(obj).parameters
         result = obj({}) if params else obj()
         if inspect.isawaitable(result):
