@@ -202,3 +202,29 @@ async def test_no_step_of_the_interrupted_run_runs_after_its_successor_started(c
     second_first = min(t for _, _, t in events(second["run_id"]))
     assert first_last <= second_first
     assert any(what == "cancelled" for _, what, _ in events(first["run_id"]))
+
+
+async def test_custom_stream_mode_carries_what_nodes_write(client):
+    thread = await client.threads.create()
+    parts = [p async for p in client.runs.stream(thread["thread_id"], "custom", input={"messages": []}, stream_mode="custom")]
+    assert [p.data for p in parts if p.event == "custom"] == [{"progress": 0}, {"progress": 1}, {"progress": 2}]
+
+
+async def test_thread_is_busy_while_a_run_is_active_and_can_be_patched(client):
+    thread = await client.threads.create(metadata={"a": 1})
+    tid = thread["thread_id"]
+    run = await slow_run(client, tid)
+    assert (await client.threads.get(tid))["status"] == "busy"
+    patched = await client.threads.update(tid, metadata={"b": 2})
+    assert patched["metadata"]["a"] == 1 and patched["metadata"]["b"] == 2
+    await client.runs.cancel(tid, run["run_id"], wait=True)
+    assert (await client.threads.get(tid))["status"] == "idle"
+
+
+async def test_server_health_and_info(live_server):
+    import httpx as _httpx
+
+    async with _httpx.AsyncClient(base_url=live_server.url) as http:
+        assert (await http.get("/ok")).json() == {"ok": True}
+        info = (await http.get("/info")).json()
+        assert "version" in info

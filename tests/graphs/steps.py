@@ -14,6 +14,7 @@ import time
 from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
@@ -96,6 +97,21 @@ def ask(state: State) -> dict[str, Any]:
     return {"messages": [f"answer:{answer}"]}
 
 
+def talk(state: State) -> dict[str, Any]:
+    writer = get_stream_writer()
+    for i in range(3):
+        writer({"progress": i})
+    return {"messages": ["talked"]}
+
+
+def build_custom():
+    builder = StateGraph(State)
+    builder.add_node("talk", talk)
+    builder.add_edge(START, "talk")
+    builder.add_edge("talk", END)
+    return builder.compile()
+
+
 def build_hitl():
     builder = StateGraph(State)
     builder.add_node("ask", ask)
@@ -109,4 +125,10 @@ sync_graph = build(_sync_step)
 one_step = build(_async_step, steps=1)
 hitl_graph = build_hitl()
 
-GRAPHS = {"steps": async_graph, "sync_steps": sync_graph, "one": one_step, "hitl": hitl_graph}
+GRAPHS = {
+    "steps": async_graph,
+    "sync_steps": sync_graph,
+    "one": one_step,
+    "hitl": hitl_graph,
+    "custom": build_custom(),
+}
