@@ -1,0 +1,167 @@
+"""The long-term memory store: put, get, delete, search items; list namespaces.
+
+It is the same LangGraph `BaseStore` the graphs receive (`storage.store`), so what a node writes
+with `store.put(...)` a client reads here, and the other way round. Store calls run on the graph
+loop, where the store lives (a database-backed store's connections belong to that loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any, Literal
+
+import msgspec
+from langgraph.store.base import InvalidNamespaceError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from actors.errors import InvalidInput
+from actors.runtime import wait_future
+
+from ..http import JSONResponse, decode_body, query_bool
+
+
+class StorePut(msgspec.Struct, kw_only=True):
+    namespace: list[str]
+    key: str
+    value: dict[str, Any]
+    index: Literal[False] | list[str] | None = None
+    ttl: float | None = None
+
+
+class StoreDelete(msgspec.Struct, kw_only=True):
+    namespace: list[str] = msgspec.field(default_factory=list)
+    key: str
+
+
+class StoreSearch(msgspec.Struct, kw_only=True):
+    namespace_prefix: list[str] | None = None
+    filter: dict[str, Any] | None = None
+    limit: int = 10
+    offset: int = 0
+    query: str | None = None
+    refresh_ttl: bool | None = None
+
+
+class StoreListNamespaces(msgspec.Struct, kw_only=True):
+    prefix: list[str] | None = None
+    suffix: list[str] | None = None
+    max_depth: int | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def _check_paging(limit: int, offset: int, *, most: int = 1000) -> None:
+    if not 0 <= limit <= most:
+        raise InvalidInput(f"limit: must be between 0 and {most}, got {limit}")
+    if offset < 0:
+        raise InvalidInput(f"offset: must be >= 0, got {offset}")
+
+
+def _check_key(key: str) -> None:
+    if not key:
+        raise InvalidInput("key: must be a non-empty string")
+
+
+async def _on_store_loop(request: Request, call: Coroutine[Any, Any, Any]) -> Any:
+    """Run one store coroutine on the graph loop; the library's own validation names the field."""
+    try:
+        return await wait_future(request.app.state.system.runtime.submit(call))
+    except InvalidNamespaceError as exc:
+        raise InvalidInput(f"namespace: {exc}") from None
+    except NotImplementedError as exc:  # e.g. `ttl` on a store without TTL support
+        raise InvalidInput(str(exc)) from None
+
+
+def _store(request: Request) -> Any:
+    return request.app.state.system.storage.store
+
+
+async def put_item(request: Request) -> Response:
+    body = await decode_body(request, StorePut)
+    _check_key(body.key)
+    if body.ttl is not None and body.ttl <= 0:
+        raise InvalidInput(f"ttl: must be > 0 minutes, got {body.ttl}")
+    if not body.namespace:
+        raise InvalidInput("namespace: must not be empty")
+    kwargs: dict[str, Any] = {"index": body.index}
+    if body.ttl is not None:
+        kwargs["ttl"] = body.ttl
+    store = _store(request)
+    await _on_store_loop(request, store.aput(tuple(body.namespace), body.key, body.value, **kwargs))
+    return Response(status_code=204)
+
+
+def _namespace_param(request: Request) -> tuple[str, ...]:
+    """`?namespace=a.b` (what the SDKs send) or `?namespace=a&namespace=b` (the OpenAPI array form)."""
+    values = request.query_params.getlist("namespace")
+    if len(values) == 1:
+        return tuple(label for label in values[0].split(".") if label != "")
+    return tuple(values)
+
+
+async def get_item(request: Request) -> JSONResponse:
+    key = request.query_params.get("key")
+    if key is None:
+        raise InvalidInput("key: query parameter is required")
+    _check_key(key)
+    refresh = query_bool(request, "refresh_ttl") if "refresh_ttl" in request.query_params else None
+    store = _store(request)
+    item = await _on_store_loop(request, store.aget(_namespace_param(request), key, refresh_ttl=refresh))
+    # Like the reference server (and the JS SDK's `Item | null`): a missing item is `null`, not 404.
+    return JSONResponse(item.dict() if item is not None else None)
+
+
+async def delete_item(request: Request) -> Response:
+    body = await decode_body(request, StoreDelete)
+    _check_key(body.key)
+    store = _store(request)
+    await _on_store_loop(request, store.adelete(tuple(body.namespace), body.key))
+    return Response(status_code=204)
+
+
+async def search_items(request: Request) -> JSONResponse:
+    body = await decode_body(request, StoreSearch, optional=True)
+    _check_paging(body.limit, body.offset)
+    store = _store(request)
+    items = await _on_store_loop(
+        request,
+        store.asearch(
+            tuple(body.namespace_prefix or ()),
+            query=body.query,
+            filter=body.filter,
+            limit=body.limit,
+            offset=body.offset,
+            refresh_ttl=body.refresh_ttl,
+        ),
+    )
+    return JSONResponse({"items": [item.dict() for item in items]})
+
+
+async def list_namespaces(request: Request) -> JSONResponse:
+    body = await decode_body(request, StoreListNamespaces, optional=True)
+    _check_paging(body.limit, body.offset)
+    if body.max_depth is not None and body.max_depth < 1:
+        raise InvalidInput(f"max_depth: must be >= 1, got {body.max_depth}")
+    store = _store(request)
+    namespaces = await _on_store_loop(
+        request,
+        store.alist_namespaces(
+            prefix=tuple(body.prefix) if body.prefix else None,
+            suffix=tuple(body.suffix) if body.suffix else None,
+            max_depth=body.max_depth,
+            limit=body.limit,
+            offset=body.offset,
+        ),
+    )
+    return JSONResponse({"namespaces": [list(ns) for ns in namespaces]})
+
+
+routes = [
+    Route("/store/items", put_item, methods=["PUT"]),
+    Route("/store/items", get_item, methods=["GET"]),
+    Route("/store/items", delete_item, methods=["DELETE"]),
+    Route("/store/items/search", search_items, methods=["POST"]),
+    Route("/store/namespaces", list_namespaces, methods=["POST"]),
+]
