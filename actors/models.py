@@ -83,3 +83,23 @@ class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
     values: Any = None
     interrupts: dict[str, Any] = msgspec.field(default_factory=dict)
     error: dict[str, str] | None = None
+
+
+class Cron(msgspec.Struct, kw_only=True):
+    """A schedule that creates runs: on its thread (`thread_id`), or each time on a new thread."""
+
+    cron_id: str
+    assistant_id: str
+    thread_id: str | None = None
+    schedule: str
+    timezone: str | None = None
+    end_time: datetime | None = None
+    enabled: bool = True
+    on_run_completed: Literal["delete", "keep"] | None = None
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The run options each firing uses (input, config, context, multitask_strategy, ...)."""
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    user_id: str | None = None
+    next_run_date: datetime | None = None
+    created_at: datetime = msgspec.field(default_factory=now)
+    updated_at: datetime = msgspec.field(default_factory=now)

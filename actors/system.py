@@ -18,6 +18,7 @@ from langgraph.pregel import Pregel
 
 from .clients import AsyncClient, SyncRuns, SyncThreads
 from .context import SystemContext
+from .crons import CronScheduler
 from .graphs import GraphRegistry, load_graphs
 from .models import Assistant, graph_assistant_id
 from .operations import Operations
@@ -53,6 +54,8 @@ class ActorSystem:
         self.threads = SyncThreads(self.ops)
         self.runs = SyncRuns(self.ops)
         self.aio = AsyncClient(self.ops)
+        self.crons = CronScheduler(self.ctx, self.ops)
+        self.crons.start()
         self._stopped = False
 
     @classmethod
@@ -84,6 +87,7 @@ class ActorSystem:
         if self._stopped:
             return
         self._stopped = True
+        self.crons.stop()
         for ref in self.ctx.registry.refs():
             ref.stop(block=False)
         self.runtime.stop()

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from actors import ActorSystem
 
 from .errors import EXCEPTION_HANDLERS
-from .routes import assistants, runs, store, system, threads
+from .routes import assistants, crons, runs, store, system, threads
 
 
 def create_app(actor_system: ActorSystem, *, own_system: bool = True) -> Starlette:
@@ -25,7 +25,7 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True) -> Starlet
                 actor_system.shutdown()
 
     app = Starlette(
-        routes=[*system.routes, *assistants.routes, *threads.routes, *runs.routes, *store.routes],
+        routes=[*system.routes, *crons.routes, *assistants.routes, *threads.routes, *runs.routes, *store.routes],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -10,7 +10,7 @@ import msgspec
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from ..models import Assistant, Run, RunStatus, Thread, now
+from ..models import Assistant, Cron, Run, RunStatus, Thread, now
 
 
 class RollbackableMemorySaver(InMemorySaver):
@@ -38,6 +38,7 @@ class MemoryStorage:
         self._runs: dict[str, Run] = {}
         self._runs_by_thread: dict[str, dict[str, None]] = {}
         self._outputs: dict[str, Any] = {}
+        self._crons: dict[str, Cron] = {}
         self.checkpointer = RollbackableMemorySaver()
         self.store = InMemoryStore()
 
@@ -130,6 +131,22 @@ class MemoryStorage:
 
     def get_run_output(self, run_id: str) -> Any:
         return self._outputs.get(run_id)
+
+    # crons
+    def put_cron(self, cron: Cron) -> None:
+        with self._lock:
+            self._crons[cron.cron_id] = cron
+
+    def get_cron(self, cron_id: str) -> Cron | None:
+        return self._crons.get(cron_id)
+
+    def delete_cron(self, cron_id: str) -> bool:
+        with self._lock:
+            return self._crons.pop(cron_id, None) is not None
+
+    def list_crons(self) -> list[Cron]:
+        with self._lock:
+            return list(self._crons.values())
 
     # checkpoints
     async def delete_checkpoints_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:

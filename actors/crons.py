@@ -1,0 +1,275 @@
+"""Crons: schedules that create runs, and the scheduler that fires them.
+
+A cron is a record in storage (`models.Cron`); `CronScheduler` keeps them and fires the due ones
+from one asyncio task on the graph loop. Firing a cron is an ordinary run request: a thread cron
+sends `CreateRun` to its thread actor, so on a busy thread the run follows the cron's
+`multitask_strategy` like any double text (`reject` drops that firing, `enqueue` queues it, ...);
+a cron without a thread creates a new thread for every firing, deleted after the run when
+`on_run_completed="delete"` (the default).
+
+Schedules are cron expressions parsed by croniter: five fields (minute resolution, as the
+reference server) or six, the sixth being seconds. Times are computed in the cron's `timezone`
+(UTC by default). A firing missed while the server was down (or the clock jumped) happens once,
+then the schedule continues from now: no catch-up storm.
+
+The clock is injectable (`scheduler.clock`, then `scheduler.wake()`), so tests move time instead
+of waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+from croniter import croniter
+
+from .context import SystemContext
+from .errors import InvalidInput, NotFound
+from .models import Cron, new_id, now
+
+if TYPE_CHECKING:
+    from .operations import Operations
+
+log = logging.getLogger("switchboard.crons")
+
+MAX_SLEEP = 60.0
+"""The scheduler re-reads the crons at least this often (seconds), whatever it was told."""
+
+SORT_FIELDS = ("cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at")
+
+
+def next_fire_time(schedule: str, tz: str | None, after: datetime) -> datetime:
+    """The first time strictly after `after` that `schedule` names, in `tz` (UTC if None)."""
+    zone = ZoneInfo(tz) if tz else timezone.utc
+    return croniter(schedule, after.astimezone(zone)).get_next(datetime).astimezone(timezone.utc)
+
+
+def check_schedule(schedule: str, tz: str | None) -> None:
+    fields = schedule.split()
+    if len(fields) not in (5, 6) or not croniter.is_valid(schedule):
+        raise InvalidInput(
+            f"schedule: {schedule!r} is not a cron expression "
+            "(5 fields: minute hour day-of-month month day-of-week; a 6th field is seconds)"
+        )
+    if tz is not None:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(f"timezone: {tz!r} is not an IANA time zone name") from None
+
+
+class CronScheduler:
+    """Keeps crons in storage and fires them on time. Thread-safe; never blocks an actor."""
+
+    def __init__(self, ctx: SystemContext, ops: Operations, clock: Callable[[], datetime] | None = None) -> None:
+        self.ctx = ctx
+        self.ops = ops
+        self.clock: Callable[[], datetime] = clock or now
+        self._lock = threading.RLock()
+        self._wake: asyncio.Event | None = None
+        self._task: concurrent.futures.Future[None] | None = None
+        self.fired = 0
+        """How many runs crons have requested (for metrics)."""
+
+    # --- lifetime --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = self.ctx.runtime.submit(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def wake(self) -> None:
+        """Make the scheduler look at the crons (and the clock) again now."""
+        wake = self._wake
+        if wake is not None:
+            self.ctx.runtime.call_soon(wake.set)
+
+    async def _run(self) -> None:
+        self._wake = asyncio.Event()
+        while True:
+            try:
+                self.tick()
+            except Exception:  # a bad record must not stop every other cron
+                log.exception("cron scheduler tick failed")
+            due = self.next_due()
+            delay = MAX_SLEEP if due is None else max(0.0, min(MAX_SLEEP, (due - self.clock()).total_seconds()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    # --- firing ----------------------------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        dates = [c.next_run_date for c in self.ctx.storage.list_crons() if c.enabled and c.next_run_date]
+        return min(dates) if dates else None
+
+    def tick(self, at: datetime | None = None) -> list[concurrent.futures.Future[Any]]:
+        """Fire every enabled cron due at `at` (default: the clock); return the run requests."""
+        at = at or self.clock()
+        fired = []
+        with self._lock:
+            for cron in self.ctx.storage.list_crons():
+                if cron.enabled and cron.next_run_date is not None and cron.next_run_date <= at:
+                    future = self._fire(cron, at)
+                    if future is not None:
+                        fired.append(future)
+        return fired
+
+    def _fire(self, cron: Cron, at: datetime) -> concurrent.futures.Future[Any] | None:
+        storage = self.ctx.storage
+        if cron.thread_id is not None and storage.get_thread(cron.thread_id) is None:
+            log.info("cron %s: thread %s is gone; deleting the cron", cron.cron_id, cron.thread_id)
+            storage.delete_cron(cron.cron_id)
+            return None
+        following = next_fire_time(cron.schedule, cron.timezone, at)
+        if cron.end_time is not None and following > cron.end_time:
+            following = None  # type: ignore[assignment]
+        storage.put_cron(msgspec.structs.replace(cron, next_run_date=following, updated_at=now()))
+        options = dict(cron.payload)
+        options["metadata"] = {**cron.metadata, "cron_id": cron.cron_id}
+        future = self.ops.create_run(cron.thread_id, cron.assistant_id, **options)
+        self.fired += 1
+        future.add_done_callback(lambda f: self._after_request(cron, f))
+        return future
+
+    def _after_request(self, cron: Cron, future: concurrent.futures.Future[Any]) -> None:
+        exc = future.exception()
+        if exc is not None:  # e.g. ThreadBusy under "reject": this firing is skipped
+            log.info("cron %s: run not created: %s", cron.cron_id, exc)
+            return
+        run = future.result()
+        if cron.thread_id is None and (cron.on_run_completed or "delete") == "delete":
+            done = self.ops.join_run(run.thread_id, run.run_id)
+            done.add_done_callback(lambda _f: self.ops.delete_thread(run.thread_id))
+
+    # --- records ---------------------------------------------------------------------------------
+
+    def create(
+        self,
+        assistant_id: str,
+        schedule: str,
+        *,
+        thread_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timezone: str | None = None,
+        end_time: datetime | None = None,
+        enabled: bool = True,
+        on_run_completed: str | None = None,
+        user_id: str | None = None,
+    ) -> Cron:
+        check_schedule(schedule, timezone)
+        assistant = self.ctx.resolve_assistant(assistant_id)
+        if thread_id is not None:
+            self.ops.get_thread(thread_id)
+            on_run_completed = None  # only stateless crons delete their threads
+        else:
+            on_run_completed = on_run_completed or "delete"
+        created = now()
+        cron = Cron(
+            cron_id=new_id(),
+            assistant_id=assistant.assistant_id,
+            thread_id=thread_id,
+            schedule=schedule,
+            timezone=timezone,
+            end_time=end_time,
+            enabled=enabled,
+            on_run_completed=on_run_completed,  # type: ignore[arg-type]
+            payload=dict(payload or {}),
+            metadata=dict(metadata or {}),
+            user_id=user_id,
+            created_at=created,
+            updated_at=created,
+        )
+        cron = msgspec.structs.replace(cron, next_run_date=self._first_date(cron))
+        self.ctx.storage.put_cron(cron)
+        self.wake()
+        return cron
+
+    def _first_date(self, cron: Cron) -> datetime | None:
+        if not cron.enabled:
+            return None
+        first = next_fire_time(cron.schedule, cron.timezone, self.clock())
+        if cron.end_time is not None and first > cron.end_time:
+            return None
+        return first
+
+    def get(self, cron_id: str) -> Cron:
+        cron = self.ctx.storage.get_cron(cron_id)
+        if cron is None:
+            raise NotFound(f"Cron {cron_id} not found.")
+        return cron
+
+    def update(self, cron_id: str, *, payload: dict[str, Any] | None = None, **changes: Any) -> Cron:
+        """Change a cron; `payload` entries are merged into its run options. Re-plans the next run."""
+        with self._lock:
+            cron = self.get(cron_id)
+            check_schedule(changes.get("schedule", cron.schedule), changes.get("timezone", cron.timezone))
+            if payload:
+                changes["payload"] = {**cron.payload, **payload}
+            if "metadata" in changes:
+                changes["metadata"] = {**cron.metadata, **(changes["metadata"] or {})}
+            if cron.thread_id is not None:
+                changes.pop("on_run_completed", None)
+            cron = msgspec.structs.replace(cron, **changes, updated_at=now())
+            cron = msgspec.structs.replace(cron, next_run_date=self._first_date(cron))
+            self.ctx.storage.put_cron(cron)
+        self.wake()
+        return cron
+
+    def delete(self, cron_id: str) -> None:
+        if not self.ctx.storage.delete_cron(cron_id):
+            raise NotFound(f"Cron {cron_id} not found.")
+        self.wake()
+
+    def search(
+        self,
+        *,
+        assistant_id: str | None = None,
+        thread_id: str | None = None,
+        enabled: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: str = "created_at",
+        sort_order: str = "desc",
+    ) -> list[Cron]:
+        if sort_by not in SORT_FIELDS:
+            raise InvalidInput(f"sort_by: {sort_by!r} is not one of {list(SORT_FIELDS)}")
+        found = self._matching(assistant_id, thread_id, metadata, enabled)
+        present = [c for c in found if getattr(c, sort_by) is not None]
+        missing = [c for c in found if getattr(c, sort_by) is None]
+        present.sort(key=lambda c: getattr(c, sort_by), reverse=sort_order == "desc")
+        return (present + missing)[offset : offset + limit]
+
+    def count(
+        self, *, assistant_id: str | None = None, thread_id: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> int:
+        return len(self._matching(assistant_id, thread_id, metadata, None))
+
+    def _matching(
+        self, assistant_id: str | None, thread_id: str | None, metadata: dict[str, Any] | None, enabled: bool | None
+    ) -> list[Cron]:
+        if assistant_id is not None and assistant_id in self.ctx.graphs.ids:
+            assistant_id = self.ctx.resolve_assistant(assistant_id).assistant_id
+        return [
+            c
+            for c in self.ctx.storage.list_crons()
+            if (assistant_id is None or c.assistant_id == assistant_id)
+            and (thread_id is None or c.thread_id == thread_id)
+            and (enabled is None or c.enabled == enabled)
+            and all(c.metadata.get(k) == v for k, v in (metadata or {}).items())
+        ]
