@@ -6,11 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from actors import ActorSystem
 
+from . import metrics
 from .errors import EXCEPTION_HANDLERS
-from .routes import assistants, crons, runs, store, system, threads
+from .routes import assistants, crons, meta, runs, store, system, threads
 
 
 def create_app(actor_system: ActorSystem, *, own_system: bool = True) -> Starlette:
@@ -24,10 +26,14 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True) -> Starlet
             if own_system:
                 actor_system.shutdown()
 
+    counters = metrics.Metrics(actor_system)
     app = Starlette(
-        routes=[*system.routes, *crons.routes, *assistants.routes, *threads.routes, *runs.routes, *store.routes],
+        routes=[*system.routes, *crons.routes, *assistants.routes, *threads.routes, *runs.routes, *store.routes]
+        + [*meta.routes, *metrics.routes],
+        middleware=[Middleware(metrics.RequestMetrics, metrics=counters)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.system = actor_system
+    app.state.metrics = counters
     return app

@@ -10,24 +10,37 @@ from starlette.routing import Route
 from ..http import JSONResponse
 
 
-def _version() -> str:
+def _version(package: str = "switchboard") -> str:
     try:
-        return version("switchboard")
+        return version(package)
     except PackageNotFoundError:
         return "0.0.0+local"
 
 
 async def ok(request: Request) -> JSONResponse:
+    """Health check."""
     return JSONResponse({"ok": True})
 
 
 async def info(request: Request) -> JSONResponse:
+    """Server version, the LangGraph version, and which features are on."""
+    state = request.app.state
     return JSONResponse(
         {
             "version": _version(),
+            "langgraph_py_version": _version("langgraph"),
             "server": "switchboard",
-            "graphs": request.app.state.system.graph_ids,
-            "flags": {"assistants": True, "crons": False, "langsmith": False},
+            "graphs": state.system.graph_ids,
+            "flags": {
+                "assistants": True,
+                "crons": True,
+                "store": True,
+                "auth": getattr(state, "auth", None) is not None,
+                "langsmith": False,
+                "a2a": False,
+                "mcp": False,
+            },
+            "metadata": {},
         }
     )
 
