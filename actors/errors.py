@@ -39,3 +39,19 @@ class ShuttingDown(SwitchboardError):
     """The system no longer accepts new work (HTTP 503)."""
 
     status_code = 503
+
+
+class Unauthorized(SwitchboardError):
+    """Auth is on and the request is not authenticated (HTTP 401)."""
+
+    status_code = 401
+
+    def __init__(self, detail: str = "Unauthorized", headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.headers = headers
+
+
+class Forbidden(SwitchboardError):
+    """The authenticated user may not do this (HTTP 403)."""
+
+    status_code = 403

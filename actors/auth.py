@@ -1,0 +1,201 @@
+"""Custom auth in the reference server's style: a `langgraph_sdk.Auth` object whose
+`@auth.authenticate` handler turns a request into a user, and whose `@auth.on...` handlers
+authorize each action on a resource, returning nothing (allow), `False` (deny) or a metadata
+filter (`{"owner": "alice"}`, `{"owner": {"$eq": "alice"}}`, `{"tags": {"$contains": "x"}}`).
+
+`langgraph.json`:  `{"graphs": {...}, "auth": {"path": "./auth.py:auth"}}`. Off when absent.
+
+This module knows nothing of HTTP: `server/auth.py` calls `Authorizer.authenticate` with the
+request's parts and `Authorizer.authorize` for the resource and action a route touches, and
+applies the filter with `matches`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langgraph_sdk import Auth
+from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
+from langgraph_sdk.auth.types import AuthContext
+
+from .errors import Forbidden, SwitchboardError, Unauthorized
+from .graphs import GraphConfigError, read_config
+
+log = logging.getLogger("switchboard.auth")
+
+Filters = dict[str, Any]
+
+
+class AuthUser:
+    """The authenticated user, whatever the handler returned (a string, a dict, an object)."""
+
+    def __init__(self, identity: str, *, display_name: str | None = None, permissions: Sequence[str] = (),
+                 fields: Mapping[str, Any] | None = None) -> None:
+        self.identity = identity
+        self.display_name = display_name or identity
+        self.permissions = list(permissions)
+        self.is_authenticated = True
+        self._fields = {**(fields or {}), "identity": identity, "display_name": self.display_name,
+                        "permissions": self.permissions, "is_authenticated": True}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fields[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._fields
+
+    def __iter__(self):
+        return iter(self._fields)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._fields.get(key, default)
+
+    def __repr__(self) -> str:
+        return f"AuthUser({self.identity!r})"
+
+
+def as_user(result: Any) -> AuthUser:
+    if isinstance(result, str):
+        return AuthUser(result)
+    if isinstance(result, Mapping):
+        if not isinstance(result.get("identity"), str):
+            raise TypeError("the authenticate handler returned a mapping without a string 'identity'")
+        return AuthUser(result["identity"], display_name=result.get("display_name"),
+                        permissions=result.get("permissions", ()), fields=result)
+    identity = getattr(result, "identity", None)
+    if not isinstance(identity, str):
+        raise TypeError(f"the authenticate handler returned {type(result).__name__}, which has no 'identity'")
+    return AuthUser(identity, display_name=getattr(result, "display_name", None),
+                    permissions=getattr(result, "permissions", ()) or ())
+
+
+def matches(filters: Filters | None, metadata: Mapping[str, Any] | None) -> bool:
+    """Whether a record's metadata passes a handler's filter."""
+    metadata = metadata or {}
+    for key, condition in (filters or {}).items():
+        have = metadata.get(key)
+        if isinstance(condition, Mapping):
+            for op, wanted in condition.items():
+                if op == "$eq" and have != wanted:
+                    return False
+                if op == "$contains":
+                    values = have if isinstance(have, (list, tuple)) else []
+                    needed = wanted if isinstance(wanted, list) else [wanted]
+                    if not all(w in values for w in needed):
+                        return False
+                if op not in ("$eq", "$contains"):
+                    raise ValueError(f"unsupported filter operator {op!r} on {key!r} (use $eq or $contains)")
+        elif have != condition:
+            return False
+    return True
+
+
+def equalities(filters: Filters | None) -> dict[str, Any]:
+    """The `key == value` part of a filter (what can be stamped on a record or pushed into a search)."""
+    out = {}
+    for key, condition in (filters or {}).items():
+        if isinstance(condition, Mapping):
+            if "$eq" in condition:
+                out[key] = condition["$eq"]
+        else:
+            out[key] = condition
+    return out
+
+
+class Authorizer:
+    """Runs an `Auth` object's handlers."""
+
+    def __init__(self, auth: Auth) -> None:
+        if not isinstance(auth, Auth):
+            raise GraphConfigError(f"auth: expected a langgraph_sdk.Auth instance, got {type(auth).__name__}")
+        self.auth = auth
+
+    async def authenticate(self, **request_parts: Any) -> AuthUser:
+        """Call `@auth.authenticate` with the request parts it asks for by name. No handler: anonymous."""
+        handler = self.auth._authenticate_handler
+        if handler is None:
+            return AuthUser("anonymous")
+        wanted = inspect.signature(handler).parameters
+        kwargs = {name: request_parts.get(name) for name in wanted if name in request_parts}
+        try:
+            return as_user(await handler(**kwargs))
+        except AuthHTTPException as exc:
+            if exc.status_code == 403:
+                raise Forbidden(exc.detail) from None
+            raise Unauthorized(exc.detail, dict(exc.headers or {})) from None
+        except SwitchboardError:
+            raise
+        except Exception:
+            log.exception("the authenticate handler failed; refusing the request")
+            raise Unauthorized() from None
+
+    def _handler(self, resource: str, action: str) -> Any:
+        handlers = self.auth._handlers
+        for key in ((resource, action), (resource, "*"), ("*", action)):
+            if key in handlers:
+                return handlers[key][-1]
+        return self.auth._global_handlers[-1] if self.auth._global_handlers else None
+
+    async def authorize(self, user: AuthUser, resource: str, action: str, value: dict[str, Any]) -> Filters | None:
+        """Run the most specific `@auth.on` handler; it may edit `value`. Returns its filter, if any."""
+        handler = self._handler(resource, action)
+        if handler is None:
+            return None
+        ctx = AuthContext(permissions=user.permissions, user=user, resource=resource, action=action)  # type: ignore[arg-type]
+        try:
+            result = await handler(ctx=ctx, value=value)
+        except AuthHTTPException as exc:
+            error = Forbidden if exc.status_code == 403 else Unauthorized
+            raise error(exc.detail) from None
+        except AssertionError as exc:
+            raise Forbidden(str(exc) or "Forbidden") from None
+        if result is None or result is True:
+            return None
+        if result is False:
+            raise Forbidden(f"Forbidden: {resource} {action}")
+        if isinstance(result, Mapping):
+            return dict(result)
+        raise TypeError(f"auth handler for {resource}.{action} returned {type(result).__name__}")
+
+
+def load_auth(spec: str, base: Path) -> Auth:
+    """Import `./file.py:attr` (relative to `base`) or `package.module:attr`."""
+    if ":" not in spec:
+        raise GraphConfigError(f"auth path {spec!r} must look like './auth.py:auth' or 'pkg.mod:auth'")
+    location, attr = spec.rsplit(":", 1)
+    if location.endswith(".py") or "/" in location:
+        file = (base / location).resolve()
+        if not file.exists():
+            raise GraphConfigError(f"auth file not found: {file}")
+        name = f"switchboard_auth_{file.stem}_{abs(hash(str(file)))}"
+        module_spec = importlib.util.spec_from_file_location(name, file)
+        assert module_spec and module_spec.loader
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(location)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise GraphConfigError(f"auth path {spec!r}: module has no attribute {attr!r}") from None
+
+
+def authorizer_from_config(config_path: str | Path | None) -> Authorizer | None:
+    """The `auth` section of a langgraph.json, loaded; None when there is none (auth off)."""
+    if config_path is None:
+        return None
+    config_path = Path(config_path).resolve()
+    section = read_config(config_path).get("auth")
+    if not section:
+        return None
+    if not isinstance(section, Mapping) or not isinstance(section.get("path"), str):
+        raise GraphConfigError(f'{config_path}: "auth" needs a "path" like "./auth.py:auth"')
+    return Authorizer(load_auth(section["path"], config_path.parent))

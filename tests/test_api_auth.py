@@ -1,0 +1,186 @@
+"""Auth through a langgraph.json `auth` section, driven by the real SDK (a client per user, with its
+bearer token) against a real uvicorn: each user sees and touches only what is theirs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.errors import NotFoundError, PermissionDeniedError
+
+from actors import ActorSystem, Settings
+from actors.auth import equalities, matches
+from server.app import create_app
+from tests.conftest import LiveServer
+
+AUTH_MODULE = '''
+from langgraph_sdk import Auth
+
+auth = Auth()
+TOKENS = {"token-alice": ("alice", ["write"]), "token-bob": ("bob", ["write"]), "token-reader": ("reader", [])}
+
+
+@auth.authenticate
+async def authenticate(authorization: str | None):
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Auth.exceptions.HTTPException(status_code=401, detail="missing bearer token")
+    token = authorization.split(" ", 1)[1]
+    if token not in TOKENS:
+        raise Auth.exceptions.HTTPException(status_code=401, detail="unknown token")
+    identity, permissions = TOKENS[token]
+    return {"identity": identity, "permissions": permissions}
+
+
+@auth.on
+async def owner_only(ctx: Auth.types.AuthContext, value: dict):
+    filters = {"owner": ctx.user.identity}
+    value.setdefault("metadata", {}).update(filters)
+    return filters
+
+
+@auth.on.threads.delete
+async def writers_delete_their_own(ctx: Auth.types.AuthContext, value: dict):
+    if "write" not in ctx.permissions:
+        return False
+    return {"owner": ctx.user.identity}
+
+
+@auth.on.store()
+async def own_namespace(ctx: Auth.types.AuthContext, value: dict):
+    value["namespace"] = (ctx.user.identity, *value["namespace"])
+'''
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory) -> Iterator[ActorSystem]:
+    folder = tmp_path_factory.mktemp("authconf")
+    (folder / "auth.py").write_text(AUTH_MODULE)
+    (folder / "langgraph.json").write_text(
+        json.dumps(
+            {
+                "graphs": {"one": "tests.graphs.steps:one_step", "steps": "tests.graphs.steps:async_graph"},
+                "auth": {"path": "./auth.py:auth"},
+            }
+        )
+    )
+    with ActorSystem(settings=Settings(config_path=str(folder / "langgraph.json"), idle_timeout=5.0)) as actor_system:
+        yield actor_system
+
+
+@pytest.fixture(scope="module")
+def live_server(system) -> Iterator[LiveServer]:
+    with LiveServer(create_app(system, own_system=False)) as server:  # auth comes from langgraph.json
+        yield server
+
+
+def client_for(live_server, token: str):
+    return get_client(url=live_server.url, headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def alice(live_server):
+    return client_for(live_server, "token-alice")
+
+
+@pytest.fixture
+def bob(live_server):
+    return client_for(live_server, "token-bob")
+
+
+async def test_requests_without_valid_credentials_get_401(live_server):
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        missing = await http.post("/threads", json={})
+        assert missing.status_code == 401 and missing.json() == {"detail": "missing bearer token"}
+        wrong = await http.post("/threads/search", json={}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json() == {"detail": "unknown token"}
+        assert (await http.get("/ok")).status_code == 200
+        info = await http.get("/info")
+        assert info.status_code == 200 and info.json()["flags"]["auth"] is True
+
+
+async def test_threads_are_private_to_their_owner(alice, bob):
+    thread = await alice.threads.create(metadata={"topic": "x"})
+    tid = thread["thread_id"]
+    assert thread["metadata"] == {"topic": "x", "owner": "alice"}
+    assert (await alice.threads.get(tid))["thread_id"] == tid
+
+    with pytest.raises(NotFoundError):
+        await bob.threads.get(tid)
+    with pytest.raises(NotFoundError):
+        await bob.threads.update(tid, metadata={"stolen": True})
+    with pytest.raises(NotFoundError):
+        await bob.threads.delete(tid)
+    with pytest.raises(NotFoundError):
+        await bob.runs.create(tid, "one", input={"tag": "b"})
+    with pytest.raises(NotFoundError):
+        await bob.runs.list(tid)
+
+    assert tid in [t["thread_id"] for t in await alice.threads.search(limit=100)]
+    assert tid not in [t["thread_id"] for t in await bob.threads.search(limit=100)]
+    assert await bob.threads.search(metadata={"owner": "alice"}) == []
+
+
+async def test_runs_carry_the_owner_and_work_for_them(alice, bob):
+    thread = await alice.threads.create()
+    run = await alice.runs.create(thread["thread_id"], "one", input={"tag": "a"})
+    assert run["metadata"]["owner"] == "alice"
+    assert (await alice.runs.join(thread["thread_id"], run["run_id"]))["messages"] == ["a:0"]
+    with pytest.raises(NotFoundError):
+        await bob.runs.get(thread["thread_id"], run["run_id"])
+
+
+async def test_a_handler_returning_false_is_403(live_server, alice):
+    reader = client_for(live_server, "token-reader")
+    own = await reader.threads.create()
+    with pytest.raises(PermissionDeniedError) as exc:
+        await reader.threads.delete(own["thread_id"])
+    assert exc.value.response.status_code == 403
+    assert (await reader.threads.get(own["thread_id"]))["thread_id"] == own["thread_id"]
+
+
+async def test_crons_are_private_and_record_their_user(alice, bob):
+    thread = await alice.threads.create()
+    cron = await alice.crons.create_for_thread(thread["thread_id"], "one", schedule="0 0 1 1 *")
+    assert cron["user_id"] == "alice"
+    assert cron["metadata"]["owner"] == "alice"
+    assert [c["cron_id"] for c in await alice.crons.search(thread_id=thread["thread_id"])] == [cron["cron_id"]]
+    assert await bob.crons.search(thread_id=thread["thread_id"]) == []
+    assert await bob.crons.count(thread_id=thread["thread_id"]) == 0
+    with pytest.raises(NotFoundError):
+        await bob.crons.delete(cron["cron_id"])
+    with pytest.raises(NotFoundError):
+        await bob.crons.create_for_thread(thread["thread_id"], "one", schedule="0 0 1 1 *")
+    await alice.crons.delete(cron["cron_id"])
+
+
+async def test_store_namespaces_are_scoped_per_user(alice, bob):
+    await alice.store.put_item(["notes"], key="n1", value={"text": "alice's"})
+    await bob.store.put_item(["notes"], key="n1", value={"text": "bob's"})
+    assert (await alice.store.get_item(["notes"], key="n1"))["value"] == {"text": "alice's"}
+    assert (await bob.store.get_item(["notes"], key="n1"))["value"] == {"text": "bob's"}
+    found = await bob.store.search_items(["notes"])
+    assert [i["value"] for i in found["items"]] == [{"text": "bob's"}]
+    await bob.store.delete_item(["notes"], key="n1")
+    assert await bob.store.get_item(["notes"], key="n1") is None
+    assert (await alice.store.get_item(["notes"], key="n1"))["value"] == {"text": "alice's"}
+
+
+async def test_assistants_without_the_owner_are_hidden(alice):
+    assert await alice.assistants.search() == []
+    with pytest.raises(NotFoundError):
+        await alice.assistants.get("one")
+
+
+def test_filter_semantics():
+    meta = {"owner": "alice", "tags": ["a", "b"]}
+    assert matches({"owner": "alice"}, meta)
+    assert matches({"owner": {"$eq": "alice"}}, meta)
+    assert not matches({"owner": "bob"}, meta)
+    assert matches({"tags": {"$contains": "a"}}, meta)
+    assert matches({"tags": {"$contains": ["a", "b"]}}, meta)
+    assert not matches({"tags": {"$contains": "c"}}, meta)
+    assert not matches({"owner": "alice"}, None)
+    assert equalities({"owner": {"$eq": "a"}, "tags": {"$contains": "x"}, "team": "t"}) == {"owner": "a", "team": "t"}
