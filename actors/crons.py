@@ -140,6 +140,8 @@ class CronScheduler:
         storage.put_cron(msgspec.structs.replace(cron, next_run_date=following, updated_at=now()))
         options = dict(cron.payload)
         options["metadata"] = {**cron.metadata, "cron_id": cron.cron_id}
+        if cron.thread_id is None:
+            options["on_completion"] = cron.on_run_completed or "delete"
         future = self.ops.create_run(cron.thread_id, cron.assistant_id, **options)
         self.fired += 1
         future.add_done_callback(lambda f: self._after_request(cron, f))
@@ -153,7 +155,12 @@ class CronScheduler:
         run = future.result()
         if cron.thread_id is None and (cron.on_run_completed or "delete") == "delete":
             done = self.ops.join_run(run.thread_id, run.run_id)
-            done.add_done_callback(lambda _f: self.ops.delete_thread(run.thread_id))
+            done.add_done_callback(lambda _f: self._delete_thread(run.thread_id))
+
+    def _delete_thread(self, thread_id: str) -> None:
+        """A stateless cron's thread, once its run ended (unless `on_completion` already did it)."""
+        if self.ctx.storage.get_thread(thread_id) is not None:
+            self.ops.delete_thread(thread_id)
 
     # --- records ---------------------------------------------------------------------------------
 

@@ -184,3 +184,59 @@ def test_filter_semantics():
     assert not matches({"tags": {"$contains": "c"}}, meta)
     assert not matches({"owner": "alice"}, None)
     assert equalities({"owner": {"$eq": "a"}, "tags": {"$contains": "x"}, "team": "t"}) == {"owner": "a", "team": "t"}
+
+
+def shared_threads_auth():
+    """Embedded use (`create_app(system, auth=...)`): threads shared through a `members` list."""
+    from langgraph_sdk import Auth
+
+    auth = Auth()
+
+    @auth.authenticate
+    async def authenticate(headers: dict):
+        user = headers.get(b"x-user")
+        if user is None:
+            raise Auth.exceptions.HTTPException(status_code=401)
+        return user.decode()
+
+    @auth.on.threads.create
+    async def anyone_creates(ctx, value):
+        return None
+
+    @auth.on.threads
+    async def members_only(ctx, value):
+        return {"members": {"$contains": ctx.user.identity}}
+
+    return auth
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[LiveServer]:
+    from tests.graphs.steps import GRAPHS
+
+    with ActorSystem(GRAPHS, settings=Settings(idle_timeout=5.0)) as actor_system:
+        with LiveServer(create_app(actor_system, own_system=False, auth=shared_threads_auth())) as server:
+            yield server
+
+
+async def test_contains_filters_select_what_a_user_may_see(shared_server):
+    ada = get_client(url=shared_server.url, headers={"x-user": "ada"})
+    bo = get_client(url=shared_server.url, headers={"x-user": "bo"})
+    both = await ada.threads.create(metadata={"members": ["ada", "bo"]})
+    ada_only = await ada.threads.create(metadata={"members": ["ada"]})
+
+    assert (await bo.threads.get(both["thread_id"]))["thread_id"] == both["thread_id"]
+    with pytest.raises(NotFoundError):
+        await bo.threads.get(ada_only["thread_id"])
+    seen_by_bo = {t["thread_id"] for t in await bo.threads.search(limit=100)}
+    assert both["thread_id"] in seen_by_bo and ada_only["thread_id"] not in seen_by_bo
+    seen_by_ada = {t["thread_id"] for t in await ada.threads.search(limit=100)}
+    assert {both["thread_id"], ada_only["thread_id"]} <= seen_by_ada
+
+    async with httpx.AsyncClient(base_url=shared_server.url, headers={"x-user": "bo"}) as http:
+        everything = await http.post("/runs/cancel", json={"status": "running"})
+        assert everything.status_code == 403 and "thread_id" in everything.json()["detail"]
+        nobody = await http.get(f"/threads/{both['thread_id']}", headers={"x-user": "eve"})
+        assert nobody.status_code == 404
+    async with httpx.AsyncClient(base_url=shared_server.url) as http:
+        assert (await http.get(f"/threads/{both['thread_id']}")).status_code == 401
