@@ -12,11 +12,8 @@ applies the filter with `matches`.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from langgraph_sdk.auth.types import AuthContext
 
 from .errors import Forbidden, SwitchboardError, Unauthorized
 from .graphs import GraphConfigError, read_config
+from .loading import import_object
 
 log = logging.getLogger("switchboard.auth")
 
@@ -167,25 +165,7 @@ class Authorizer:
 
 def load_auth(spec: str, base: Path) -> Auth:
     """Import `./file.py:attr` (relative to `base`) or `package.module:attr`."""
-    if ":" not in spec:
-        raise GraphConfigError(f"auth path {spec!r} must look like './auth.py:auth' or 'pkg.mod:auth'")
-    location, attr = spec.rsplit(":", 1)
-    if location.endswith(".py") or "/" in location:
-        file = (base / location).resolve()
-        if not file.exists():
-            raise GraphConfigError(f"auth file not found: {file}")
-        name = f"switchboard_auth_{file.stem}_{abs(hash(str(file)))}"
-        module_spec = importlib.util.spec_from_file_location(name, file)
-        assert module_spec and module_spec.loader
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module
-        module_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(location)
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise GraphConfigError(f"auth path {spec!r}: module has no attribute {attr!r}") from None
+    return import_object(spec, base, "auth.path")
 
 
 def authorizer_from_config(config_path: str | Path | None) -> Authorizer | None:

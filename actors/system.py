@@ -25,6 +25,7 @@ from .operations import Operations
 from .registry import ThreadRegistry
 from .runtime import GraphLoop
 from .settings import Settings
+from .store_index import store_index_from_config, with_index
 from .storage import MemoryStorage, Storage
 from .thread import ThreadActor
 
@@ -45,6 +46,9 @@ class ActorSystem:
                 raise ValueError("give graphs, or settings.config_path naming a langgraph.json")
             graphs = load_graphs(self.settings.config_path)
         self.storage = storage or MemoryStorage()
+        index = store_index_from_config(self.settings.config_path)
+        if index is not None:
+            self.storage.store = with_index(self.storage.store, index)
         self.runtime = GraphLoop(self.settings.max_sync_workers)
         registry = GraphRegistry(graphs, self.storage.checkpointer, self.storage.store)
         self.ctx = SystemContext(self.settings, self.storage, self.runtime, registry)

@@ -125,3 +125,61 @@ async def test_get_accepts_the_openapi_array_form_of_namespace(client, live_serv
         response = await http.get("/store/items", params=[("namespace", "arr"), ("namespace", "form"), ("key", "k")])
     assert response.status_code == 200
     assert response.json()["value"] == {"ok": True}
+
+
+EMBEDDINGS = '''
+def embed(texts):
+    """A tiny deterministic embedding: letter counts (26 dims)."""
+    vectors = []
+    for text in texts:
+        vector = [0.0] * 26
+        for ch in text.lower():
+            if "a" <= ch <= "z":
+                vector[ord(ch) - 97] += 1.0
+        vectors.append(vector)
+    return vectors
+'''
+
+
+@pytest.fixture(scope="module")
+def indexed_server(tmp_path_factory):
+    from server.app import create_app
+    from tests.conftest import LiveServer
+
+    folder = tmp_path_factory.mktemp("indexed")
+    (folder / "embeddings.py").write_text(EMBEDDINGS)
+    (folder / "langgraph.json").write_text(
+        '{"graphs": {"one": "tests.graphs.steps:one_step"},'
+        ' "store": {"index": {"embed": "./embeddings.py:embed", "dims": 26, "fields": ["text"]}}}'
+    )
+    with ActorSystem(settings=Settings(config_path=str(folder / "langgraph.json"))) as actor_system:
+        with LiveServer(create_app(actor_system, own_system=False)) as server:
+            yield server
+
+
+async def test_query_ranks_by_meaning_when_an_index_is_configured(indexed_server):
+    from langgraph_sdk import get_client
+
+    client = get_client(url=indexed_server.url)
+    await client.store.put_item(["kb"], key="fruit", value={"text": "apples and bananas"})
+    await client.store.put_item(["kb"], key="cars", value={"text": "trucks, cars, buses"})
+    found = (await client.store.search_items(["kb"], query="banana"))["items"]
+    assert [item["key"] for item in found] == ["fruit", "cars"]
+    assert found[0]["score"] > found[1]["score"]
+    found = (await client.store.search_items(["kb"], query="truck"))["items"]
+    assert found[0]["key"] == "cars"
+
+
+def test_bad_store_index_config_is_a_clear_error(tmp_path):
+    from actors.graphs import GraphConfigError
+
+    (tmp_path / "langgraph.json").write_text(
+        '{"graphs": {"one": "tests.graphs.steps:one_step"}, "store": {"index": {"embed": "./nope.py:embed", "dims": 3}}}'
+    )
+    with pytest.raises(GraphConfigError, match="store.index.embed: file not found"):
+        ActorSystem(settings=Settings(config_path=str(tmp_path / "langgraph.json")))
+    (tmp_path / "langgraph.json").write_text(
+        '{"graphs": {"one": "tests.graphs.steps:one_step"}, "store": {"index": {"embed": "x:y", "dims": 0}}}'
+    )
+    with pytest.raises(GraphConfigError, match="dims"):
+        ActorSystem(settings=Settings(config_path=str(tmp_path / "langgraph.json")))
