@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.auth import AuthUser, Authorizer, equalities, matches
-from actors.errors import Forbidden, NotFound, SwitchboardError
+from actors.errors import Conflict, Forbidden, NotFound, SwitchboardError
 from actors.models import graph_assistant_id
 
 from .http import JSONResponse
@@ -133,9 +133,12 @@ class AuthMiddleware:
                 else:
                     await self._check_object("threads", object_id, user)
             if isinstance(body, dict):
+                self._refuse_taking_over(resource, body, filters)
                 self._stamp(body, filters, value)
         elif kind == "object":
             self._check(resource, object_id, filters)
+            if action == "update" and isinstance(body, dict) and "metadata" in body:
+                self._stamp(body, filters, value)  # a patch cannot hand the record to someone else
         elif kind.startswith("ids:") and filters:
             field = kind[4:]
             ids = body.get(field) if isinstance(body, dict) else None
@@ -159,6 +162,15 @@ class AuthMiddleware:
         stamped = {**(metadata or {}), **equalities(filters)}
         if stamped or "metadata" in body:
             body["metadata"] = stamped
+
+    def _refuse_taking_over(self, resource: str, body: dict[str, Any], filters: dict[str, Any] | None) -> None:
+        """Creating with the id of someone else's record (`if_exists: do_nothing` would return it)."""
+        field = f"{resource[:-1]}_id"
+        if not filters or resource not in ("threads", "assistants") or not isinstance(body.get(field), str):
+            return
+        record = self._lookup(resource, body[field])
+        if record is not None and not matches(filters, getattr(record, "metadata", None)):
+            raise Conflict(f"{resource[:-1].capitalize()} {body[field]} already exists.")
 
     async def _check_object(self, resource: str, object_id: str | None, user: AuthUser) -> None:
         filters = await self.authorizer.authorize(user, resource, "read", {"thread_id": object_id})

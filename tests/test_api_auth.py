@@ -240,3 +240,14 @@ async def test_contains_filters_select_what_a_user_may_see(shared_server):
         assert nobody.status_code == 404
     async with httpx.AsyncClient(base_url=shared_server.url) as http:
         assert (await http.get(f"/threads/{both['thread_id']}")).status_code == 401
+
+
+async def test_no_taking_over_someone_elses_records(alice, bob):
+    thread = await alice.threads.create(metadata={"n": 1})
+    with pytest.raises(httpx.HTTPStatusError) as exc:
+        await bob.threads.create(thread_id=thread["thread_id"], if_exists="do_nothing")
+    assert exc.value.response.status_code == 409
+    patched = await alice.threads.update(thread["thread_id"], metadata={"owner": "bob", "n": 2})
+    assert patched["metadata"]["owner"] == "alice" and patched["metadata"]["n"] == 2
+    with pytest.raises(NotFoundError):
+        await bob.threads.get(thread["thread_id"])
