@@ -133,13 +133,14 @@ def _schema_rows(schema: dict[str, Any], components: dict[str, Any]) -> str:
     required = set(schema.get("required", ()))
     rows = []
     for name, prop in schema.get("properties", {}).items():
-        kind = prop.get("type") or " | ".join(
+        kind = prop.get("type") or prop.get("enum") or " | ".join(
             str(p.get("type") or p.get("enum") or p.get("$ref", "").rsplit("/", 1)[-1] or p.get("const"))
             for p in prop.get("anyOf", [])
         ) or prop.get("$ref", "").rsplit("/", 1)[-1] or "any"
+        note = "required" if name in required else (f"default {prop['default']!r}" if "default" in prop else "")
         rows.append(
             f"<tr><td><code>{html.escape(name)}</code></td><td>{html.escape(str(kind))}</td>"
-            f"<td>{'required' if name in required else ''}</td></tr>"
+            f"<td>{html.escape(note)}</td></tr>"
         )
     if not rows:
         return ""
