@@ -203,3 +203,28 @@ async def test_bad_input_and_unknown_ids(client, live_server):
         assert sort.status_code == 422 and "sort_by" in sort.json()["detail"]
         select = await http.post("/runs/crons/search", json={"select": ["nope"]})
         assert select.status_code == 422 and "select" in select.json()["detail"]
+
+
+async def test_missed_firings_run_once_then_the_schedule_goes_on_from_now(client, system):
+    thread = await client.threads.create()
+    cron = await client.crons.create_for_thread(thread["thread_id"], "one", schedule="*/5 * * * *", input={"tag": "m"})
+    late = parse(cron["next_run_date"]) + timedelta(hours=2, minutes=1)
+    requests = system.crons.tick(at=late)
+    assert len(requests) == 1
+    run = await asyncio.wrap_future(requests[0])
+    await client.runs.join(thread["thread_id"], run.run_id)
+    assert system.crons.tick(at=late) == []  # nothing due any more at that time
+    after = (await client.crons.search(thread_id=thread["thread_id"]))[0]
+    following = late.replace(second=0, microsecond=0) + timedelta(minutes=5 - late.minute % 5)
+    assert parse(after["next_run_date"]) == following
+    await client.crons.delete(cron["cron_id"])
+
+
+def test_schedule_math():
+    from actors.crons import next_fire_time
+
+    at = datetime(2030, 3, 9, 6, 59, 59, tzinfo=timezone.utc)
+    assert next_fire_time("0 7 * * *", None, at) == datetime(2030, 3, 9, 7, 0, tzinfo=timezone.utc)
+    assert next_fire_time("* * * * * */10", None, at) == datetime(2030, 3, 9, 7, 0, 0, tzinfo=timezone.utc)
+    # 9:00 in Paris is 08:00 UTC in winter
+    assert next_fire_time("0 9 * * *", "Europe/Paris", at) == datetime(2030, 3, 9, 8, 0, tzinfo=timezone.utc)
