@@ -39,7 +39,7 @@ def _body_types(endpoint: Any) -> list[type]:
             if isinstance(value, type) and issubclass(value, msgspec.Struct) and value not in found:
                 if value.__module__.startswith(("server.", "actors.")) and "decode_body" in code.co_names:
                     found.append(value)
-            elif depth > 0 and inspect.isfunction(value) and value.__module__ == fn.__module__:
+            elif depth > 0 and inspect.isfunction(value) and value.__module__.startswith("server."):
                 scan(value, depth - 1)
 
     scan(endpoint, 1)
