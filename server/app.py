@@ -5,24 +5,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-
 from langgraph_sdk import Auth
+from starlette.applications import Starlette
 
 from actors import ActorSystem
 from actors.auth import Authorizer, authorizer_from_config
 
 from . import metrics
 from .auth import AuthMiddleware
+from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
-from .routes import assistants, crons, meta, runs, store, system, threads
+from .routes import assistants, runs, system, threads
 
 
 def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None) -> Starlette:
     """An ASGI app serving `actor_system`; with `own_system`, shutting the app down shuts it down.
 
-    Auth is on when `auth` is given, or when the system's langgraph.json has an `auth` section."""
+    Auth is on when `auth` (a `langgraph_sdk.Auth`) is given, or when the system's langgraph.json
+    has an `auth` section; then every request passes `server/auth.py` first."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -32,19 +32,18 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
             if own_system:
                 actor_system.shutdown()
 
-    counters = metrics.Metrics(actor_system)
-    middleware = [Middleware(metrics.RequestMetrics, metrics=counters)]
-    authorizer = Authorizer(auth) if auth is not None else authorizer_from_config(actor_system.settings.config_path)
-    if authorizer is not None:
-        middleware.append(Middleware(AuthMiddleware, authorizer=authorizer, system=actor_system))
     app = Starlette(
-        routes=[*system.routes, *crons.routes, *assistants.routes, *threads.routes, *runs.routes, *store.routes]
-        + [*meta.routes, *metrics.routes],
-        middleware=middleware,
+        routes=[*system.routes, *assistants.routes, *threads.routes, *runs.routes],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.system = actor_system
-    app.state.metrics = counters
-    app.state.auth = authorizer
+    app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes])
+    app.state.auth = authorizer = Authorizer(auth) if auth is not None else authorizer_from_config(
+        actor_system.settings.config_path
+    )
+    if authorizer is not None:
+        app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system)
+    app.state.metrics = counters = metrics.Metrics(actor_system)
+    app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
     return app
