@@ -19,13 +19,13 @@ from langgraph.pregel import Pregel
 from .clients import AsyncClient, SyncRuns, SyncThreads
 from .context import SystemContext
 from .crons import CronScheduler
+from .store_index import store_index_from_config, with_index
 from .graphs import GraphRegistry, load_graphs
 from .models import Assistant, graph_assistant_id
 from .operations import Operations
 from .registry import ThreadRegistry
 from .runtime import GraphLoop
 from .settings import Settings
-from .store_index import store_index_from_config, with_index
 from .storage import MemoryStorage, Storage
 from .thread import ThreadActor
 
@@ -90,8 +90,8 @@ class ActorSystem:
     def shutdown(self) -> None:
         if self._stopped:
             return
-        self._stopped = True
         self.crons.stop()
+        self._stopped = True
         for ref in self.ctx.registry.refs():
             ref.stop(block=False)
         self.runtime.stop()

@@ -35,12 +35,7 @@ def serve(args: argparse.Namespace) -> int:
     except GraphConfigError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
-    try:
-        app = create_app(system)
-    except GraphConfigError as exc:  # e.g. a bad "auth" section
-        system.shutdown()
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
+    app = create_app(system)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     server = AnnouncingServer(config, f"switchboard ready on http://{settings.host}:{settings.port} (graphs: {', '.join(system.graph_ids)})")
     server.run()
