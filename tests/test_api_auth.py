@@ -251,3 +251,14 @@ async def test_no_taking_over_someone_elses_records(alice, bob):
     assert patched["metadata"]["owner"] == "alice" and patched["metadata"]["n"] == 2
     with pytest.raises(NotFoundError):
         await bob.threads.get(thread["thread_id"])
+
+
+async def test_an_empty_body_is_filtered_and_stamped_too(live_server, alice):
+    mine = await alice.threads.create()
+    headers = {"Authorization": "Bearer token-bob"}
+    async with httpx.AsyncClient(base_url=live_server.url, headers=headers) as http:
+        listed = await http.post("/threads/search")
+        assert listed.status_code == 200
+        assert mine["thread_id"] not in [t["thread_id"] for t in listed.json()]
+        created = await http.post("/threads")
+        assert created.status_code == 200 and created.json()["metadata"]["owner"] == "bob"
