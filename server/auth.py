@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -199,12 +199,13 @@ class AuthMiddleware:
 
     async def _store(self, scope: Scope, request: _RequestParts, user: AuthUser, action: str, send: Send) -> None:
         if scope["method"] == "GET":
-            query = request.query()
-            namespace = tuple(p for p in query.get("namespace", "").split(".") if p)
-            value = {"namespace": namespace, "key": query.get("key")}
+            pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            labels = [v for k, v in pairs if k == "namespace"]
+            namespace = tuple(p for p in labels[0].split(".") if p) if len(labels) == 1 else tuple(labels)
+            value = {"namespace": namespace, "key": dict(pairs).get("key")}
             await self.authorizer.authorize(user, "store", action, value)
-            query["namespace"] = ".".join(value["namespace"])
-            scope["query_string"] = urlencode(query).encode()
+            rest = [(k, v) for k, v in pairs if k != "namespace"]
+            scope["query_string"] = urlencode([*rest, ("namespace", ".".join(value["namespace"]))]).encode()
             await self.app(scope, request.replay(None), send)
             return
         body = await request.json()
@@ -249,8 +250,6 @@ class _RequestParts:
         return value.decode("latin-1") if value is not None else None
 
     def query(self) -> dict[str, str]:
-        from urllib.parse import parse_qsl
-
         return dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
 
     async def read(self) -> bytes:

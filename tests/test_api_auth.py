@@ -262,3 +262,12 @@ async def test_an_empty_body_is_filtered_and_stamped_too(live_server, alice):
         assert mine["thread_id"] not in [t["thread_id"] for t in listed.json()]
         created = await http.post("/threads")
         assert created.status_code == 200 and created.json()["metadata"]["owner"] == "bob"
+
+
+async def test_store_get_in_the_openapi_array_form_is_scoped_too(live_server, alice):
+    await alice.store.put_item(["deep", "ns"], key="k", value={"v": "alice"})
+    headers = {"Authorization": "Bearer token-alice"}
+    async with httpx.AsyncClient(base_url=live_server.url, headers=headers) as http:
+        got = await http.get("/store/items", params=[("namespace", "deep"), ("namespace", "ns"), ("key", "k")])
+    assert got.status_code == 200 and got.json()["value"] == {"v": "alice"}
+    assert got.json()["namespace"] == ["alice", "deep", "ns"]
