@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -186,7 +187,12 @@ class AuthMiddleware:
             raise NotFound(f"{resource[:-1].capitalize()} {object_id} not found.")
 
     def _lookup(self, resource: str, object_id: str) -> Any:
+        """The record as the route will find it (routes normalise UUIDs: `ABC...`, `{...}`, no dashes)."""
         storage = self.system.storage
+        try:
+            object_id = str(uuid.UUID(object_id))
+        except ValueError:
+            pass  # a graph id standing for its assistant, or an id the route will refuse
         if resource == "threads":
             return storage.get_thread(object_id)
         if resource == "crons":

@@ -271,3 +271,11 @@ async def test_store_get_in_the_openapi_array_form_is_scoped_too(live_server, al
         got = await http.get("/store/items", params=[("namespace", "deep"), ("namespace", "ns"), ("key", "k")])
     assert got.status_code == 200 and got.json()["value"] == {"v": "alice"}
     assert got.json()["namespace"] == ["alice", "deep", "ns"]
+
+
+async def test_other_spellings_of_an_id_are_checked_too(live_server, alice):
+    thread = await alice.threads.create()
+    spellings = [thread["thread_id"].upper(), thread["thread_id"].replace("-", ""), "{" + thread["thread_id"] + "}"]
+    async with httpx.AsyncClient(base_url=live_server.url, headers={"Authorization": "Bearer token-bob"}) as http:
+        for spelling in spellings:
+            assert (await http.get(f"/threads/{spelling}")).status_code == 404, spelling
