@@ -74,6 +74,7 @@ COMPILED = [(method, re.compile(pattern + "/?"), resource, action, kind) for met
 
 
 def find_rule(method: str, path: str) -> tuple[str, str, str, str | None] | None:
+    method = "GET" if method == "HEAD" else method  # Starlette answers HEAD with the GET route
     for rule_method, pattern, resource, action, kind in COMPILED:
         if rule_method in ("*", method):
             found = pattern.fullmatch(path)
