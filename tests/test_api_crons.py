@@ -228,3 +228,12 @@ def test_schedule_math():
     assert next_fire_time("* * * * * */10", None, at) == datetime(2030, 3, 9, 7, 0, 0, tzinfo=timezone.utc)
     # 9:00 in Paris is 08:00 UTC in winter
     assert next_fire_time("0 9 * * *", "Europe/Paris", at) == datetime(2030, 3, 9, 8, 0, tzinfo=timezone.utc)
+
+
+async def test_deleting_a_thread_deletes_its_crons(client):
+    thread = await client.threads.create()
+    cron = await client.crons.create_for_thread(thread["thread_id"], "one", schedule=YEARLY)
+    await client.threads.delete(thread["thread_id"])
+    assert await client.crons.search(thread_id=thread["thread_id"]) == []
+    with pytest.raises(NotFoundError):
+        await client.crons.delete(cron["cron_id"])

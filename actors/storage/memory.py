@@ -85,6 +85,8 @@ class MemoryStorage:
             for run_id in self._runs_by_thread.pop(thread_id, {}):
                 self._runs.pop(run_id, None)
                 self._outputs.pop(run_id, None)
+            for cron in [c for c in self._crons.values() if c.thread_id == thread_id]:
+                del self._crons[cron.cron_id]
             return self._threads.pop(thread_id, None) is not None
 
     def list_threads(self) -> list[Thread]:
