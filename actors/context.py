@@ -51,6 +51,8 @@ class SystemContext:
         self.streams = StreamRegistry()
         self.watchers = RunWatchers(storage)
         self.registry: ThreadRegistry  # set by the system, which knows how to spawn thread actors
+        self.draining = False
+        """Set on graceful shutdown: no new runs are accepted or started (actors/shutdown.py)."""
 
     def resolve_assistant(self, assistant_id: str) -> Assistant:
         """An assistant by UUID, or a graph id standing for that graph's default assistant."""

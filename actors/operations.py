@@ -10,7 +10,7 @@ from typing import Any, get_args
 from . import messages as m
 from . import serde
 from .context import SystemContext
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
 from .models import TERMINAL_RUN_STATUSES, Assistant, IfNotExists, Run, StopAction, Strategy, Thread, ThreadStatus, graph_assistant_id, new_id
 from .driver import STREAM_MODES
 from .streams import RunStream
@@ -163,6 +163,8 @@ class Operations:
 
     def submit_run(self, run: Run) -> concurrent.futures.Future[Run]:
         """Hand a prepared run to its thread actor; the reply is the run (`pending`) or `ThreadBusy`."""
+        if self.ctx.draining:
+            return _failed(ShuttingDown("The server is shutting down and accepts no new runs; retry shortly."))
         if run.kwargs.get("stream_resumable"):
             self.open_stream(run)
         reply: concurrent.futures.Future[Run] = concurrent.futures.Future()

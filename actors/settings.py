@@ -11,6 +11,16 @@ class Settings(msgspec.Struct, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8123
     storage: str = "memory"
+    """Backend: "memory" (nothing survives the process), "sqlite" (files in `data_dir`) or "postgres"
+    (`database_url`). `switchboard serve` defaults to sqlite; embedding code and tests to memory."""
+    data_dir: str = ".switchboard"
+    """Where the SQLite backend keeps its files (created if missing)."""
+    database_url: str | None = None
+    """postgresql://... for the PostgreSQL backend."""
+    database_pool_size: int = 8
+    """Connections per pool (the record pool and the checkpointer's async pool each)."""
+    shutdown_grace: float = 30.0
+    """On SIGTERM/Ctrl-C: seconds running runs get to finish before they are interrupted."""
     idle_timeout: float = 30.0
     """Seconds an idle thread actor lives before it is passivated (its state is in storage)."""
     stream_keep_seconds: float = 60.0

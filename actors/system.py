@@ -26,7 +26,9 @@ from .operations import Operations
 from .registry import ThreadRegistry
 from .runtime import GraphLoop
 from .settings import Settings
-from .storage import MemoryStorage, Storage
+from .recovery import RecoveryReport, recover
+from .shutdown import DrainReport, drain
+from .storage import Storage, open_storage
 from .thread import ThreadActor
 
 log = logging.getLogger("switchboard")
@@ -45,11 +47,8 @@ class ActorSystem:
             if self.settings.config_path is None:
                 raise ValueError("give graphs, or settings.config_path naming a langgraph.json")
             graphs = load_graphs(self.settings.config_path)
-        self.storage = storage or MemoryStorage()
-        index = store_index_from_config(self.settings.config_path)
-        if index is not None:
-            self.storage.store = with_index(self.storage.store, index)
         self.runtime = GraphLoop(self.settings.max_sync_workers)
+        self.storage = self._open_storage(storage)
         registry = GraphRegistry(graphs, self.storage.checkpointer, self.storage.store)
         self.ctx = SystemContext(self.settings, self.storage, self.runtime, registry)
         self.ctx.registry = ThreadRegistry(lambda thread_id: ThreadActor.start(thread_id, self.ctx))
@@ -58,9 +57,27 @@ class ActorSystem:
         self.threads = SyncThreads(self.ops)
         self.runs = SyncRuns(self.ops)
         self.aio = AsyncClient(self.ops)
+        self._stopped = False
+        self.recovery: RecoveryReport = recover(self.ctx)
         self.crons = CronScheduler(self.ctx, self.ops)
         self.crons.start()
-        self._stopped = False
+
+    def _open_storage(self, given: Storage | None) -> Storage:
+        """The given storage, or the backend the settings name (async parts on the graph loop); its
+        store indexed if the langgraph.json asks for it. On failure nothing we opened is left open."""
+        opened = None
+        try:
+            storage = given or (opened := open_storage(self.settings, self.runtime))
+            index = store_index_from_config(self.settings.config_path)
+            if index is not None:
+                storage.store = with_index(storage.store, index)
+            return storage
+        except BaseException:
+            if opened is not None:
+                self.runtime.call(opened.aclose())
+                opened.close()
+            self.runtime.stop()
+            raise
 
     @classmethod
     def from_config(cls, config_path: str | Path, **settings: Any) -> ActorSystem:
@@ -87,13 +104,24 @@ class ActorSystem:
         """How many thread actors are in memory now (idle ones are passivated)."""
         return self.ctx.registry.alive()
 
+    def drain(self, grace: float | None = None) -> DrainReport:
+        """Graceful stop, part one: refuse new runs (`ShuttingDown`), give running runs `grace`
+        seconds (default `settings.shutdown_grace`), interrupt the rest and persist their status.
+        Pending runs stay pending for the next start. Call `shutdown()` afterwards."""
+        return drain(self.ctx, self.ops, self.settings.shutdown_grace if grace is None else grace)
+
     def shutdown(self) -> None:
         if self._stopped:
             return
         self.crons.stop()
         self._stopped = True
+        self.ctx.draining = True
         for ref in self.ctx.registry.refs():
             ref.stop(block=False)
+        try:
+            self.runtime.call(self.storage.aclose(), timeout=10)
+        except Exception:  # noqa: BLE001 - closing on the way out; the process may be ending anyway
+            log.exception("closing storage connections failed")
         self.runtime.stop()
         pykka.ActorRegistry.stop_all(block=True, timeout=5)
         self.storage.close()

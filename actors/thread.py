@@ -48,8 +48,9 @@ class ThreadActor(pykka.ThreadingActor):
     # --- lifecycle ------------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        # Runs left pending by an earlier incarnation (passivation, restart) keep their order.
-        pending = sorted(self.storage.list_runs(self.thread_id, status="pending"), key=lambda r: r.run_id)
+        # Runs left pending by an earlier incarnation (passivation, restart) keep the order they were
+        # accepted in: storage lists newest first, in insertion order.
+        pending = reversed(self.storage.list_runs(self.thread_id, status="pending"))
         self.queue.extend(r.run_id for r in pending if not r.kwargs.get("after_seconds"))
         self._start_next()
 
@@ -135,7 +136,7 @@ class ThreadActor(pykka.ThreadingActor):
         self._start_next()
 
     def _start_next(self) -> None:
-        while self.active is None and self.queue:
+        while self.active is None and self.queue and not self.ctx.draining:
             run_id = self.queue.popleft()
             run = self.storage.get_run(run_id)
             if run is None or run.status != "pending":

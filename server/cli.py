@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
+from types import FrameType
 
 import uvicorn
 
@@ -25,19 +27,45 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8123, help="port to listen on (default: %(default)s)")
     serve.add_argument("--idle-timeout", type=float, default=30.0, help="seconds before an idle thread actor is passivated")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--storage", choices=["sqlite", "memory", "postgres"], default=None,
+        help="where state is kept (default: postgres with --database-url, else sqlite in --data-dir)",
+    )
+    serve.add_argument("--data-dir", default=".switchboard", help="SQLite data directory (default: %(default)s)")
+    serve.add_argument("--database-url", default=None, help="postgresql://... for the PostgreSQL backend")
+    serve.add_argument(
+        "--shutdown-grace", type=float, default=30.0,
+        help="on SIGTERM/Ctrl-C, seconds running runs get to finish before they are interrupted (default: %(default)s)",
+    )
     return parser
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = Settings(config_path=args.config, host=args.host, port=args.port, idle_timeout=args.idle_timeout)
+    storage = args.storage or ("postgres" if args.database_url else "sqlite")
+    if storage == "postgres" and not args.database_url:
+        print("switchboard: --storage postgres needs --database-url postgresql://...", file=sys.stderr)
+        return 2
+    settings = Settings(
+        config_path=args.config, host=args.host, port=args.port, idle_timeout=args.idle_timeout,
+        storage=storage, data_dir=args.data_dir, database_url=args.database_url, shutdown_grace=args.shutdown_grace,
+    )
     try:
         system = ActorSystem(settings=settings)
     except GraphConfigError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
     app = create_app(system)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
-    server = AnnouncingServer(config, f"switchboard ready on http://{settings.host}:{settings.port} (graphs: {', '.join(system.graph_ids)})")
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    where = {"sqlite": f" in {settings.data_dir}", "postgres": "", "memory": " (nothing is kept)"}[storage]
+    server = DrainingServer(
+        config,
+        f"switchboard ready on http://{settings.host}:{settings.port} (graphs: {', '.join(system.graph_ids)}; "
+        f"storage: {storage}{where})",
+        system,
+    )
     server.run()
     return 0
 
@@ -53,6 +81,32 @@ class AnnouncingServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.started:
             print(self.announcement, flush=True)
+
+
+class DrainingServer(AnnouncingServer):
+    """uvicorn that drains the actor system on the first SIGTERM/SIGINT: it keeps serving (new runs
+    get 503 + Retry-After) while running runs finish, then exits. A second signal exits at once."""
+
+    def __init__(self, config: uvicorn.Config, announcement: str, system: ActorSystem) -> None:
+        super().__init__(config, announcement)
+        self.system = system
+        self.drainer: threading.Thread | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.drainer is not None:
+            super().handle_exit(sig, frame)
+            return
+        log.info("signal %d: draining (grace %.1fs); send it again to stop at once", sig, self.system.settings.shutdown_grace)
+        self.drainer = threading.Thread(target=self._drain, name="switchboard-drain", daemon=True)
+        self.drainer.start()
+
+    def _drain(self) -> None:
+        try:
+            self.system.drain()
+        except Exception:  # noqa: BLE001 - whatever happens, the server must still exit
+            log.exception("draining failed")
+        finally:
+            self.should_exit = True
 
 
 def main(argv: list[str] | None = None) -> int:

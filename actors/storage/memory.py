@@ -1,16 +1,17 @@
-"""In-memory storage: dicts behind one lock, LangGraph's `InMemorySaver` and `InMemoryStore`."""
+"""In-memory storage: a dict-backed `RecordTable`, LangGraph's `InMemorySaver` and `InMemoryStore`.
+Nothing survives the process; for tests and throwaway use (`--storage memory`)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
-from typing import Any
 
-import msgspec
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from ..models import Assistant, Cron, Run, RunStatus, Thread, now
+from .record_storage import RecordStorage
+from .records import Update
 
 
 class RollbackableMemorySaver(InMemorySaver):
@@ -29,133 +30,90 @@ class RollbackableMemorySaver(InMemorySaver):
                 del checkpoints[checkpoint_id]
                 self.writes.pop((thread_id, ns, checkpoint_id), None)
 
+    async def delete_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:
+        self.delete_for_runs_in_thread(thread_id, run_ids)
 
-class MemoryStorage:
+
+class _Row:
+    __slots__ = ("seq", "data", "parent", "status")
+
+    def __init__(self, seq: int, data: bytes, parent: str | None, status: str | None) -> None:
+        self.seq, self.data, self.parent, self.status = seq, data, parent, status
+
+
+class MemoryTable:
+    """`RecordTable` in dicts behind one lock; dict order is insertion order (`seq`)."""
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._assistants: dict[str, Assistant] = {}
-        self._threads: dict[str, Thread] = {}
-        self._runs: dict[str, Run] = {}
-        self._runs_by_thread: dict[str, dict[str, None]] = {}
-        self._outputs: dict[str, Any] = {}
-        self._crons: dict[str, Cron] = {}
-        self.checkpointer = RollbackableMemorySaver()
-        self.store = InMemoryStore()
+        self._rows: dict[str, dict[str, _Row]] = {}
+        self._seq = itertools.count()
 
-    # assistants
-    def put_assistant(self, assistant: Assistant) -> None:
+    def _kind(self, kind: str) -> dict[str, _Row]:
+        return self._rows.setdefault(kind, {})
+
+    def insert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
         with self._lock:
-            self._assistants[assistant.assistant_id] = assistant
-
-    def get_assistant(self, assistant_id: str) -> Assistant | None:
-        return self._assistants.get(assistant_id)
-
-    def list_assistants(self) -> list[Assistant]:
-        with self._lock:
-            return list(self._assistants.values())
-
-    def delete_assistant(self, assistant_id: str) -> bool:
-        with self._lock:
-            return self._assistants.pop(assistant_id, None) is not None
-
-    # threads
-    def create_thread(self, thread: Thread) -> bool:
-        with self._lock:
-            if thread.thread_id in self._threads:
+            rows = self._kind(kind)
+            if key in rows:
                 return False
-            self._threads[thread.thread_id] = thread
-            self._runs_by_thread.setdefault(thread.thread_id, {})
+            rows[key] = _Row(next(self._seq), data, parent, status)
             return True
 
-    def get_thread(self, thread_id: str) -> Thread | None:
-        return self._threads.get(thread_id)
-
-    def update_thread(self, thread_id: str, **changes: Any) -> Thread | None:
+    def upsert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
         with self._lock:
-            thread = self._threads.get(thread_id)
-            if thread is None:
+            rows = self._kind(kind)
+            row = rows.get(key)
+            if row is None:
+                rows[key] = _Row(next(self._seq), data, parent, status)
+            else:
+                row.data, row.parent, row.status = data, parent, status
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        with self._lock:
+            row = self._kind(kind).get(key)
+            return None if row is None else row.data
+
+    def update(self, kind: str, key: str, change: Update) -> bytes | None:
+        with self._lock:
+            row = self._kind(kind).get(key)
+            if row is None:
                 return None
-            changes.setdefault("updated_at", now())
-            thread = msgspec.structs.replace(thread, **changes)
-            self._threads[thread_id] = thread
-            return thread
+            row.data, row.parent, row.status = change(row.data)
+            return row.data
 
-    def delete_thread(self, thread_id: str) -> bool:
+    def delete(self, kind: str, key: str) -> bool:
         with self._lock:
-            for run_id in self._runs_by_thread.pop(thread_id, {}):
-                self._runs.pop(run_id, None)
-                self._outputs.pop(run_id, None)
-            for cron in [c for c in self._crons.values() if c.thread_id == thread_id]:
-                del self._crons[cron.cron_id]
-            return self._threads.pop(thread_id, None) is not None
+            return self._kind(kind).pop(key, None) is not None
 
-    def list_threads(self) -> list[Thread]:
+    def delete_children(self, kind: str, parent: str) -> int:
         with self._lock:
-            return list(self._threads.values())
+            rows = self._kind(kind)
+            doomed = [key for key, row in rows.items() if row.parent == parent]
+            for key in doomed:
+                del rows[key]
+            return len(doomed)
 
-    # runs
-    def put_run(self, run: Run) -> None:
+    def scan(
+        self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
+    ) -> list[bytes]:
         with self._lock:
-            self._runs[run.run_id] = run
-            self._runs_by_thread.setdefault(run.thread_id, {})[run.run_id] = None
-
-    def get_run(self, run_id: str) -> Run | None:
-        return self._runs.get(run_id)
-
-    def update_run(self, run_id: str, **changes: Any) -> Run | None:
-        with self._lock:
-            run = self._runs.get(run_id)
-            if run is None:
-                return None
-            changes.setdefault("updated_at", now())
-            run = msgspec.structs.replace(run, **changes)
-            self._runs[run_id] = run
-            return run
-
-    def delete_run(self, run_id: str) -> bool:
-        with self._lock:
-            run = self._runs.pop(run_id, None)
-            self._outputs.pop(run_id, None)
-            if run is None:
-                return False
-            self._runs_by_thread.get(run.thread_id, {}).pop(run_id, None)
-            return True
-
-    def list_runs(self, thread_id: str, status: RunStatus | None = None) -> list[Run]:
-        with self._lock:
-            runs = [self._runs[r] for r in reversed(self._runs_by_thread.get(thread_id, {}))]
-        return [r for r in runs if status is None or r.status == status]
-
-    def set_run_output(self, run_id: str, output: Any) -> None:
-        with self._lock:
-            if run_id in self._runs:
-                self._outputs[run_id] = output
-
-    def get_run_output(self, run_id: str) -> Any:
-        return self._outputs.get(run_id)
-
-    # crons
-    def put_cron(self, cron: Cron) -> None:
-        with self._lock:
-            self._crons[cron.cron_id] = cron
-
-    def get_cron(self, cron_id: str) -> Cron | None:
-        return self._crons.get(cron_id)
-
-    def delete_cron(self, cron_id: str) -> bool:
-        with self._lock:
-            return self._crons.pop(cron_id, None) is not None
-
-    def list_crons(self) -> list[Cron]:
-        with self._lock:
-            return list(self._crons.values())
-
-    # checkpoints
-    async def delete_checkpoints_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:
-        self.checkpointer.delete_for_runs_in_thread(thread_id, run_ids)
-
-    async def delete_thread_checkpoints(self, thread_id: str) -> None:
-        await self.checkpointer.adelete_thread(thread_id)
+            found = [
+                row.data
+                for row in self._kind(kind).values()
+                if (parent is None or row.parent == parent) and (status is None or row.status == status)
+            ]
+        if newest_first:
+            found.reverse()
+        return found
 
     def close(self) -> None:
         pass
+
+
+class MemoryStorage(RecordStorage):
+    backend = "memory"
+
+    def __init__(self) -> None:
+        checkpointer = RollbackableMemorySaver()
+        super().__init__(MemoryTable(), checkpointer, InMemoryStore(), checkpointer)

@@ -1,0 +1,165 @@
+"""PostgreSQL storage for production: records through a psycopg 3 connection pool, thread state in
+LangGraph's `AsyncPostgresSaver` and the store in `AsyncPostgresStore`, both on an async pool created
+on the graph loop. Migrations are applied at start-up under an advisory lock, so several servers
+starting on one database do not race."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.postgres.aio import AsyncPostgresStore
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from ..runtime import GraphLoop
+from . import migrations
+from .record_storage import RecordStorage
+from .records import Update
+
+MIGRATION_LOCK = 0x5377_6974  # pg_advisory_xact_lock key: "Swit"
+
+
+class PostgresTable:
+    """`RecordTable` on a psycopg connection pool; each call is one short transaction."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True})
+        self.pool.open(wait=True, timeout=30)
+        try:
+            self._migrate()
+        except BaseException:
+            self.pool.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(migrations.MIGRATIONS_TABLE["postgres"])
+            applied = {row[0] for row in conn.execute("SELECT version FROM switchboard_migrations")}
+            for migration in migrations.pending(applied):
+                for statement in migration.statements("postgres"):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO switchboard_migrations (version, description) VALUES (%s, %s)",
+                    (migration.version, migration.description),
+                )
+
+    def schema_version(self) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute("SELECT max(version) FROM switchboard_migrations").fetchone()[0] or 0
+
+    def insert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                "INSERT INTO records (kind, key, parent, status, data) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (kind, key) DO NOTHING",
+                (kind, key, parent, status, data),
+            )
+            return cur.rowcount == 1
+
+    def upsert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO records (kind, key, parent, status, data) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (kind, key) DO UPDATE SET parent = excluded.parent, status = excluded.status, "
+                "data = excluded.data",
+                (kind, key, parent, status, data),
+            )
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT data FROM records WHERE kind = %s AND key = %s", (kind, key)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def update(self, kind: str, key: str, change: Update) -> bytes | None:
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT data FROM records WHERE kind = %s AND key = %s FOR UPDATE", (kind, key)
+            ).fetchone()
+            if row is None:
+                return None
+            data, parent, status = change(bytes(row[0]))
+            conn.execute(
+                "UPDATE records SET data = %s, parent = %s, status = %s WHERE kind = %s AND key = %s",
+                (data, parent, status, kind, key),
+            )
+            return data
+
+    def delete(self, kind: str, key: str) -> bool:
+        with self.pool.connection() as conn:
+            return conn.execute("DELETE FROM records WHERE kind = %s AND key = %s", (kind, key)).rowcount > 0
+
+    def delete_children(self, kind: str, parent: str) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute("DELETE FROM records WHERE kind = %s AND parent = %s", (kind, parent)).rowcount
+
+    def scan(
+        self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
+    ) -> list[bytes]:
+        sql, args = "SELECT data FROM records WHERE kind = %s", [kind]
+        if parent is not None:
+            sql += " AND parent = %s"
+            args.append(parent)
+        if status is not None:
+            sql += " AND status = %s"
+            args.append(status)
+        sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+        with self.pool.connection() as conn:
+            return [bytes(row[0]) for row in conn.execute(sql, args)]
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class PostgresCheckpoints:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def delete_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:
+        where = "thread_id = %s AND metadata->>'run_id' = ANY(%s)"
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM checkpoint_writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
+                f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE {where})",
+                (thread_id, list(run_ids)),
+            )
+            await conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, list(run_ids)))
+
+
+async def _open_async(url: str, max_size: int) -> tuple[AsyncPostgresSaver, AsyncPostgresStore, AsyncConnectionPool]:
+    pool = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+    )
+    await pool.open(wait=True, timeout=30)
+    try:
+        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        await saver.setup()
+        store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
+        await store.setup()
+    except BaseException:
+        await pool.close()
+        raise
+    return saver, store, pool
+
+
+class PostgresStorage(RecordStorage):
+    backend = "postgres"
+
+    def __init__(self, url: str, runtime: GraphLoop, *, pool_size: int = 8) -> None:
+        table = PostgresTable(url, max_size=pool_size)
+        try:
+            saver, store, pool = runtime.call(_open_async(url, pool_size))
+        except BaseException:
+            table.close()
+            raise
+        super().__init__(table, saver, store, PostgresCheckpoints(pool))
+        self.async_closers.append(pool.close)
+        self.url = url
+
+

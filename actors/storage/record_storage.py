@@ -1,0 +1,152 @@
+"""`RecordStorage`: the `Storage` methods, written once over a `RecordTable` (see records.py).
+
+Backends differ only in their table, their LangGraph checkpointer and store, and how they delete
+checkpoints (`Checkpoints`); everything a thread actor or an HTTP handler calls is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from ..models import Assistant, Cron, Run, RunStatus, Thread, now
+from .records import Kind, Records, RecordTable
+
+
+class RunOutput(msgspec.Struct, kw_only=True):
+    """A run's final output (what `join` returns), kept apart from the run record."""
+
+    run_id: str
+    thread_id: str
+    output: Any = None
+
+
+ASSISTANTS = Kind("assistant", Assistant, key=lambda a: a.assistant_id)
+THREADS = Kind("thread", Thread, key=lambda t: t.thread_id, status=lambda t: t.status)
+RUNS = Kind("run", Run, key=lambda r: r.run_id, parent=lambda r: r.thread_id, status=lambda r: r.status)
+RUN_OUTPUTS = Kind("run_output", RunOutput, key=lambda o: o.run_id, parent=lambda o: o.thread_id)
+CRONS = Kind(
+    "cron", Cron, key=lambda c: c.cron_id, parent=lambda c: c.thread_id, status=lambda c: "enabled" if c.enabled else "disabled"
+)
+
+
+class Checkpoints(Protocol):
+    """The backend-specific part: deleting from the backend's LangGraph checkpointer."""
+
+    async def delete_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None: ...
+
+
+class RecordStorage:
+    """Storage over one `RecordTable`, plus a LangGraph checkpointer and store."""
+
+    backend = "records"
+
+    def __init__(self, table: RecordTable, checkpointer: Any, store: Any, checkpoints: Checkpoints) -> None:
+        self.table = table
+        self.checkpointer = checkpointer
+        self.store = store
+        self._checkpoints = checkpoints
+        self.assistants = Records(table, ASSISTANTS)
+        self.threads = Records(table, THREADS)
+        self.runs = Records(table, RUNS)
+        self.outputs = Records(table, RUN_OUTPUTS)
+        self.crons = Records(table, CRONS)
+        self.async_closers: list[Callable[[], Awaitable[Any]]] = []
+        """Closers of what lives on the graph loop (connections, pools); `aclose` runs them there."""
+
+    # assistants
+    def put_assistant(self, assistant: Assistant) -> None:
+        self.assistants.put(assistant)
+
+    def get_assistant(self, assistant_id: str) -> Assistant | None:
+        return self.assistants.get(assistant_id)
+
+    def list_assistants(self) -> list[Assistant]:
+        return self.assistants.scan()
+
+    def delete_assistant(self, assistant_id: str) -> bool:
+        return self.assistants.delete(assistant_id)
+
+    # threads
+    def create_thread(self, thread: Thread) -> bool:
+        return self.threads.insert(thread)
+
+    def get_thread(self, thread_id: str) -> Thread | None:
+        return self.threads.get(thread_id)
+
+    def update_thread(self, thread_id: str, **changes: Any) -> Thread | None:
+        changes.setdefault("updated_at", now())
+        return self.threads.update(thread_id, **changes)
+
+    def delete_thread(self, thread_id: str) -> bool:
+        self.runs.delete_children(thread_id)
+        self.outputs.delete_children(thread_id)
+        self.crons.delete_children(thread_id)
+        return self.threads.delete(thread_id)
+
+    def list_threads(self, status: str | None = None) -> list[Thread]:
+        return self.threads.scan(status=status)
+
+    # runs
+    def put_run(self, run: Run) -> None:
+        self.runs.put(run)
+
+    def get_run(self, run_id: str) -> Run | None:
+        return self.runs.get(run_id)
+
+    def update_run(self, run_id: str, **changes: Any) -> Run | None:
+        changes.setdefault("updated_at", now())
+        return self.runs.update(run_id, **changes)
+
+    def delete_run(self, run_id: str) -> bool:
+        self.outputs.delete(run_id)
+        return self.runs.delete(run_id)
+
+    def list_runs(self, thread_id: str, status: RunStatus | None = None) -> list[Run]:
+        """Newest first (in the order the thread actor accepted them)."""
+        return self.runs.scan(parent=thread_id, status=status, newest_first=True)
+
+    def runs_with_status(self, status: RunStatus) -> list[Run]:
+        """Runs of every thread with this status, oldest first (start-up recovery)."""
+        return self.runs.scan(status=status)
+
+    def set_run_output(self, run_id: str, output: Any) -> None:
+        run = self.runs.get(run_id)
+        if run is not None:
+            self.outputs.put(RunOutput(run_id=run_id, thread_id=run.thread_id, output=output))
+
+    def get_run_output(self, run_id: str) -> Any:
+        found = self.outputs.get(run_id)
+        return None if found is None else found.output
+
+    # crons (written by the cron scheduler only)
+    def put_cron(self, cron: Cron) -> None:
+        self.crons.put(cron)
+
+    def get_cron(self, cron_id: str) -> Cron | None:
+        return self.crons.get(cron_id)
+
+    def delete_cron(self, cron_id: str) -> bool:
+        return self.crons.delete(cron_id)
+
+    def list_crons(self) -> list[Cron]:
+        return self.crons.scan()
+
+    # checkpoints (on the graph loop)
+    async def delete_checkpoints_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            await self._checkpoints.delete_for_runs(thread_id, run_ids)
+
+    async def delete_thread_checkpoints(self, thread_id: str) -> None:
+        await self.checkpointer.adelete_thread(thread_id)
+
+    async def aclose(self) -> None:
+        """Close the graph-loop resources (run on the graph loop, before it stops)."""
+        for closer in reversed(self.async_closers):
+            await closer()
+        self.async_closers.clear()
+
+    def close(self) -> None:
+        self.table.close()

@@ -1,0 +1,125 @@
+"""The one backend primitive every storage is written over: a table of msgspec-encoded records.
+
+A record is `(kind, key) -> data` plus two indexed columns, `parent` (e.g. a run's thread id) and
+`status`, and an insertion sequence (`seq`) that gives list order. A backend (memory, SQLite,
+PostgreSQL) implements only `RecordTable`; the `Storage` methods are written once, in
+`RecordStorage`, over it. A new record kind is one `Kind(...)` line and a few methods there, and it
+works - and is tested by tests/test_storage.py - on every backend at once. See docs/storage.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
+
+from .. import serde
+
+T = TypeVar("T")
+
+Update = Callable[[bytes], "tuple[bytes, str | None, str | None]"]
+"""Given the stored data, return the new (data, parent, status)."""
+
+
+class RecordTable(Protocol):
+    """The backend primitive. `data` is JSON bytes; `parent`/`status` are indexed; every method is
+    atomic on its own and safe to call from any thread."""
+
+    def insert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
+        """Insert a new record; False (and no change) if `(kind, key)` exists."""
+        ...
+
+    def upsert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
+        """Insert or replace; a replaced record keeps its place (`seq`) in list order."""
+        ...
+
+    def get(self, kind: str, key: str) -> bytes | None: ...
+
+    def update(self, kind: str, key: str, change: Update) -> bytes | None:
+        """Read-modify-write in one transaction; None if the record does not exist."""
+        ...
+
+    def delete(self, kind: str, key: str) -> bool: ...
+
+    def delete_children(self, kind: str, parent: str) -> int: ...
+
+    def scan(
+        self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
+    ) -> list[bytes]:
+        """Records of a kind, filtered on the indexed columns, in insertion order (or reversed)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+def encode(record: Any) -> bytes:
+    return serde.dumps(record)
+
+
+def decode(data: bytes, type_: type[T]) -> T:
+    decoder = _decoders.get(type_)
+    if decoder is None:
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    return decoder.decode(data)
+
+
+class Kind(Generic[T]):
+    """How one record type maps onto the table: its name, struct type, key and indexed columns."""
+
+    def __init__(
+        self,
+        name: str,
+        type_: type[T],
+        key: Callable[[T], str],
+        parent: Callable[[T], str | None] = lambda _r: None,
+        status: Callable[[T], str | None] = lambda _r: None,
+    ) -> None:
+        self.name, self.type, self.key, self.parent, self.status = name, type_, key, parent, status
+
+    def columns(self, record: T) -> tuple[str, bytes, str | None, str | None]:
+        return self.key(record), encode(record), self.parent(record), self.status(record)
+
+
+class Records(Generic[T]):
+    """Typed access to one kind in a table: what `RecordStorage` methods are written with."""
+
+    def __init__(self, table: RecordTable, kind: Kind[T]) -> None:
+        self.table, self.kind = table, kind
+
+    def insert(self, record: T) -> bool:
+        return self.table.insert(self.kind.name, *self.kind.columns(record))
+
+    def put(self, record: T) -> None:
+        self.table.upsert(self.kind.name, *self.kind.columns(record))
+
+    def get(self, key: str) -> T | None:
+        data = self.table.get(self.kind.name, key)
+        return None if data is None else decode(data, self.kind.type)
+
+    def update(self, key: str, **changes: Any) -> T | None:
+        """Replace fields (msgspec.structs.replace) atomically; None if the record is gone."""
+        result: list[T] = []
+
+        def change(data: bytes) -> tuple[bytes, str | None, str | None]:
+            record = msgspec.structs.replace(decode(data, self.kind.type), **changes)  # type: ignore[type-var]
+            result.append(record)
+            _key, new, parent, status = self.kind.columns(record)
+            return new, parent, status
+
+        if self.table.update(self.kind.name, key, change) is None:
+            return None
+        return result[-1]
+
+    def delete(self, key: str) -> bool:
+        return self.table.delete(self.kind.name, key)
+
+    def delete_children(self, parent: str) -> int:
+        return self.table.delete_children(self.kind.name, parent)
+
+    def scan(self, *, parent: str | None = None, status: str | None = None, newest_first: bool = False) -> list[T]:
+        rows = self.table.scan(self.kind.name, parent=parent, status=status, newest_first=newest_first)
+        return [decode(data, self.kind.type) for data in rows]

@@ -1,0 +1,176 @@
+"""SQLite storage, the embedded default: records in `<data_dir>/switchboard.db` (stdlib sqlite3,
+WAL), thread state in LangGraph's `AsyncSqliteSaver` (`checkpoints.db`) and the store in
+`AsyncSqliteStore` (`store.db`), both created on the graph loop they are bound to."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+from ..runtime import GraphLoop
+from . import migrations
+from .record_storage import RecordStorage
+from .records import Update
+
+RECORDS_FILE = "switchboard.db"
+CHECKPOINTS_FILE = "checkpoints.db"
+STORE_FILE = "store.db"
+
+
+class SqliteTable:
+    """`RecordTable` on one sqlite3 connection shared by all threads behind a lock.
+
+    WAL with `synchronous=NORMAL`: a commit survives the process being killed (the WAL is in the OS
+    page cache); a power loss may lose the last commits. Each call is one short transaction.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(migrations.MIGRATIONS_TABLE["sqlite"])
+                applied = {row[0] for row in self._db.execute("SELECT version FROM switchboard_migrations")}
+                for migration in migrations.pending(applied):
+                    for statement in migration.statements("sqlite"):
+                        self._db.execute(statement)
+                    self._db.execute(
+                        "INSERT INTO switchboard_migrations (version, description) VALUES (?, ?)",
+                        (migration.version, migration.description),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT max(version) FROM switchboard_migrations").fetchone()[0] or 0
+
+    def insert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO records (kind, key, parent, status, data) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, key) DO NOTHING",
+                (kind, key, parent, status, data),
+            )
+            return cur.rowcount == 1
+
+    def upsert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO records (kind, key, parent, status, data) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, key) DO UPDATE SET parent = excluded.parent, status = excluded.status, "
+                "data = excluded.data",
+                (kind, key, parent, status, data),
+            )
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        return None if row is None else row[0]
+
+    def update(self, kind: str, key: str, change: Update) -> bytes | None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+                if row is None:
+                    self._db.execute("COMMIT")
+                    return None
+                data, parent, status = change(row[0])
+                self._db.execute(
+                    "UPDATE records SET data = ?, parent = ?, status = ? WHERE kind = ? AND key = ?",
+                    (data, parent, status, kind, key),
+                )
+                self._db.execute("COMMIT")
+                return data
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def delete(self, kind: str, key: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key)).rowcount > 0
+
+    def delete_children(self, kind: str, parent: str) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM records WHERE kind = ? AND parent = ?", (kind, parent)).rowcount
+
+    def scan(
+        self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
+    ) -> list[bytes]:
+        sql, args = "SELECT data FROM records WHERE kind = ?", [kind]
+        if parent is not None:
+            sql += " AND parent = ?"
+            args.append(parent)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+        with self._lock:
+            return [row[0] for row in self._db.execute(sql, args)]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class SqliteCheckpoints:
+    def __init__(self, saver: AsyncSqliteSaver) -> None:
+        self.saver = saver
+
+    async def delete_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:
+        marks = ",".join("?" * len(run_ids))
+        where = f"thread_id = ? AND json_extract(CAST(metadata AS TEXT), '$.run_id') IN ({marks})"
+        async with self.saver.lock:
+            conn = self.saver.conn
+            await conn.execute(
+                "DELETE FROM writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
+                f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE {where})",
+                (thread_id, *run_ids),
+            )
+            await conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, *run_ids))
+            await conn.commit()
+
+
+async def _open_async(data_dir: Path) -> tuple[AsyncSqliteSaver, AsyncSqliteStore, list[Any]]:
+    checkpoints_db = await aiosqlite.connect(str(data_dir / CHECKPOINTS_FILE))
+    await checkpoints_db.execute("PRAGMA journal_mode=WAL")
+    await checkpoints_db.execute("PRAGMA synchronous=NORMAL")
+    saver = AsyncSqliteSaver(checkpoints_db)
+    await saver.setup()
+    store_db = await aiosqlite.connect(str(data_dir / STORE_FILE), isolation_level=None)
+    await store_db.execute("PRAGMA journal_mode=WAL")
+    store = AsyncSqliteStore(store_db)
+    await store.setup()
+    return saver, store, [checkpoints_db.close, store_db.close]
+
+
+class SqliteStorage(RecordStorage):
+    backend = "sqlite"
+
+    def __init__(self, data_dir: str | Path, runtime: GraphLoop) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        table = SqliteTable(self.data_dir / RECORDS_FILE)
+        try:
+            saver, store, closers = runtime.call(_open_async(self.data_dir))
+        except BaseException:
+            table.close()
+            raise
+        super().__init__(table, saver, store, SqliteCheckpoints(saver))
+        self.async_closers.extend(closers)
