@@ -1,0 +1,199 @@
+"""The storage behaviour suite: every `Storage` method, on every backend (memory, SQLite, PostgreSQL).
+
+A new storage method gets a test here and is thereby tested on all three backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from actors import Settings
+from actors.models import Assistant, Run, Thread, new_id
+from actors.runtime import GraphLoop
+from actors.storage import RecordStorage, open_storage
+from tests.backends import BACKENDS, DURABLE_BACKENDS, backend_settings
+from tests.graphs.steps import async_graph
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[GraphLoop]:
+    loop = GraphLoop(4)
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
+    with backend_settings(request.param, tmp_path) as settings:
+        yield settings
+
+
+@pytest.fixture(params=DURABLE_BACKENDS)
+def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
+    with backend_settings(request.param, tmp_path) as settings:
+        yield settings
+
+
+def _open(settings: dict, runtime: GraphLoop) -> RecordStorage:
+    return open_storage(Settings(**settings), runtime)
+
+
+@pytest.fixture
+def storage(backend: dict, runtime: GraphLoop) -> Iterator[RecordStorage]:
+    store = _open(backend, runtime)
+    yield store
+    runtime.call(store.aclose())
+    store.close()
+
+
+def _thread(**kw) -> Thread:
+    return Thread(thread_id=new_id(), **kw)
+
+
+def _run(thread_id: str, **kw) -> Run:
+    return Run(run_id=new_id(), thread_id=thread_id, assistant_id="a", **kw)
+
+
+def test_assistants_put_get_list_delete(storage: RecordStorage) -> None:
+    a = Assistant(assistant_id="a1", graph_id="g", name="one", config={"configurable": {"x": 1}})
+    storage.put_assistant(a)
+    storage.put_assistant(msgspec.structs.replace(a, name="renamed"))
+    assert storage.get_assistant("a1") == msgspec.structs.replace(a, name="renamed")
+    assert [x.assistant_id for x in storage.list_assistants()] == ["a1"]
+    assert storage.delete_assistant("a1") is True
+    assert storage.delete_assistant("a1") is False
+    assert storage.get_assistant("a1") is None
+
+
+def test_create_thread_inserts_once(storage: RecordStorage) -> None:
+    thread = _thread(metadata={"user": "u"})
+    assert storage.create_thread(thread) is True
+    assert storage.create_thread(msgspec.structs.replace(thread, metadata={})) is False
+    assert storage.get_thread(thread.thread_id) == thread
+
+
+def test_update_thread_changes_fields_and_filters_by_status(storage: RecordStorage) -> None:
+    a, b = _thread(), _thread()
+    storage.create_thread(a)
+    storage.create_thread(b)
+    updated = storage.update_thread(a.thread_id, status="busy", values={"messages": ["x"]})
+    assert updated is not None and updated.status == "busy" and updated.updated_at >= a.updated_at
+    assert storage.get_thread(a.thread_id) == updated
+    assert [t.thread_id for t in storage.list_threads(status="busy")] == [a.thread_id]
+    assert {t.thread_id for t in storage.list_threads()} == {a.thread_id, b.thread_id}
+    assert storage.update_thread("missing", status="idle") is None
+
+
+def test_runs_list_newest_first_in_acceptance_order(storage: RecordStorage) -> None:
+    thread = _thread()
+    storage.create_thread(thread)
+    # ids in reverse of acceptance order: storage order must not depend on id order
+    ids = sorted((new_id() for _ in range(5)), reverse=True)
+    for run_id in ids:
+        storage.put_run(Run(run_id=run_id, thread_id=thread.thread_id, assistant_id="a"))
+    assert [r.run_id for r in storage.list_runs(thread.thread_id)] == list(reversed(ids))
+    storage.update_run(ids[0], status="running")  # an update keeps the run's place
+    storage.put_run(msgspec.structs.replace(storage.get_run(ids[1]), status="success"))
+    assert [r.run_id for r in storage.list_runs(thread.thread_id)] == list(reversed(ids))
+    assert [r.run_id for r in storage.list_runs(thread.thread_id, status="pending")] == list(reversed(ids[2:]))
+    assert storage.get_run(ids[0]).status == "running"
+
+
+def test_runs_with_status_spans_threads_oldest_first(storage: RecordStorage) -> None:
+    t1, t2 = _thread(), _thread()
+    storage.create_thread(t1)
+    storage.create_thread(t2)
+    runs = [_run(t1.thread_id), _run(t2.thread_id), _run(t1.thread_id, status="success")]
+    for run in runs:
+        storage.put_run(run)
+    assert [r.run_id for r in storage.runs_with_status("pending")] == [runs[0].run_id, runs[1].run_id]
+    assert storage.update_run("missing", status="error") is None
+
+
+def test_run_output_and_deletion(storage: RecordStorage) -> None:
+    thread = _thread()
+    storage.create_thread(thread)
+    run = _run(thread.thread_id)
+    storage.put_run(run)
+    storage.set_run_output(run.run_id, {"messages": ["a", "b"], "n": 1})
+    assert storage.get_run_output(run.run_id) == {"messages": ["a", "b"], "n": 1}
+    storage.set_run_output("missing", {"x": 1})  # output of an unknown run is dropped
+    assert storage.get_run_output("missing") is None
+    assert storage.delete_run(run.run_id) is True
+    assert storage.get_run_output(run.run_id) is None
+    assert storage.delete_run(run.run_id) is False
+
+
+def test_delete_thread_takes_its_runs_and_outputs(storage: RecordStorage) -> None:
+    keep, doomed = _thread(), _thread()
+    storage.create_thread(keep)
+    storage.create_thread(doomed)
+    kept, gone = _run(keep.thread_id), _run(doomed.thread_id)
+    for run in (kept, gone):
+        storage.put_run(run)
+        storage.set_run_output(run.run_id, "out")
+    assert storage.delete_thread(doomed.thread_id) is True
+    assert storage.get_thread(doomed.thread_id) is None
+    assert storage.get_run(gone.run_id) is None and storage.get_run_output(gone.run_id) is None
+    assert storage.list_runs(doomed.thread_id) == []
+    assert storage.get_run(kept.run_id) == kept and storage.get_run_output(kept.run_id) == "out"
+    assert storage.delete_thread(doomed.thread_id) is False
+
+
+def test_delete_checkpoints_for_runs_rolls_state_back(storage: RecordStorage, runtime: GraphLoop) -> None:
+    graph = async_graph.copy(update={"checkpointer": storage.checkpointer, "store": storage.store})
+    thread_id = new_id()
+
+    def run(run_id: str, tag: str) -> None:
+        config = {"configurable": {"thread_id": thread_id}, "metadata": {"run_id": run_id}}
+        runtime.call(graph.ainvoke({"tag": tag, "delay": 0.0}, config))
+
+    def messages() -> list[str]:
+        state = runtime.call(graph.aget_state({"configurable": {"thread_id": thread_id}}))
+        return state.values.get("messages", [])
+
+    run("r1", "a")
+    run("r2", "b")
+    assert messages() == ["a:0", "a:1", "a:2", "b:0", "b:1", "b:2"]
+    runtime.call(storage.delete_checkpoints_for_runs(thread_id, ["r2"]))
+    assert messages() == ["a:0", "a:1", "a:2"]
+    runtime.call(storage.delete_thread_checkpoints(thread_id))
+    assert messages() == []
+
+
+def test_store_put_get(storage: RecordStorage, runtime: GraphLoop) -> None:
+    runtime.call(storage.store.aput(("users", "u1"), "prefs", {"lang": "en"}))
+    item = runtime.call(storage.store.aget(("users", "u1"), "prefs"))
+    assert item is not None and item.value == {"lang": "en"}
+
+
+def test_everything_survives_reopening(durable_backend: dict, runtime: GraphLoop) -> None:
+    backend = durable_backend
+    first = _open(backend, runtime)
+    thread = _thread(metadata={"k": "v"})
+    first.create_thread(thread)
+    run = _run(thread.thread_id)
+    first.put_run(run)
+    first.set_run_output(run.run_id, [1, 2])
+    graph = async_graph.copy(update={"checkpointer": first.checkpointer})
+    config = {"configurable": {"thread_id": thread.thread_id}, "metadata": {"run_id": run.run_id}}
+    runtime.call(graph.ainvoke({"tag": "a", "delay": 0.0}, config))
+    runtime.call(first.store.aput(("ns",), "k", {"v": 1}))
+    runtime.call(first.aclose())
+    first.close()
+
+    again = _open(backend, runtime)  # migrations are applied once: reopening is a no-op
+    try:
+        assert again.table.schema_version() == 1  # type: ignore[attr-defined]
+        assert again.get_thread(thread.thread_id) == thread
+        assert again.get_run(run.run_id) == run and again.get_run_output(run.run_id) == [1, 2]
+        graph = async_graph.copy(update={"checkpointer": again.checkpointer})
+        state = runtime.call(graph.aget_state({"configurable": {"thread_id": thread.thread_id}}))
+        assert state.values["messages"] == ["a:0", "a:1", "a:2"]
+        assert runtime.call(again.store.aget(("ns",), "k")).value == {"v": 1}
+    finally:
+        runtime.call(again.aclose())
+        again.close()
