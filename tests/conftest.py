@@ -3,6 +3,7 @@ on a free loopback port, reached with the real `langgraph-sdk` client."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -14,7 +15,11 @@ from langgraph_sdk import get_client
 
 from actors import ActorSystem, Settings
 from server.app import create_app
+from tests.backends import backend_settings
 from tests.graphs.steps import GRAPHS
+
+STORAGE = os.environ.get("SWITCHBOARD_TEST_STORAGE", "memory")
+"""The backend of the `system` fixture: memory (default), sqlite or postgres (see .ci/run)."""
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.005) -> None:
@@ -53,9 +58,10 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def system() -> Iterator[ActorSystem]:
-    with ActorSystem(GRAPHS, settings=Settings(idle_timeout=5.0)) as actor_system:
-        yield actor_system
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActorSystem]:
+    with backend_settings(STORAGE, tmp_path_factory.mktemp("data")) as storage:
+        with ActorSystem(GRAPHS, settings=Settings(idle_timeout=5.0, **storage)) as actor_system:
+            yield actor_system
 
 
 @pytest.fixture(scope="module")
