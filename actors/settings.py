@@ -19,6 +19,10 @@ class Settings(msgspec.Struct, kw_only=True):
     """postgresql://... for the PostgreSQL backend."""
     database_pool_size: int = 8
     """Connections per pool (the record pool and the checkpointer's async pool each)."""
+    durability: str = "sync"
+    """LangGraph checkpoint durability for runs that do not ask for one: "sync" writes each step's
+    checkpoint before the next step starts, so every completed step survives a crash ("async"
+    overlaps the write with the next step; "exit" writes only at the end)."""
     shutdown_grace: float = 30.0
     """On SIGTERM/Ctrl-C: seconds running runs get to finish before they are interrupted."""
     idle_timeout: float = 30.0

@@ -13,6 +13,7 @@ from functools import partial
 from collections import deque
 from typing import Any, Literal
 
+import msgspec
 import pykka
 
 from . import messages as m
@@ -143,6 +144,8 @@ class ThreadActor(pykka.ThreadingActor):
                 continue
             try:
                 job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
+                if job.durability is None:  # completed steps must survive a crash: docs/storage.md
+                    job = msgspec.structs.replace(job, durability=self.ctx.settings.durability)
             except SwitchboardError as exc:
                 detail = {"error": type(exc).__name__, "message": exc.detail}
                 self._finish(run_id, "error", {"__error__": detail})

@@ -42,15 +42,35 @@ class _Row:
 
 
 class MemoryTable:
-    """`RecordTable` in dicts behind one lock; dict order is insertion order (`seq`)."""
+    """`RecordTable` in dicts behind one lock; dict order is insertion order (`seq`), and an index
+    by parent keeps `list_runs(thread)` proportional to the thread's runs, not all runs."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._rows: dict[str, dict[str, _Row]] = {}
+        self._children: dict[tuple[str, str], dict[str, None]] = {}
         self._seq = itertools.count()
 
     def _kind(self, kind: str) -> dict[str, _Row]:
         return self._rows.setdefault(kind, {})
+
+    def _link(self, kind: str, key: str, parent: str | None) -> None:
+        if parent is not None:
+            self._children.setdefault((kind, parent), {})[key] = None
+
+    def _unlink(self, kind: str, key: str, parent: str | None) -> None:
+        if parent is not None:
+            children = self._children.get((kind, parent))
+            if children is not None:
+                children.pop(key, None)
+                if not children:
+                    del self._children[(kind, parent)]
+
+    def _set(self, kind: str, key: str, row: _Row, data: bytes, parent: str | None, status: str | None) -> None:
+        if row.parent != parent:
+            self._unlink(kind, key, row.parent)
+            self._link(kind, key, parent)
+        row.data, row.parent, row.status = data, parent, status
 
     def insert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
         with self._lock:
@@ -58,16 +78,16 @@ class MemoryTable:
             if key in rows:
                 return False
             rows[key] = _Row(next(self._seq), data, parent, status)
+            self._link(kind, key, parent)
             return True
 
     def upsert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
         with self._lock:
-            rows = self._kind(kind)
-            row = rows.get(key)
+            row = self._kind(kind).get(key)
             if row is None:
-                rows[key] = _Row(next(self._seq), data, parent, status)
+                self.insert(kind, key, data, parent, status)
             else:
-                row.data, row.parent, row.status = data, parent, status
+                self._set(kind, key, row, data, parent, status)
 
     def get(self, kind: str, key: str) -> bytes | None:
         with self._lock:
@@ -79,30 +99,36 @@ class MemoryTable:
             row = self._kind(kind).get(key)
             if row is None:
                 return None
-            row.data, row.parent, row.status = change(row.data)
+            self._set(kind, key, row, *change(row.data))
             return row.data
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
-            return self._kind(kind).pop(key, None) is not None
+            row = self._kind(kind).pop(key, None)
+            if row is None:
+                return False
+            self._unlink(kind, key, row.parent)
+            return True
 
     def delete_children(self, kind: str, parent: str) -> int:
         with self._lock:
+            keys = self._children.pop((kind, parent), {})
             rows = self._kind(kind)
-            doomed = [key for key, row in rows.items() if row.parent == parent]
-            for key in doomed:
-                del rows[key]
-            return len(doomed)
+            for key in keys:
+                rows.pop(key, None)
+            return len(keys)
 
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
     ) -> list[bytes]:
         with self._lock:
-            found = [
-                row.data
-                for row in self._kind(kind).values()
-                if (parent is None or row.parent == parent) and (status is None or row.status == status)
-            ]
+            rows = self._kind(kind)
+            if parent is not None:
+                candidates = [rows[key] for key in self._children.get((kind, parent), {})]
+                candidates.sort(key=lambda row: row.seq)
+            else:
+                candidates = list(rows.values())
+            found = [row.data for row in candidates if status is None or row.status == status]
         if newest_first:
             found.reverse()
         return found
