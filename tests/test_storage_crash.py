@@ -41,7 +41,7 @@ def _messages(client, thread_id: str) -> list[str]:
 def test_kill_mid_run_and_mid_burst_loses_no_accepted_run(server: ServerProcess) -> None:
     client = get_sync_client(url=server.start().url)
     thread_id = client.threads.create()["thread_id"]
-    slow = client.runs.create(thread_id, "steps", input={"tag": "a", "delay": 0.5})
+    slow = client.runs.create(thread_id, "steps", input={"tag": "a", "delay": 1.0})
     wait_until(lambda: "a:0" in _messages(client, thread_id), timeout=30)
 
     accepted: list[str] = []
