@@ -108,6 +108,9 @@ def recover(ctx: SystemContext) -> RecoveryReport:
 def _wake_pending(ctx: SystemContext, report: RecoveryReport) -> None:
     woken: set[str] = set()
     for run in ctx.storage.runs_with_status("pending"):
+        if ctx.storage.get_thread(run.thread_id) is None:  # its thread's deletion was cut short
+            ctx.storage.delete_run(run.run_id)
+            continue
         delay = run.kwargs.get("after_seconds")
         if delay:
             due_in = float(delay) - (now() - run.created_at).total_seconds()

@@ -128,8 +128,8 @@ class ThreadActor(pykka.ThreadingActor):
 
     def _run_due(self, run_id: str) -> None:
         run = self.storage.get_run(run_id)
-        if run is None or run.status != "pending" or run_id in self.queue:
-            return
+        if run is None or run.status != "pending" or run_id in self.queue or self.ctx.draining:
+            return  # while draining it stays pending: re-timed after the restart
         if not self._admit(run_id, run.multitask_strategy):
             self._finish(run_id, "error", {"__error__": {"error": "ThreadBusy", "message": BUSY_DETAIL}})
             return

@@ -79,3 +79,12 @@ def test_busy_thread_without_runs_becomes_idle(settings: Settings) -> None:
         system.storage.create_thread(Thread(thread_id="t-busy", status="busy"))
     with ActorSystem(GRAPHS, settings=settings) as system:
         assert system.threads.get("t-busy")["status"] == "idle"
+
+
+def test_pending_runs_of_a_deleted_thread_are_dropped(settings: Settings) -> None:
+    with ActorSystem(GRAPHS, settings=settings) as system:
+        orphan = Run(run_id=new_id(), thread_id="gone", assistant_id=graph_assistant_id("one"))
+        system.storage.put_run(orphan)
+    with ActorSystem(GRAPHS, settings=settings) as system:
+        assert system.storage.get_run(orphan.run_id) is None
+        assert system.live_thread_actors() == 0

@@ -81,6 +81,8 @@ class RecordStorage:
         return self.threads.update(thread_id, **changes)
 
     def delete_thread(self, thread_id: str) -> bool:
+        # Children first: a crash half-way leaves a thread with fewer runs, never runs without a thread
+        # (recovery also drops pending runs whose thread is gone).
         self.runs.delete_children(thread_id)
         self.outputs.delete_children(thread_id)
         self.crons.delete_children(thread_id)
