@@ -12,6 +12,7 @@ import uvicorn
 
 from actors import ActorSystem, Settings
 from actors.graphs import GraphConfigError
+from actors.storage import StorageUnavailable
 
 from .app import create_app
 
@@ -51,7 +52,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     try:
         system = ActorSystem(settings=settings)
-    except GraphConfigError as exc:
+    except (GraphConfigError, StorageUnavailable) as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
     app = create_app(system)

@@ -197,3 +197,17 @@ def test_everything_survives_reopening(durable_backend: dict, runtime: GraphLoop
     finally:
         runtime.call(again.aclose())
         again.close()
+
+
+def test_sqlite_data_dir_is_held_by_one_process_at_a_time(tmp_path: Path, runtime: GraphLoop) -> None:
+    from actors.storage.sqlite import DataDirInUse
+
+    settings = {"storage": "sqlite", "data_dir": str(tmp_path / "data")}
+    first = _open(settings, runtime)
+    with pytest.raises(DataDirInUse, match="in use"):
+        _open(settings, runtime)
+    runtime.call(first.aclose())
+    first.close()
+    second = _open(settings, runtime)  # released on close (and by the OS if the process dies)
+    runtime.call(second.aclose())
+    second.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import Storage
+from .base import Storage, StorageUnavailable
 from .memory import MemoryStorage
 from .record_storage import RecordStorage
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..runtime import GraphLoop
     from ..settings import Settings
 
-__all__ = ["MemoryStorage", "RecordStorage", "Storage", "open_storage"]
+__all__ = ["MemoryStorage", "RecordStorage", "Storage", "StorageUnavailable", "open_storage"]
 
 
 def open_storage(settings: Settings, runtime: GraphLoop) -> RecordStorage:

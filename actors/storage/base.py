@@ -16,6 +16,10 @@ from langgraph.store.base import BaseStore
 from ..models import Assistant, Cron, Run, RunStatus, Thread
 
 
+class StorageUnavailable(RuntimeError):
+    """The backend cannot be opened: data directory held by another process, database unreachable."""
+
+
 class Storage(Protocol):
     checkpointer: BaseCheckpointSaver
     store: BaseStore

@@ -10,11 +10,13 @@ from collections.abc import Sequence
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.postgres.aio import AsyncPostgresStore
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from ..runtime import GraphLoop
 from . import migrations
+from .base import StorageUnavailable
 from .record_storage import RecordStorage
 from .records import Update
 
@@ -24,9 +26,13 @@ MIGRATION_LOCK = 0x5377_6974  # pg_advisory_xact_lock key: "Swit"
 class PostgresTable:
     """`RecordTable` on a psycopg connection pool; each call is one short transaction."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, connect_timeout: float = 10) -> None:
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True})
-        self.pool.open(wait=True, timeout=30)
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            self.pool.close()
+            raise StorageUnavailable(f"cannot connect to PostgreSQL within {connect_timeout:g}s: {_redact(url)}") from None
         try:
             self._migrate()
         except BaseException:
@@ -111,6 +117,16 @@ class PostgresTable:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages."""
+    try:
+        info = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - a malformed URL: say nothing about it
+        return "(the given database URL)"
+    info.pop("password", None)
+    return " ".join(f"{k}={v}" for k, v in info.items())
 
 
 class PostgresCheckpoints:

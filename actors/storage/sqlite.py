@@ -4,6 +4,8 @@ WAL), thread state in LangGraph's `AsyncSqliteSaver` (`checkpoints.db`) and the 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -16,12 +18,32 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from ..runtime import GraphLoop
 from . import migrations
+from .base import StorageUnavailable
 from .record_storage import RecordStorage
 from .records import Update
 
 RECORDS_FILE = "switchboard.db"
 CHECKPOINTS_FILE = "checkpoints.db"
 STORE_FILE = "store.db"
+LOCK_FILE = "switchboard.lock"
+
+
+class DataDirInUse(StorageUnavailable):
+    """Another switchboard process holds the data directory."""
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """An exclusive lock on the directory for this process's lifetime (the OS drops it when the
+    process dies, even by SIGKILL): two servers on one SQLite data dir would break thread ownership."""
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataDirInUse(f"data directory {data_dir} is in use by another switchboard process") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 class SqliteTable:
@@ -166,11 +188,23 @@ class SqliteStorage(RecordStorage):
     def __init__(self, data_dir: str | Path, runtime: GraphLoop) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        table = SqliteTable(self.data_dir / RECORDS_FILE)
+        self._lock_fd = _lock_data_dir(self.data_dir)
+        try:
+            table = SqliteTable(self.data_dir / RECORDS_FILE)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         try:
             saver, store, closers = runtime.call(_open_async(self.data_dir))
         except BaseException:
             table.close()
+            os.close(self._lock_fd)
             raise
         super().__init__(table, saver, store, SqliteCheckpoints(saver))
         self.async_closers.extend(closers)
+
+    def close(self) -> None:
+        super().close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
