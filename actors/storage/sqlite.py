@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +55,32 @@ class SqliteTable:
     page cache); a power loss may lose the last commits. Each call is one short transaction.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, readers: int = 4) -> None:
+        self.path = str(path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._db = self._connect()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
+        # WAL lets readers run beside the writer: a long scan (an HTTP search) never holds up a
+        # thread actor's write, and reads do not queue behind writes.
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._all_readers: list[sqlite3.Connection] = []
+        for _ in range(readers):
+            reader = self._connect()
+            self._all_readers.append(reader)
+            self._readers.put(reader)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        reader = self._readers.get()
+        try:
+            yield reader
+        finally:
+            self._readers.put(reader)
 
     def _migrate(self) -> None:
         with self._lock:
@@ -101,8 +123,8 @@ class SqliteTable:
             )
 
     def get(self, kind: str, key: str) -> bytes | None:
-        with self._lock:
-            row = self._db.execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        with self._reader() as reader:
+            row = reader.execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
         return None if row is None else row[0]
 
     def update(self, kind: str, key: str, change: Update) -> bytes | None:
@@ -143,12 +165,14 @@ class SqliteTable:
             sql += " AND status = ?"
             args.append(status)
         sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
-        with self._lock:
-            return [row[0] for row in self._db.execute(sql, args)]
+        with self._reader() as reader:
+            return [row[0] for row in reader.execute(sql, args)]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            for reader in self._all_readers:
+                reader.close()
 
 
 class SqliteCheckpoints:
