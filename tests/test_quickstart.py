@@ -30,10 +30,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served_example():
+def served_example(tmp_path_factory):
     port = free_port()
+    data_dir = tmp_path_factory.mktemp("data")  # the default ./.switchboard/ would persist between test runs
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--config", "examples/agent/langgraph.json", "--port", str(port)],
+        [sys.executable, "-m", "server.cli", "serve", "--config", "examples/agent/langgraph.json", "--port", str(port),
+         "--data-dir", str(data_dir)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
