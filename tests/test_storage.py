@@ -4,6 +4,7 @@ A new storage method gets a test here and is thereby tested on all three backend
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,3 +212,20 @@ def test_sqlite_data_dir_is_held_by_one_process_at_a_time(tmp_path: Path, runtim
     second = _open(settings, runtime)  # released on close (and by the OS if the process dies)
     runtime.call(second.aclose())
     second.close()
+
+
+def test_serve_refuses_postgres_without_a_url_and_a_held_data_dir(tmp_path: Path, runtime: GraphLoop, capsys) -> None:
+    from server.cli import main
+
+    assert main(["serve", "--storage", "postgres"]) == 2
+    assert "--database-url" in capsys.readouterr().err
+    held = _open({"storage": "sqlite", "data_dir": str(tmp_path)}, runtime)
+    try:
+        args = ["serve", "--config", str(tmp_path / "langgraph.json"), "--data-dir", str(tmp_path)]
+        steps = Path(__file__).parent / "graphs" / "steps.py"
+        (tmp_path / "langgraph.json").write_text(json.dumps({"graphs": {"steps": f"{steps}:async_graph"}}))
+        assert main(args) == 2
+        assert "in use by another switchboard process" in capsys.readouterr().err
+    finally:
+        runtime.call(held.aclose())
+        held.close()
