@@ -14,7 +14,7 @@ import pytest
 from actors import Settings
 from actors.models import Assistant, Run, Thread, new_id
 from actors.runtime import GraphLoop
-from actors.storage import RecordStorage, open_storage
+from actors.storage import RecordStorage, StorageUnavailable, open_storage
 from tests.backends import BACKENDS, DURABLE_BACKENDS, backend_settings
 from tests.graphs.steps import async_graph
 
@@ -200,12 +200,10 @@ def test_everything_survives_reopening(durable_backend: dict, runtime: GraphLoop
         again.close()
 
 
-def test_sqlite_data_dir_is_held_by_one_process_at_a_time(tmp_path: Path, runtime: GraphLoop) -> None:
-    from actors.storage.sqlite import DataDirInUse
-
-    settings = {"storage": "sqlite", "data_dir": str(tmp_path / "data")}
+def test_durable_storage_is_held_by_one_process_at_a_time(durable_backend: dict, runtime: GraphLoop) -> None:
+    settings = durable_backend
     first = _open(settings, runtime)
-    with pytest.raises(DataDirInUse, match="in use"):
+    with pytest.raises(StorageUnavailable, match="in use by another switchboard"):
         _open(settings, runtime)
     runtime.call(first.aclose())
     first.close()

@@ -6,6 +6,9 @@ starting on one database do not race."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import psycopg
 
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -164,18 +167,42 @@ async def _open_async(url: str, max_size: int) -> tuple[AsyncPostgresSaver, Asyn
     return saver, store, pool
 
 
+def _hold_database(url: str) -> psycopg.Connection[Any]:
+    """A session advisory lock on the schema, held by one connection for the server's lifetime (the
+    server dies -> the connection drops -> the lock is released): start-up recovery treats every
+    `running` run as orphaned, so two servers must never share one database schema."""
+    conn = psycopg.connect(url, autocommit=True)
+    held = conn.execute(
+        "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (MIGRATION_LOCK,)
+    ).fetchone()
+    if not (held and held[0]):
+        conn.close()
+        raise StorageUnavailable(f"the database is in use by another switchboard process: {_redact(url)}")
+    return conn
+
+
 class PostgresStorage(RecordStorage):
     backend = "postgres"
 
     def __init__(self, url: str, runtime: GraphLoop, *, pool_size: int = 8) -> None:
         table = PostgresTable(url, max_size=pool_size)
         try:
+            self._holder = _hold_database(url)
+        except BaseException:
+            table.close()
+            raise
+        try:
             saver, store, pool = runtime.call(_open_async(url, pool_size))
         except BaseException:
             table.close()
+            self._holder.close()
             raise
         super().__init__(table, saver, store, PostgresCheckpoints(pool))
         self.async_closers.append(pool.close)
         self.url = url
+
+    def close(self) -> None:
+        super().close()
+        self._holder.close()
 
 
