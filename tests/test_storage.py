@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from actors import Settings
-from actors.models import Assistant, Run, Thread, new_id
+from actors.models import Assistant, Cron, Run, Thread, new_id
 from actors.runtime import GraphLoop
 from actors.storage import RecordStorage, StorageUnavailable, open_storage
 from tests.backends import BACKENDS, DURABLE_BACKENDS, backend_settings
@@ -142,6 +142,22 @@ def test_delete_thread_takes_its_runs_and_outputs(storage: RecordStorage) -> Non
     assert storage.list_runs(doomed.thread_id) == []
     assert storage.get_run(kept.run_id) == kept and storage.get_run_output(kept.run_id) == "out"
     assert storage.delete_thread(doomed.thread_id) is False
+
+
+def test_crons_put_get_list_delete_and_go_with_their_thread(storage: RecordStorage) -> None:
+    thread = _thread()
+    storage.create_thread(thread)
+    on_thread = Cron(cron_id="c1", assistant_id="a", thread_id=thread.thread_id, schedule="* * * * *")
+    stateless = Cron(cron_id="c2", assistant_id="a", schedule="0 * * * *", payload={"input": {"x": 1}})
+    storage.put_cron(on_thread)
+    storage.put_cron(stateless)
+    storage.put_cron(msgspec.structs.replace(stateless, enabled=False))
+    assert storage.get_cron("c2") == msgspec.structs.replace(stateless, enabled=False)
+    assert [c.cron_id for c in storage.list_crons()] == ["c1", "c2"]
+    storage.delete_thread(thread.thread_id)
+    assert storage.get_cron("c1") is None
+    assert storage.delete_cron("c2") is True and storage.delete_cron("c2") is False
+    assert storage.list_crons() == []
 
 
 def test_delete_checkpoints_for_runs_rolls_state_back(storage: RecordStorage, runtime: GraphLoop) -> None:

@@ -5,6 +5,7 @@ starting on one database do not race."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -167,18 +168,33 @@ async def _open_async(url: str, max_size: int) -> tuple[AsyncPostgresSaver, Asyn
     return saver, store, pool
 
 
-def _hold_database(url: str) -> psycopg.Connection[Any]:
+def _hold_database(url: str, wait: float = 2.0) -> psycopg.Connection[Any]:
     """A session advisory lock on the schema, held by one connection for the server's lifetime (the
     server dies -> the connection drops -> the lock is released): start-up recovery treats every
     `running` run as orphaned, so two servers must never share one database schema."""
     conn = psycopg.connect(url, autocommit=True)
-    held = conn.execute(
-        "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (MIGRATION_LOCK,)
-    ).fetchone()
-    if not (held and held[0]):
+    # A predecessor killed a moment ago may still hold it until its backend notices the dropped
+    # connection: wait a little before calling the database taken.
+    deadline = time.monotonic() + wait
+    while True:
+        held = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (MIGRATION_LOCK,)
+        ).fetchone()
+        if held and held[0]:
+            return conn
+        if time.monotonic() >= deadline:
+            conn.close()
+            raise StorageUnavailable(f"the database is in use by another switchboard process: {_redact(url)}")
+        time.sleep(0.1)
+
+
+def _release_database(conn: psycopg.Connection[Any]) -> None:
+    """Unlock before closing: closing alone releases the lock only once the server has processed
+    the disconnect, which a restart in the same breath could race."""
+    try:
+        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(current_schema()))", (MIGRATION_LOCK,))
+    finally:
         conn.close()
-        raise StorageUnavailable(f"the database is in use by another switchboard process: {_redact(url)}")
-    return conn
 
 
 class PostgresStorage(RecordStorage):
@@ -203,6 +219,6 @@ class PostgresStorage(RecordStorage):
 
     def close(self) -> None:
         super().close()
-        self._holder.close()
+        _release_database(self._holder)
 
 
