@@ -54,4 +54,7 @@ def with_index(store: Any, index: dict[str, Any]) -> Any:
             return InMemoryStore(index=index)  # type: ignore[arg-type]
         except Exception as exc:  # e.g. a "provider:model" whose package is missing
             raise GraphConfigError(f"store.index: {exc}") from exc
-    raise GraphConfigError(f"store.index is supported with the in-memory store, not {type(store).__name__}")
+    raise GraphConfigError(
+        f"store.index is supported with the in-memory store (serve --storage memory), not {type(store).__name__}: "
+        "this Python's sqlite3 cannot load the vector extension and the PostgreSQL server has no pgvector"
+    )
