@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 BACKENDS = ("memory", "sqlite", "postgres")
 DURABLE_BACKENDS = ("sqlite", "postgres")
@@ -27,7 +28,14 @@ def schema_url(schema: str) -> str:
 def postgres_schema() -> Iterator[str]:
     """A fresh, empty schema; yields a database URL whose search_path is that schema."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        # On a laptop with only Python, skip; in CI (which starts PostgreSQL) this is a failure.
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL} ({exc}); .ci/run starts it")
+    with conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
         yield schema_url(schema)
