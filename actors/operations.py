@@ -5,15 +5,19 @@ through a `concurrent.futures.Future`. Nothing here blocks: callers choose how t
 from __future__ import annotations
 
 import concurrent.futures
+import threading
+from collections.abc import AsyncIterator
 from typing import Any, get_args
 
 from . import messages as m
-from . import serde
+from .assistants import AssistantOperations, matches_metadata, sort_records
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
-from .models import TERMINAL_RUN_STATUSES, Assistant, IfNotExists, Run, StopAction, Strategy, Thread, ThreadStatus, graph_assistant_id, new_id
+from .models import TERMINAL_RUN_STATUSES, Assistant, IfNotExists, Run, RunStatus, StopAction, Strategy, Thread, ThreadStatus, graph_assistant_id, new_id
 from .driver import STREAM_MODES
-from .streams import RunStream
+from .state import StateOperations
+from .streams import AsyncSubscription, RunStream, StreamEvent
+from .webhooks import check_webhook_url, deliver, webhook_payload
 
 RUN_OPTIONS = (
     "input", "command", "config", "context", "stream_mode", "stream_subgraphs", "stream_resumable",
@@ -39,32 +43,10 @@ def _failed(exc: BaseException) -> concurrent.futures.Future[Any]:
     return future
 
 
-class Operations:
+class Operations(AssistantOperations, StateOperations):
     def __init__(self, ctx: SystemContext) -> None:
         self.ctx = ctx
         self.storage = ctx.storage
-
-    # --- assistants ------------------------------------------------------------------------------
-
-    def get_assistant(self, assistant_id: str) -> Assistant:
-        assistant = self.storage.get_assistant(assistant_id)
-        if assistant is None and assistant_id in self.ctx.graphs.ids:
-            assistant = self.storage.get_assistant(graph_assistant_id(assistant_id))
-        if assistant is None:
-            raise NotFound(f"Assistant {assistant_id} not found.")
-        return assistant
-
-    def search_assistants(
-        self, graph_id: str | None = None, metadata: dict[str, Any] | None = None, limit: int = 10, offset: int = 0
-    ) -> list[Assistant]:
-        found = [
-            a
-            for a in self.storage.list_assistants()
-            if (graph_id is None or a.graph_id == graph_id)
-            and all(a.metadata.get(k) == v for k, v in (metadata or {}).items())
-        ]
-        found.sort(key=lambda a: a.created_at, reverse=True)
-        return found[offset : offset + limit]
 
     # --- threads ---------------------------------------------------------------------------------
 
@@ -91,15 +73,32 @@ class Operations:
         status: ThreadStatus | None = None,
         limit: int = 10,
         offset: int = 0,
+        *,
+        values: dict[str, Any] | None = None,
+        ids: list[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
     ) -> list[Thread]:
-        threads = [
+        threads = self._filter_threads(metadata, status, values, ids)
+        return sort_records(threads, sort_by, sort_order, "created_at")[offset : offset + limit]
+
+    def count_threads(
+        self, metadata: dict[str, Any] | None = None, status: ThreadStatus | None = None, values: dict[str, Any] | None = None
+    ) -> int:
+        return len(self._filter_threads(metadata, status, values, None))
+
+    def _filter_threads(
+        self, metadata: dict[str, Any] | None, status: str | None, values: dict[str, Any] | None, ids: list[str] | None
+    ) -> list[Thread]:
+        wanted_ids = set(ids) if ids is not None else None
+        return [
             t
             for t in self.storage.list_threads()
             if (status is None or t.status == status)
-            and all(t.metadata.get(k) == v for k, v in (metadata or {}).items())
+            and (wanted_ids is None or t.thread_id in wanted_ids)
+            and matches_metadata(t.metadata, metadata)
+            and (not values or (isinstance(t.values, dict) and matches_metadata(t.values, values)))
         ]
-        threads.sort(key=lambda t: t.created_at, reverse=True)
-        return threads[offset : offset + limit]
 
     def update_thread(self, thread_id: str, metadata: dict[str, Any]) -> concurrent.futures.Future[Thread]:
         if self.storage.get_thread(thread_id) is None:
@@ -115,33 +114,30 @@ class Operations:
         self.ctx.tell_thread(thread_id, m.DeleteThread(reply=reply))
         return reply
 
-    def get_state(self, thread_id: str) -> concurrent.futures.Future[dict[str, Any]]:
-        thread = self.get_thread(thread_id)
-        graph_id = thread.metadata.get("graph_id")
-        if graph_id not in self.ctx.graphs.ids:
-            return _done(empty_state())
-        graph = self.ctx.graphs.get(graph_id)
-        return self.ctx.runtime.submit(_read_state(graph, thread_id))
+    def prune_threads(self, thread_ids: list[str], strategy: str = "delete") -> concurrent.futures.Future[int]:
+        """`delete`: delete the threads (their runs are cancelled); `keep_latest`: keep only each
+        thread's newest checkpoint. Unknown ids are skipped. The reply counts the pruned threads."""
+        _check_choice("strategy", strategy, ("delete", "keep_latest"))
+        known = [t for t in dict.fromkeys(thread_ids) if self.storage.get_thread(t) is not None]
+        if strategy == "delete":
+            futures = [self.delete_thread(t) for t in known]
+        else:
+            futures = [self.prune_checkpoints(t) for t in known]
+        return _all_done(futures, lambda: len(known))
 
     # --- runs ------------------------------------------------------------------------------------
 
     def prepare_run(self, thread_id: str | None, assistant_id: str, **options: Any) -> Run:
         """Validate a run request and build its record (nothing is sent yet)."""
-        unknown = set(options) - set(RUN_OPTIONS) - {"metadata", "multitask_strategy"}
-        if unknown:
-            raise InvalidInput(f"unknown run option(s): {sorted(unknown)}")
+        self._validate_options(options)
         strategy = options.get("multitask_strategy") or "enqueue"
-        _check_choice("multitask_strategy", strategy, get_args(Strategy))
-        if_not_exists = options.get("if_not_exists") or "reject"
-        _check_choice("if_not_exists", if_not_exists, get_args(IfNotExists))
-        modes = options.get("stream_mode") or ["values"]
-        for mode in [modes] if isinstance(modes, str) else modes:
-            _check_choice("stream_mode", mode, tuple(STREAM_MODES))
-        if options.get("input") is not None and options.get("command") is not None:
-            raise InvalidInput("input and command cannot both be given")
+        on_completion = options.pop("on_completion", None)
         assistant = self.ctx.resolve_assistant(assistant_id)
         if thread_id is None:
+            # A stateless run gets a thread of its own; `on_completion` (default: delete) says
+            # whether it outlives the run. On a caller's thread the option means nothing.
             thread_id = self.create_thread().thread_id
+            options["on_completion"] = on_completion or "delete"
         elif self.storage.get_thread(thread_id) is None:
             if if_not_exists != "create":
                 raise NotFound("Thread or assistant not found.")
@@ -161,17 +157,47 @@ class Operations:
         """Open a run's event stream before it is submitted, so a subscriber misses nothing."""
         return self.ctx.streams.open(run.run_id, resumable=bool(run.kwargs.get("stream_resumable")))
 
-    def submit_run(self, run: Run) -> concurrent.futures.Future[Run]:
-        """Hand a prepared run to its thread actor; the reply is the run (`pending`) or `ThreadBusy`."""
+    def submit_run(self, run: Run, *, then_watch: bool = False) -> concurrent.futures.Future[Any]:
+        """Hand a prepared run to its thread actor; the reply is the run (`pending`) or `ThreadBusy`.
+        With `then_watch`, the reply is instead the run's output once it has ended (the watcher is
+        registered as soon as the run is accepted, so even a temporary thread deleted right after
+        the run cannot make us miss it)."""
         if self.ctx.draining:
             return _failed(ShuttingDown("The server is shutting down and accepts no new runs; retry shortly."))
+        output: concurrent.futures.Future[Any] = concurrent.futures.Future()
         if run.kwargs.get("stream_resumable"):
             self.open_stream(run)
         reply: concurrent.futures.Future[Run] = concurrent.futures.Future()
         if self.ctx.streams.get(run.run_id) is not None:
             reply.add_done_callback(lambda f: f.exception() and self.ctx.streams.discard(run.run_id))
+        if run.kwargs.get("webhook") or run.kwargs.get("on_completion") == "delete":
+            reply.add_done_callback(lambda accepted: self._follow_up(run, accepted))
+        if then_watch:
+            reply.add_done_callback(lambda accepted: _chain(accepted, output, lambda: self.ctx.watchers.watch(run.run_id)))
         self.ctx.tell_thread(run.thread_id, m.CreateRun(run=run, reply=reply))
-        return reply
+        return output if then_watch else reply
+
+    def _follow_up(self, run: Run, accepted: concurrent.futures.Future[Run]) -> None:
+        """Once a run is accepted: when it ends, send its webhook and delete its temporary thread.
+        Runs in whichever thread resolves the future (often a thread actor): it only schedules."""
+        if accepted.exception() is not None:
+            if run.kwargs.get("on_completion") == "delete":
+                self.delete_thread(run.thread_id)
+            return
+        self.ctx.watchers.watch(run.run_id).add_done_callback(lambda ended: self._run_over(run, ended))
+
+    def _run_over(self, run: Run, ended: concurrent.futures.Future[Any]) -> None:
+        settings = self.ctx.settings
+        url = run.kwargs.get("webhook")
+        if url and ended.exception() is None:
+            record = self.storage.get_run(run.run_id) or run
+            payload = webhook_payload(record, ended.result())
+            self.ctx.runtime.submit(
+                deliver(url, payload, attempts=settings.webhook_attempts, timeout=settings.webhook_timeout,
+                        backoff=settings.webhook_backoff)
+            )
+        if run.kwargs.get("on_completion") == "delete":
+            self.delete_thread(run.thread_id)
 
     def join_stream(self, thread_id: str, run_id: str) -> RunStream:
         """The event stream of a run (opened if it has not started yet); closed if it has ended."""
@@ -206,6 +232,8 @@ class Operations:
         return run
 
     def list_runs(self, thread_id: str, limit: int = 10, offset: int = 0, status: str | None = None) -> list[Run]:
+        if status is not None:
+            _check_choice("status", status, get_args(RunStatus))
         self.get_thread(thread_id)
         return self.storage.list_runs(thread_id, status=status)[offset : offset + limit]  # type: ignore[arg-type]
 
@@ -237,40 +265,132 @@ class Operations:
     def run_stream(self, run_id: str) -> RunStream | None:
         return self.ctx.streams.get(run_id)
 
+    def create_runs_batch(self, requests: list[dict[str, Any]]) -> concurrent.futures.Future[list[Run]]:
+        """Several runs at once (each `{"assistant_id", "thread_id"?, ...options}`). All are
+        validated before any is submitted, so a bad item creates nothing."""
+        prepared = []
+        for i, request in enumerate(requests):
+            options = dict(request)
+            try:
+                assistant_id = options.pop("assistant_id")
+                thread_id = options.pop("thread_id", None)
+                prepared.append((thread_id, assistant_id, options))
+                self._validate_options(options)
+            except KeyError:
+                raise InvalidInput(f"[{i}].assistant_id: required") from None
+            except InvalidInput as exc:
+                raise InvalidInput(f"[{i}]: {exc.detail}") from None
+        futures = [self.create_run(thread_id, assistant_id, **options) for thread_id, assistant_id, options in prepared]
+        return _all_done(futures, lambda: [f.result() for f in futures])
 
-def empty_state() -> dict[str, Any]:
-    return {
-        "values": {}, "next": [], "tasks": [], "metadata": {}, "created_at": None,
-        "checkpoint": None, "parent_checkpoint": None, "interrupts": [],
-    }
+    def cancel_runs(
+        self,
+        *,
+        thread_id: str | None = None,
+        run_ids: list[str] | None = None,
+        status: str | None = None,
+        action: StopAction = "interrupt",
+    ) -> concurrent.futures.Future[int]:
+        """Cancel the given runs (on `thread_id`, or wherever they are), or every run with `status`
+        (`pending`, `running` or `all` of both). Runs that already ended are skipped; the reply
+        counts the runs asked to stop."""
+        _check_choice("action", action, ("interrupt", "rollback"))
+        if status is not None:
+            _check_choice("status", status, ("pending", "running", "all"))
+        if not run_ids and status is None:
+            raise InvalidInput("give run_ids or status")
+        if thread_id is not None:
+            self.get_thread(thread_id)
+        wanted = ("pending", "running") if status in (None, "all") else (status,)
+        if run_ids:
+            runs = [self.storage.get_run(r) for r in run_ids]
+            targets = [r for r in runs if r is not None and (thread_id is None or r.thread_id == thread_id)]
+        else:
+            threads = [thread_id] if thread_id else [t.thread_id for t in self.storage.list_threads()]
+            targets = [r for t in threads for r in self.storage.list_runs(t)]
+        targets = [r for r in targets if r.status in wanted]
+        futures = [self.cancel_run(r.thread_id, r.run_id, action=action) for r in targets]
+        return _all_done(futures, lambda: len(targets), ignore=NotFound)
+
+    async def follow_thread(self, thread_id: str) -> AsyncIterator[StreamEvent]:
+        """The events of the thread's runs, one run after the other: the running one, then each
+        pending one as it starts. Ends when the thread has no running or pending run left."""
+        self.get_thread(thread_id)
+        seen: set[str] = set()
+        while (run := self._next_run_to_follow(thread_id, seen)) is not None:
+            seen.add(run.run_id)
+            stream = self.join_stream(thread_id, run.run_id)
+            subscription = AsyncSubscription(stream)
+            self.stream_still_live(run.run_id, stream)
+            try:
+                async for event in subscription:
+                    yield event
+            finally:
+                subscription.close()
+
+    def _next_run_to_follow(self, thread_id: str, seen: set[str]) -> Run | None:
+        runs = [r for r in self.storage.list_runs(thread_id) if r.run_id not in seen]
+        running = [r for r in runs if r.status == "running"]
+        pending = sorted((r for r in runs if r.status == "pending" and not r.kwargs.get("after_seconds")), key=lambda r: r.run_id)
+        return (running or pending or [None])[0]
+
+    def _validate_options(self, options: dict[str, Any]) -> None:
+        unknown = set(options) - set(RUN_OPTIONS) - {"metadata", "multitask_strategy"}
+        if unknown:
+            raise InvalidInput(f"unknown run option(s): {sorted(unknown)}")
+        _check_choice("multitask_strategy", options.get("multitask_strategy") or "enqueue", get_args(Strategy))
+        _check_choice("if_not_exists", options.get("if_not_exists") or "reject", get_args(IfNotExists))
+        modes = options.get("stream_mode") or ["values"]
+        for mode in [modes] if isinstance(modes, str) else modes:
+            _check_choice("stream_mode", mode, tuple(STREAM_MODES))
+        if options.get("input") is not None and options.get("command") is not None:
+            raise InvalidInput("input and command cannot both be given")
+        if options.get("on_completion") is not None:
+            _check_choice("on_completion", options["on_completion"], ("delete", "keep"))
+        if options.get("webhook") is not None:
+            check_webhook_url(options["webhook"])
+        after = options.get("after_seconds")
+        if after is not None and (not isinstance(after, (int, float)) or after < 0):
+            raise InvalidInput(f"after_seconds: must be a number >= 0, got {after!r}")
 
 
-async def _read_state(graph: Any, thread_id: str) -> dict[str, Any]:
-    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-    return snapshot_to_dict(snapshot)
-
-
-def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
-    def checkpoint_of(config: Any) -> dict[str, Any] | None:
-        if not config:
-            return None
-        c = config.get("configurable", {})
-        return {"thread_id": c.get("thread_id"), "checkpoint_ns": c.get("checkpoint_ns", ""), "checkpoint_id": c.get("checkpoint_id")}
-
-    return serde.to_jsonable(
-        {
-            "values": snapshot.values,
-            "next": list(snapshot.next),
-            "tasks": [
-                {"id": t.id, "name": t.name, "error": repr(t.error) if t.error else None,
-                 "interrupts": list(t.interrupts), "state": None}
-                for t in snapshot.tasks
-            ],
-            "metadata": snapshot.metadata or {},
-            "created_at": snapshot.created_at,
-            "checkpoint": checkpoint_of(snapshot.config),
-            "parent_checkpoint": checkpoint_of(snapshot.parent_config),
-            "interrupts": list(snapshot.interrupts),
-        }
+def _chain(first: concurrent.futures.Future[Any], out: concurrent.futures.Future[Any], then: Any) -> None:
+    """When `first` succeeded, resolve `out` like the future `then()` returns; else fail it."""
+    if first.exception() is not None:
+        out.set_exception(first.exception())  # type: ignore[arg-type]
+        return
+    second = then()
+    second.add_done_callback(
+        lambda f: out.set_exception(f.exception()) if f.exception() is not None else out.set_result(f.result())  # type: ignore[arg-type]
     )
 
+
+def _all_done(
+    futures: list[concurrent.futures.Future[Any]], result: Any, *, ignore: type[BaseException] | None = None
+) -> concurrent.futures.Future[Any]:
+    """A future resolved with `result()` once every future is done; fails with the first error
+    (errors of type `ignore` excepted)."""
+    combined: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    remaining = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_: concurrent.futures.Future[Any]) -> None:
+        with lock:
+            remaining[0] -= 1
+            if remaining[0] or combined.done():
+                return
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        errors = [e for e in errors if ignore is None or not isinstance(e, ignore)]
+        if errors:
+            combined.set_exception(errors[0])
+        else:
+            try:
+                combined.set_result(result())
+            except Exception as exc:  # noqa: BLE001 - surfaced to the caller through the future
+                combined.set_exception(exc)
+
+    if not futures:
+        combined.set_result(result())
+    for future in futures:
+        future.add_done_callback(one_done)
+    return combined

@@ -31,3 +31,9 @@ class Settings(msgspec.Struct, kw_only=True):
     """How long a finished resumable run keeps its events for late joiners."""
     max_sync_workers: int = 64
     """Threads for sync graph nodes."""
+    webhook_attempts: int = 3
+    """How many times a run's webhook is tried before it is given up."""
+    webhook_timeout: float = 10.0
+    """Seconds one webhook POST may take."""
+    webhook_backoff: float = 0.5
+    """Seconds before the first retry of a webhook; doubled each retry."""

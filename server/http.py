@@ -60,7 +60,11 @@ def _describe(raw: bytes, exc: msgspec.DecodeError) -> str:
 
 def path_id(request: Request, name: str) -> str:
     """A UUID path parameter, normalised; anything else is a 422 naming the parameter."""
-    value = request.path_params[name]
+    return uuid_field(name, request.path_params[name])
+
+
+def uuid_field(name: str, value: str) -> str:
+    """A UUID given in field `name`, normalised; anything else is a 422 naming the field."""
     try:
         return str(uuid.UUID(value))
     except ValueError:

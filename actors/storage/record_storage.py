@@ -24,6 +24,9 @@ class RunOutput(msgspec.Struct, kw_only=True):
 
 
 ASSISTANTS = Kind("assistant", Assistant, key=lambda a: a.assistant_id)
+ASSISTANT_VERSIONS = Kind(
+    "assistant_version", Assistant, key=lambda a: f"{a.assistant_id}:{a.version}", parent=lambda a: a.assistant_id
+)
 THREADS = Kind("thread", Thread, key=lambda t: t.thread_id, status=lambda t: t.status)
 RUNS = Kind("run", Run, key=lambda r: r.run_id, parent=lambda r: r.thread_id, status=lambda r: r.status)
 RUN_OUTPUTS = Kind("run_output", RunOutput, key=lambda o: o.run_id, parent=lambda o: o.thread_id)
@@ -49,6 +52,7 @@ class RecordStorage:
         self.store = store
         self._checkpoints = checkpoints
         self.assistants = Records(table, ASSISTANTS)
+        self.assistant_versions = Records(table, ASSISTANT_VERSIONS)
         self.threads = Records(table, THREADS)
         self.runs = Records(table, RUNS)
         self.outputs = Records(table, RUN_OUTPUTS)
@@ -67,7 +71,14 @@ class RecordStorage:
         return self.assistants.scan()
 
     def delete_assistant(self, assistant_id: str) -> bool:
+        self.assistant_versions.delete_children(assistant_id)
         return self.assistants.delete(assistant_id)
+
+    def put_assistant_version(self, assistant: Assistant) -> None:
+        self.assistant_versions.put(assistant)
+
+    def list_assistant_versions(self, assistant_id: str) -> list[Assistant]:
+        return self.assistant_versions.scan(parent=assistant_id)
 
     # threads
     def create_thread(self, thread: Thread) -> bool:

@@ -1,25 +1,110 @@
-"""Assistants: one default assistant per configured graph."""
+"""Assistants: create, read, patch (new version), delete, search, count, versions, graph, schemas."""
 
 from __future__ import annotations
 
+import msgspec
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from ..http import JSONResponse, decode_body
-from ..schemas import AssistantSearch
+from actors.runtime import wait_future
+
+from ..http import JSONResponse, decode_body, path_id, query_bool, uuid_field
+from ..schemas import AssistantCount, AssistantCreate, AssistantLatest, AssistantPatch, AssistantSearch, AssistantVersions
+
+
+def _ops(request: Request):
+    return request.app.state.system.ops
+
+
+def _assistant_id(request: Request) -> str:
+    """A UUID, or a graph id standing for that graph's default assistant."""
+    value = request.path_params["assistant_id"]
+    return value if value in request.app.state.system.graph_ids else path_id(request, "assistant_id")
+
+
+def _fields(body: msgspec.Struct) -> dict:
+    return {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
+
+
+async def create(request: Request) -> JSONResponse:
+    body = await decode_body(request, AssistantCreate)
+    if body.assistant_id is not None:
+        body.assistant_id = uuid_field("assistant_id", body.assistant_id)
+    fields = _fields(body)
+    return JSONResponse(_ops(request).create_assistant(fields.pop("graph_id"), **fields))
 
 
 async def search(request: Request) -> JSONResponse:
     query = await decode_body(request, AssistantSearch, optional=True)
-    assistants = request.app.state.system.ops.search_assistants(query.graph_id, query.metadata, query.limit, query.offset)
-    return JSONResponse(assistants)
+    ops = _ops(request)
+    found = ops.search_assistants(
+        query.graph_id, query.metadata, query.limit + 1, query.offset,
+        name=query.name, sort_by=query.sort_by, sort_order=query.sort_order,
+    )
+    headers = {"X-Pagination-Next": str(query.offset + query.limit)} if len(found) > query.limit else {}
+    return JSONResponse(found[: query.limit], headers=headers)
+
+
+async def count(request: Request) -> JSONResponse:
+    query = await decode_body(request, AssistantCount, optional=True)
+    return JSONResponse(_ops(request).count_assistants(query.graph_id, query.metadata, query.name))
 
 
 async def get(request: Request) -> JSONResponse:
-    return JSONResponse(request.app.state.system.ops.get_assistant(request.path_params["assistant_id"]))
+    return JSONResponse(_ops(request).get_assistant(_assistant_id(request)))
+
+
+async def patch(request: Request) -> JSONResponse:
+    body = await decode_body(request, AssistantPatch, optional=True)
+    return JSONResponse(_ops(request).update_assistant(_assistant_id(request), **_fields(body)))
+
+
+async def delete(request: Request) -> Response:
+    ops = _ops(request)
+    doomed = ops.delete_assistant(_assistant_id(request), delete_threads=query_bool(request, "delete_threads"))
+    for thread_id in doomed:
+        await wait_future(ops.delete_thread(thread_id))
+    return Response(status_code=204)
+
+
+async def versions(request: Request) -> JSONResponse:
+    query = await decode_body(request, AssistantVersions, optional=True)
+    return JSONResponse(_ops(request).list_assistant_versions(_assistant_id(request), query.metadata, query.limit, query.offset))
+
+
+async def set_latest(request: Request) -> JSONResponse:
+    body = await decode_body(request, AssistantLatest)
+    return JSONResponse(_ops(request).set_latest_assistant_version(_assistant_id(request), body.version))
+
+
+async def graph(request: Request) -> JSONResponse:
+    raw = request.query_params.get("xray", "false")
+    xray: bool | int = int(raw) if raw.isdigit() else query_bool(request, "xray")
+    return JSONResponse(await wait_future(_ops(request).assistant_graph(_assistant_id(request), xray)))
+
+
+async def schemas(request: Request) -> JSONResponse:
+    return JSONResponse(await wait_future(_ops(request).assistant_schemas(_assistant_id(request))))
+
+
+async def subgraphs(request: Request) -> JSONResponse:
+    namespace = request.path_params.get("namespace")
+    found = _ops(request).assistant_subgraphs(_assistant_id(request), namespace, query_bool(request, "recurse"))
+    return JSONResponse(await wait_future(found))
 
 
 routes = [
+    Route("/assistants", create, methods=["POST"]),
     Route("/assistants/search", search, methods=["POST"]),
+    Route("/assistants/count", count, methods=["POST"]),
     Route("/assistants/{assistant_id}", get, methods=["GET"]),
+    Route("/assistants/{assistant_id}", patch, methods=["PATCH"]),
+    Route("/assistants/{assistant_id}", delete, methods=["DELETE"]),
+    Route("/assistants/{assistant_id}/versions", versions, methods=["POST"]),
+    Route("/assistants/{assistant_id}/latest", set_latest, methods=["POST"]),
+    Route("/assistants/{assistant_id}/graph", graph, methods=["GET"]),
+    Route("/assistants/{assistant_id}/schemas", schemas, methods=["GET"]),
+    Route("/assistants/{assistant_id}/subgraphs", subgraphs, methods=["GET"]),
+    Route("/assistants/{assistant_id}/subgraphs/{namespace:path}", subgraphs, methods=["GET"]),
 ]

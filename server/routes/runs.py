@@ -23,14 +23,25 @@ def _run_path(thread_id: str, run_id: str) -> str:
 
 
 async def create(request: Request) -> JSONResponse:
-    thread_id = path_id(request, "thread_id")
-    body = await decode_body(request, RunCreate)
-    run = await wait_future(_ops(request).create_run(thread_id, body.assistant_id, **body.options()))
-    return JSONResponse(run, headers={"Content-Location": _run_path(thread_id, run.run_id)})
+    return await create_background(request, path_id(request, "thread_id"))
 
 
 async def stream(request: Request) -> Response:
-    thread_id = path_id(request, "thread_id")
+    return await create_streaming(request, path_id(request, "thread_id"))
+
+
+async def wait(request: Request) -> JSONResponse:
+    return await create_waiting(request, path_id(request, "thread_id"))
+
+
+async def create_background(request: Request, thread_id: str | None) -> JSONResponse:
+    body = await decode_body(request, RunCreate)
+    run = await wait_future(_ops(request).create_run(thread_id, body.assistant_id, **body.options()))
+    return JSONResponse(run, headers={"Content-Location": _run_path(run.thread_id, run.run_id)})
+
+
+async def create_streaming(request: Request, thread_id: str | None) -> Response:
+    """Create a run and stream its events; the subscription opens before the run is submitted."""
     body = await decode_body(request, RunCreate)
     ops = _ops(request)
     run = ops.prepare_run(thread_id, body.assistant_id, **body.options())
@@ -40,23 +51,22 @@ async def stream(request: Request) -> Response:
     except BaseException:
         subscription.close()
         raise
-    path = _run_path(thread_id, run.run_id)
+    path = _run_path(run.thread_id, run.run_id)
     headers = {"Content-Location": path}
     if body.stream_resumable:
         headers["Location"] = f"{path}/stream"
     on_disconnect = None
     if body.on_disconnect == "cancel":
-        on_disconnect = lambda: ops.cancel_run(thread_id, run.run_id)  # noqa: E731
+        on_disconnect = lambda: ops.cancel_run(run.thread_id, run.run_id)  # noqa: E731
     return sse_response(subscription, headers=headers, with_ids=body.stream_resumable, on_disconnect=on_disconnect)
 
 
-async def wait(request: Request) -> JSONResponse:
-    thread_id = path_id(request, "thread_id")
+async def create_waiting(request: Request, thread_id: str | None) -> JSONResponse:
     body = await decode_body(request, RunCreate)
     ops = _ops(request)
-    run = await wait_future(ops.create_run(thread_id, body.assistant_id, **body.options()))
-    output = await wait_future(ops.join_run(thread_id, run.run_id))
-    path = _run_path(thread_id, run.run_id)
+    run = ops.prepare_run(thread_id, body.assistant_id, **body.options())
+    output = await wait_future(ops.submit_run(run, then_watch=True))
+    path = _run_path(run.thread_id, run.run_id)
     return JSONResponse(output, headers={"Content-Location": path, "Location": f"{path}/join"})
 
 

@@ -1,32 +1,45 @@
-"""Threads: create, read, patch, delete, search, state."""
+"""Threads: create, read, patch, delete, search, count, copy, prune; state, history; join stream."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from actors.errors import InvalidInput
 from actors.runtime import wait_future
 
-from ..http import JSONResponse, decode_body, path_id
-from ..schemas import ThreadCreate, ThreadPatch, ThreadSearch
+from ..http import JSONResponse, decode_body, path_id, query_bool, uuid_field
+from ..schemas import (
+    Checkpoint,
+    ThreadCount,
+    ThreadCreate,
+    ThreadHistory,
+    ThreadPatch,
+    ThreadPrune,
+    ThreadSearch,
+    ThreadStateAt,
+    ThreadStateUpdate,
+)
+from ..sse import sse_response
 
 
 def _ops(request: Request):
     return request.app.state.system.ops
 
 
+def _checkpoint(value: Checkpoint | str | None) -> dict[str, Any] | None:
+    if value is None or isinstance(value, str):
+        return {"checkpoint_id": value} if value else None
+    return {k: v for k, v in msgspec.structs.asdict(value).items() if v is not None}
+
+
 async def create(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadCreate, optional=True)
-    if body.thread_id is not None:
-        import uuid
-
-        try:
-            body.thread_id = str(uuid.UUID(body.thread_id))
-        except ValueError:
-            raise InvalidInput(f"thread_id: {body.thread_id!r} is not a valid UUID") from None
-    return JSONResponse(_ops(request).create_thread(body.thread_id, body.metadata, body.if_exists))
+    thread_id = uuid_field("thread_id", body.thread_id) if body.thread_id is not None else None
+    return JSONResponse(_ops(request).create_thread(thread_id, body.metadata, body.if_exists))
 
 
 async def get(request: Request) -> JSONResponse:
@@ -44,19 +57,98 @@ async def delete(request: Request) -> Response:
 
 
 async def search(request: Request) -> JSONResponse:
-    query = await decode_body(request, ThreadSearch, optional=True)
-    return JSONResponse(_ops(request).search_threads(query.metadata, query.status, query.limit, query.offset))
+    q = await decode_body(request, ThreadSearch, optional=True)
+    found = _ops(request).search_threads(
+        q.metadata, q.status, q.limit + 1, q.offset, values=q.values, ids=q.ids, sort_by=q.sort_by, sort_order=q.sort_order
+    )
+    headers = {"X-Pagination-Next": str(q.offset + q.limit)} if len(found) > q.limit else {}
+    return JSONResponse(found[: q.limit], headers=headers)
+
+
+async def count(request: Request) -> JSONResponse:
+    q = await decode_body(request, ThreadCount, optional=True)
+    return JSONResponse(_ops(request).count_threads(q.metadata, q.status, q.values))
+
+
+async def copy(request: Request) -> JSONResponse:
+    return JSONResponse(await wait_future(_ops(request).copy_thread(path_id(request, "thread_id"))))
+
+
+async def prune(request: Request) -> JSONResponse:
+    body = await decode_body(request, ThreadPrune)
+    thread_ids = [uuid_field(f"thread_ids[{i}]", t) for i, t in enumerate(body.thread_ids)]
+    return JSONResponse({"pruned_count": await wait_future(_ops(request).prune_threads(thread_ids, body.strategy))})
 
 
 async def state(request: Request) -> JSONResponse:
-    return JSONResponse(await wait_future(_ops(request).get_state(path_id(request, "thread_id"))))
+    thread_id = path_id(request, "thread_id")
+    checkpoint_id = request.path_params.get("checkpoint_id")
+    checkpoint = {"checkpoint_id": checkpoint_id} if checkpoint_id else None
+    subgraphs = query_bool(request, "subgraphs")
+    return JSONResponse(await wait_future(_ops(request).get_state(thread_id, checkpoint, subgraphs=subgraphs)))
+
+
+async def state_at(request: Request) -> JSONResponse:
+    body = await decode_body(request, ThreadStateAt)
+    found = _ops(request).get_state(path_id(request, "thread_id"), _checkpoint(body.checkpoint), subgraphs=body.subgraphs)
+    return JSONResponse(await wait_future(found))
+
+
+async def update_state(request: Request) -> JSONResponse:
+    body = await decode_body(request, ThreadStateUpdate)
+    updated = _ops(request).update_state(
+        path_id(request, "thread_id"), body.values, as_node=body.as_node,
+        checkpoint=_checkpoint(body.checkpoint), checkpoint_id=body.checkpoint_id,
+    )
+    return JSONResponse(await wait_future(updated))
+
+
+async def history(request: Request) -> JSONResponse:
+    if request.method == "POST":
+        q = await decode_body(request, ThreadHistory, optional=True)
+    else:
+        params = dict(request.query_params)
+        q = msgspec.convert(params, ThreadHistory, strict=False) if params else ThreadHistory()
+    found = _ops(request).get_history(
+        path_id(request, "thread_id"), limit=q.limit, before=_checkpoint(q.before), metadata=q.metadata,
+        checkpoint=_checkpoint(q.checkpoint),
+    )
+    return JSONResponse(await wait_future(found))
+
+
+async def join_stream(request: Request) -> Response:
+    thread_id = path_id(request, "thread_id")
+    ops = _ops(request)
+    ops.get_thread(thread_id)  # 404 before the stream starts
+    return sse_response(_Closable(ops.follow_thread(thread_id)))
+
+
+class _Closable:
+    """An async generator of events with the `close()` sse_response calls when the client leaves."""
+
+    def __init__(self, events: Any) -> None:
+        self.events = events
+
+    def __aiter__(self) -> Any:
+        return self.events.__aiter__()
+
+    def close(self) -> None:
+        pass  # the generator's own `finally` unsubscribes when it is closed
 
 
 routes = [
     Route("/threads", create, methods=["POST"]),
     Route("/threads/search", search, methods=["POST"]),
+    Route("/threads/count", count, methods=["POST"]),
+    Route("/threads/prune", prune, methods=["POST"]),
     Route("/threads/{thread_id}", get, methods=["GET"]),
     Route("/threads/{thread_id}", patch, methods=["PATCH"]),
     Route("/threads/{thread_id}", delete, methods=["DELETE"]),
+    Route("/threads/{thread_id}/copy", copy, methods=["POST"]),
     Route("/threads/{thread_id}/state", state, methods=["GET"]),
+    Route("/threads/{thread_id}/state", update_state, methods=["POST"]),
+    Route("/threads/{thread_id}/state/checkpoint", state_at, methods=["POST"]),
+    Route("/threads/{thread_id}/state/{checkpoint_id}", state, methods=["GET"]),
+    Route("/threads/{thread_id}/history", history, methods=["GET", "POST"]),
+    Route("/threads/{thread_id}/stream", join_stream, methods=["GET"]),
 ]

@@ -1,0 +1,250 @@
+"""Assistant operations: create, read, patch (a new version), delete, search, count, versions, and
+what a graph looks like (drawable graph, JSON schemas, subgraphs).
+
+Every change of an assistant is recorded as a version; `set_latest` makes an earlier one current.
+Graph introspection runs on the graph loop: callers get a `concurrent.futures.Future`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import msgspec
+
+from .context import SystemContext
+from .errors import Conflict, InvalidInput, NotFound
+from .models import Assistant, graph_assistant_id, new_id, now
+
+ASSISTANT_SORT_KEYS = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
+
+
+def matches_metadata(metadata: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
+    return all(metadata.get(k) == v for k, v in (wanted or {}).items())
+
+
+def sort_records(records: list[Any], sort_by: str | None, sort_order: str | None, default: str) -> list[Any]:
+    key = sort_by or default
+    reverse = (sort_order or "desc") == "desc"
+    return sorted(records, key=lambda r: (getattr(r, key) is None, getattr(r, key)), reverse=reverse)
+
+
+class AssistantOperations:
+    ctx: SystemContext
+
+    # --- records ---------------------------------------------------------------------------------
+
+    def get_assistant(self, assistant_id: str) -> Assistant:
+        assistant = self.ctx.storage.get_assistant(assistant_id)
+        if assistant is None and assistant_id in self.ctx.graphs.ids:
+            assistant = self.ctx.storage.get_assistant(graph_assistant_id(assistant_id))
+        if assistant is None:
+            raise NotFound(f"Assistant {assistant_id} not found.")
+        return assistant
+
+    def create_assistant(
+        self,
+        graph_id: str,
+        *,
+        assistant_id: str | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        if_exists: str = "raise",
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Assistant:
+        self._check_graph(graph_id)
+        if if_exists not in ("raise", "do_nothing"):
+            raise InvalidInput(f"if_exists: {if_exists!r} is not one of ['raise', 'do_nothing']")
+        assistant_id = assistant_id or new_id()
+        existing = self.ctx.storage.get_assistant(assistant_id)
+        if existing is not None:
+            if if_exists == "do_nothing":
+                return existing
+            raise Conflict(f"Assistant {assistant_id} already exists.")
+        assistant = Assistant(
+            assistant_id=assistant_id,
+            graph_id=graph_id,
+            name=name or "Untitled",
+            description=description,
+            config=dict(config or {}),
+            context=dict(context or {}),
+            metadata=dict(metadata or {}),
+        )
+        self.ctx.storage.put_assistant(assistant)
+        self.ctx.storage.put_assistant_version(assistant)
+        return assistant
+
+    def update_assistant(
+        self,
+        assistant_id: str,
+        *,
+        graph_id: str | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Assistant:
+        """A new version: given fields replace the current ones (metadata is merged)."""
+        current = self.get_assistant(assistant_id)
+        if graph_id is not None:
+            self._check_graph(graph_id)
+        versions = self._versions(current)
+        latest = max([v.version for v in versions] + [current.version])
+        changes: dict[str, Any] = {"version": latest + 1, "updated_at": now()}
+        if graph_id is not None:
+            changes["graph_id"] = graph_id
+        if config is not None:
+            changes["config"] = dict(config)
+        if context is not None:
+            changes["context"] = dict(context)
+        if metadata is not None:
+            changes["metadata"] = {**current.metadata, **metadata}
+        if name is not None:
+            changes["name"] = name
+        if description is not None:
+            changes["description"] = description
+        updated = msgspec.structs.replace(current, **changes)
+        self.ctx.storage.put_assistant_version(msgspec.structs.replace(updated, created_at=changes["updated_at"]))
+        self.ctx.storage.put_assistant(updated)
+        return updated
+
+    def delete_assistant(self, assistant_id: str, *, delete_threads: bool = False) -> list[str]:
+        """Delete the assistant and its versions; returns the ids of threads to delete with it."""
+        assistant = self.get_assistant(assistant_id)
+        self.ctx.storage.delete_assistant(assistant.assistant_id)
+        if not delete_threads:
+            return []
+        return [
+            t.thread_id for t in self.ctx.storage.list_threads() if t.metadata.get("assistant_id") == assistant.assistant_id
+        ]
+
+    def search_assistants(
+        self,
+        graph_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        *,
+        name: str | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+    ) -> list[Assistant]:
+        found = self._filter_assistants(graph_id, metadata, name)
+        return sort_records(found, sort_by, sort_order, "created_at")[offset : offset + limit]
+
+    def count_assistants(
+        self, graph_id: str | None = None, metadata: dict[str, Any] | None = None, name: str | None = None
+    ) -> int:
+        return len(self._filter_assistants(graph_id, metadata, name))
+
+    def _filter_assistants(self, graph_id: str | None, metadata: dict[str, Any] | None, name: str | None) -> list[Assistant]:
+        return [
+            a
+            for a in self.ctx.storage.list_assistants()
+            if (graph_id is None or a.graph_id == graph_id)
+            and (name is None or name.lower() in a.name.lower())
+            and matches_metadata(a.metadata, metadata)
+        ]
+
+    # --- versions --------------------------------------------------------------------------------
+
+    def list_assistant_versions(
+        self, assistant_id: str, metadata: dict[str, Any] | None = None, limit: int = 10, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        assistant = self.get_assistant(assistant_id)
+        versions = [v for v in self._versions(assistant) if matches_metadata(v.metadata, metadata)]
+        versions.sort(key=lambda v: v.version, reverse=True)
+        return [_version_record(v) for v in versions[offset : offset + limit]]
+
+    def set_latest_assistant_version(self, assistant_id: str, version: int) -> Assistant:
+        assistant = self.get_assistant(assistant_id)
+        for candidate in self._versions(assistant):
+            if candidate.version == version:
+                latest = msgspec.structs.replace(candidate, created_at=assistant.created_at, updated_at=now())
+                self.ctx.storage.put_assistant(latest)
+                return latest
+        raise NotFound(f"Assistant {assistant.assistant_id} has no version {version}.")
+
+    # --- the graph behind it ---------------------------------------------------------------------
+
+    def assistant_graph(self, assistant_id: str, xray: bool | int = False) -> concurrent.futures.Future[dict[str, Any]]:
+        graph = self.ctx.graphs.get(self.get_assistant(assistant_id).graph_id)
+
+        async def draw() -> dict[str, Any]:
+            drawable = await graph.aget_graph(xray=xray)
+            return drawable.to_json()
+
+        return self.ctx.runtime.submit(draw())
+
+    def assistant_schemas(self, assistant_id: str) -> concurrent.futures.Future[dict[str, Any]]:
+        assistant = self.get_assistant(assistant_id)
+        graph = self.ctx.graphs.get(assistant.graph_id)
+
+        async def schemas() -> dict[str, Any]:
+            return graph_schemas(assistant.graph_id, graph)
+
+        return self.ctx.runtime.submit(schemas())
+
+    def assistant_subgraphs(
+        self, assistant_id: str, namespace: str | None = None, recurse: bool = False
+    ) -> concurrent.futures.Future[dict[str, Any]]:
+        assistant = self.get_assistant(assistant_id)
+        graph = self.ctx.graphs.get(assistant.graph_id)
+
+        async def subgraphs() -> dict[str, Any]:
+            found = {}
+            async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
+                found[ns] = graph_schemas(assistant.graph_id, subgraph)
+            return found
+
+        return self.ctx.runtime.submit(subgraphs())
+
+    def _versions(self, assistant: Assistant) -> list[Assistant]:
+        """Every recorded version; an assistant made before versions were kept has its first."""
+        versions = self.ctx.storage.list_assistant_versions(assistant.assistant_id)
+        if not versions:
+            self.ctx.storage.put_assistant_version(assistant)
+            versions = [assistant]
+        return versions
+
+    def _check_graph(self, graph_id: str) -> None:
+        if graph_id not in self.ctx.graphs.ids:
+            raise InvalidInput(f"graph_id: {graph_id!r} is not a registered graph; known graphs: {self.ctx.graphs.ids}")
+
+
+def _version_record(assistant: Assistant) -> dict[str, Any]:
+    record = msgspec.to_builtins(assistant)
+    record.pop("updated_at", None)
+    return record
+
+
+def _schema(make: Any) -> dict[str, Any] | None:
+    try:
+        return make()
+    except Exception:  # noqa: BLE001 - a graph without that schema: the reference answers null too
+        return None
+
+
+def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
+    """The JSON schemas of a compiled graph, in the reference's `GraphSchema` shape."""
+    builder = getattr(graph, "builder", None)
+    state_schema = getattr(builder, "state_schema", None) if builder is not None else None
+
+    def state() -> dict[str, Any] | None:
+        if state_schema is None:
+            return None
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(state_schema).json_schema()
+
+    return {
+        "graph_id": graph_id,
+        "input_schema": _schema(graph.get_input_jsonschema),
+        "output_schema": _schema(graph.get_output_jsonschema),
+        "state_schema": _schema(state),
+        "config_schema": _schema(graph.get_config_jsonschema),
+        "context_schema": _schema(graph.get_context_jsonschema),
+    }

@@ -1,0 +1,238 @@
+"""Thread state operations: read the state (now or at a checkpoint), its history, update it
+(`update_state` with `as_node`), copy a thread with its checkpoints, prune checkpoints.
+
+Every checkpointer or graph call runs on the graph loop (`runtime.submit`), so callers get a
+`concurrent.futures.Future` and no event loop of theirs ever blocks on storage.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+from . import serde
+from .context import SystemContext
+from .errors import Conflict, InvalidInput, NotFound
+from .models import Thread, new_id, now
+
+
+def _done(value: Any) -> concurrent.futures.Future[Any]:
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    future.set_result(value)
+    return future
+
+
+def empty_state() -> dict[str, Any]:
+    return {
+        "values": {}, "next": [], "tasks": [], "metadata": {}, "created_at": None,
+        "checkpoint": None, "parent_checkpoint": None, "interrupts": [],
+    }
+
+
+def _checkpoint_of(config: Any) -> dict[str, Any] | None:
+    if not config:
+        return None
+    c = config.get("configurable", {})
+    return {
+        "thread_id": c.get("thread_id"),
+        "checkpoint_ns": c.get("checkpoint_ns", ""),
+        "checkpoint_id": c.get("checkpoint_id"),
+        "checkpoint_map": c.get("checkpoint_map"),
+    }
+
+
+def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
+    """A LangGraph `StateSnapshot` in the reference's `ThreadState` wire shape."""
+
+    def task(t: Any) -> dict[str, Any]:
+        state = t.state
+        if state is not None and hasattr(state, "values"):
+            state = snapshot_to_dict(state)
+        elif state is not None:
+            state = {"configurable": dict(state.get("configurable", {}))}
+        return {
+            "id": t.id,
+            "name": t.name,
+            "path": list(t.path),
+            "error": repr(t.error) if t.error else None,
+            "interrupts": list(t.interrupts),
+            "checkpoint": None,
+            "state": state,
+            "result": t.result,
+        }
+
+    return serde.to_jsonable(
+        {
+            "values": snapshot.values,
+            "next": list(snapshot.next),
+            "tasks": [task(t) for t in snapshot.tasks],
+            "metadata": snapshot.metadata or {},
+            "created_at": snapshot.created_at,
+            "checkpoint": _checkpoint_of(snapshot.config),
+            "parent_checkpoint": _checkpoint_of(snapshot.parent_config),
+            "interrupts": list(snapshot.interrupts),
+        }
+    )
+
+
+def _state_config(thread_id: str, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+    configurable: dict[str, Any] = {"thread_id": thread_id}
+    for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
+        if checkpoint and checkpoint.get(key) is not None:
+            configurable[key] = checkpoint[key]
+    configurable.setdefault("checkpoint_ns", "")
+    return {"configurable": configurable}
+
+
+class StateOperations:
+    ctx: SystemContext
+
+    def get_thread(self, thread_id: str) -> Thread: ...  # provided by Operations
+
+    def _thread_graph(self, thread: Thread) -> Any | None:
+        graph_id = thread.metadata.get("graph_id")
+        return self.ctx.graphs.get(graph_id) if graph_id in self.ctx.graphs.ids else None
+
+    def get_state(
+        self, thread_id: str, checkpoint: dict[str, Any] | None = None, *, subgraphs: bool = False
+    ) -> concurrent.futures.Future[dict[str, Any]]:
+        """The thread's state now, or at `checkpoint` (`{"checkpoint_id": ..., "checkpoint_ns": ...}`)."""
+        thread = self.get_thread(thread_id)
+        graph = self._thread_graph(thread)
+        if graph is None:
+            if checkpoint and checkpoint.get("checkpoint_id"):
+                raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found.")
+            return _done(empty_state())
+        config = _state_config(thread_id, checkpoint)
+
+        async def read() -> dict[str, Any]:
+            if config["configurable"].get("checkpoint_id"):
+                found = await self.ctx.storage.checkpointer.aget_tuple(config)
+                if found is None:
+                    raise NotFound(f"Checkpoint {config['configurable']['checkpoint_id']} not found.")
+            return snapshot_to_dict(await graph.aget_state(config, subgraphs=subgraphs))
+
+        return self.ctx.runtime.submit(read())
+
+    def get_history(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 10,
+        before: dict[str, Any] | str | None = None,
+        metadata: dict[str, Any] | None = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> concurrent.futures.Future[list[dict[str, Any]]]:
+        """The thread's checkpoints, newest first."""
+        if limit < 1:
+            raise InvalidInput(f"limit: must be >= 1, got {limit}")
+        thread = self.get_thread(thread_id)
+        graph = self._thread_graph(thread)
+        if graph is None:
+            return _done([])
+        config = _state_config(thread_id, checkpoint)
+        if isinstance(before, str):
+            before = {"checkpoint_id": before}
+        before_config = _state_config(thread_id, before) if before else None
+
+        async def read() -> list[dict[str, Any]]:
+            return [
+                snapshot_to_dict(s)
+                async for s in graph.aget_state_history(config, filter=metadata or None, before=before_config, limit=limit)
+            ]
+
+        return self.ctx.runtime.submit(read())
+
+    def update_state(
+        self,
+        thread_id: str,
+        values: Any,
+        *,
+        as_node: str | None = None,
+        checkpoint: dict[str, Any] | None = None,
+        checkpoint_id: str | None = None,
+    ) -> concurrent.futures.Future[dict[str, Any]]:
+        """Write `values` as if node `as_node` had returned them; a new checkpoint. Refused (409)
+        while a run is active on the thread: the run's own next checkpoint would race it."""
+        thread = self.get_thread(thread_id)
+        if thread.status == "busy":
+            raise Conflict(f"Thread {thread_id} is busy; update its state when its runs have ended.")
+        graph = self._thread_graph(thread)
+        if graph is None:
+            raise InvalidInput(
+                f"Thread {thread_id} has no graph yet: run it once, or create it with metadata.graph_id"
+            )
+        if checkpoint_id:
+            checkpoint = {**(checkpoint or {}), "checkpoint_id": checkpoint_id}
+        config = _state_config(thread_id, checkpoint)
+        storage = self.ctx.storage
+
+        async def write() -> dict[str, Any]:
+            try:
+                new_config = await graph.aupdate_state(config, values, as_node=as_node)
+            except Exception as exc:  # unknown node, bad values: the request is at fault
+                raise InvalidInput(f"update_state: {type(exc).__name__}: {exc}") from None
+            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            interrupts = {
+                t.id: [{"value": serde.to_jsonable(i.value), "id": i.id} for i in t.interrupts]
+                for t in snapshot.tasks
+                if t.interrupts
+            }
+            status = "interrupted" if interrupts else "idle"
+            current = storage.get_thread(thread_id)
+            if current is not None and current.status != "busy":
+                storage.update_thread(
+                    thread_id, values=serde.to_jsonable(snapshot.values), interrupts=interrupts,
+                    status=status, state_updated_at=now(),
+                )
+            return {"checkpoint": _checkpoint_of(new_config)}
+
+        return self.ctx.runtime.submit(write())
+
+    def copy_thread(self, thread_id: str) -> concurrent.futures.Future[Thread]:
+        """A new thread with the same metadata and a copy of every checkpoint (all namespaces)."""
+        source = self.get_thread(thread_id)
+        storage = self.ctx.storage
+        copy = Thread(thread_id=new_id(), metadata=dict(source.metadata), values=source.values,
+                      interrupts=dict(source.interrupts), status="interrupted" if source.interrupts else "idle")
+
+        async def duplicate() -> Thread:
+            saver = storage.checkpointer
+            tuples = [t async for t in saver.alist({"configurable": {"thread_id": thread_id}})]
+            for t in reversed(tuples):  # oldest first, so every parent exists before its child
+                c = t.config["configurable"]
+                parent_id = t.parent_config["configurable"].get("checkpoint_id") if t.parent_config else None
+                target = {"configurable": {"thread_id": copy.thread_id, "checkpoint_ns": c.get("checkpoint_ns", "")}}
+                if parent_id:
+                    target["configurable"]["checkpoint_id"] = parent_id
+                metadata = {**t.metadata, "thread_id": copy.thread_id}
+                saved = await saver.aput(target, t.checkpoint, metadata, t.checkpoint.get("channel_versions", {}))
+                by_task: dict[str, list[tuple[str, Any]]] = {}
+                for task_id, channel, value in t.pending_writes or []:
+                    by_task.setdefault(task_id, []).append((channel, value))
+                for task_id, writes in by_task.items():
+                    await saver.aput_writes(saved, writes, task_id)
+            storage.create_thread(copy)
+            return copy
+
+        return self.ctx.runtime.submit(duplicate())
+
+    def prune_checkpoints(self, thread_id: str) -> concurrent.futures.Future[None]:
+        """Keep only the newest checkpoint of the thread (`prune` with `keep_latest`)."""
+        self.get_thread(thread_id)
+        saver = self.ctx.storage.checkpointer
+
+        async def prune() -> None:
+            latest = await saver.aget_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+            if latest is None:
+                return
+            await saver.adelete_thread(thread_id)
+            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+            saved = await saver.aput(config, latest.checkpoint, latest.metadata, latest.checkpoint.get("channel_versions", {}))
+            by_task: dict[str, list[tuple[str, Any]]] = {}
+            for task_id, channel, value in latest.pending_writes or []:
+                by_task.setdefault(task_id, []).append((channel, value))
+            for task_id, writes in by_task.items():
+                await saver.aput_writes(saved, writes, task_id)
+
+        return self.ctx.runtime.submit(prune())

@@ -1,0 +1,56 @@
+"""Runs not tied to a caller's thread (`/runs*`): each gets a thread of its own, deleted when the run
+ends unless `on_completion: "keep"`; batches of runs; cancelling many runs at once."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from actors.runtime import wait_future
+
+from ..http import JSONResponse, decode_body, uuid_field
+from ..schemas import BatchRunCreate, RunsCancel
+from .runs import create_background, create_streaming, create_waiting
+
+
+async def create(request: Request) -> JSONResponse:
+    return await create_background(request, None)
+
+
+async def stream(request: Request) -> Response:
+    return await create_streaming(request, None)
+
+
+async def wait(request: Request) -> JSONResponse:
+    return await create_waiting(request, None)
+
+
+async def batch(request: Request) -> JSONResponse:
+    items = await decode_body(request, list[BatchRunCreate])
+    for i, item in enumerate(items):
+        if item.thread_id is not None:
+            item.thread_id = uuid_field(f"[{i}].thread_id", item.thread_id)
+    runs = request.app.state.system.ops.create_runs_batch([item.request() for item in items])
+    return JSONResponse(await wait_future(runs))
+
+
+async def cancel(request: Request) -> Response:
+    body = await decode_body(request, RunsCancel)
+    action = request.query_params.get("action", "interrupt")
+    thread_id = uuid_field("thread_id", body.thread_id) if body.thread_id else None
+    run_ids = [uuid_field(f"run_ids[{i}]", r) for i, r in enumerate(body.run_ids or [])]
+    cancelled = request.app.state.system.ops.cancel_runs(
+        thread_id=thread_id, run_ids=run_ids or None, status=body.status, action=action  # type: ignore[arg-type]
+    )
+    await wait_future(cancelled)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/runs", create, methods=["POST"]),
+    Route("/runs/stream", stream, methods=["POST"]),
+    Route("/runs/wait", wait, methods=["POST"]),
+    Route("/runs/batch", batch, methods=["POST"]),
+    Route("/runs/cancel", cancel, methods=["POST"]),
+]
