@@ -138,13 +138,14 @@ class RunDriver:
         try:
             snapshot = await job.graph.aget_state(state_config)
             values = serde.to_jsonable(snapshot.values)
+            paused = bool(snapshot.next)  # interrupt_before/after, or interrupt() in a node
             interrupts = {}
             for task in snapshot.tasks:
                 if task.interrupts:
                     interrupts[task.id] = [{"value": serde.to_jsonable(i.value), "id": i.id} for i in task.interrupts]
         except Exception as exc:  # the state itself cannot be read: report the run as failed
             log.exception("run %s: reading the final state failed", job.run_id)
-            values, interrupts = None, {}
+            values, interrupts, paused = None, {}, False
             error = error or exc
         if error is not None:
             detail = {"error": type(error).__name__, "message": str(error)}
@@ -152,7 +153,7 @@ class RunDriver:
             return RunOutcome(status="error", thread_status="error", values=values, error=detail)
         if cancelled:
             return RunOutcome(status="interrupted", thread_status="idle", values=values)
-        if interrupts:
+        if interrupts or paused:
             return RunOutcome(
                 status="success", thread_status="interrupted", values=values, interrupts=interrupts
             )

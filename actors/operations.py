@@ -139,7 +139,7 @@ class Operations(AssistantOperations, StateOperations):
             thread_id = self.create_thread().thread_id
             options["on_completion"] = on_completion or "delete"
         elif self.storage.get_thread(thread_id) is None:
-            if if_not_exists != "create":
+            if options.get("if_not_exists") != "create":
                 raise NotFound("Thread or assistant not found.")
             self.create_thread(thread_id, if_exists="do_nothing")
         metadata = {**(options.get("metadata") or {}), "graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}

@@ -178,7 +178,7 @@ class StateOperations:
                 for t in snapshot.tasks
                 if t.interrupts
             }
-            status = "interrupted" if interrupts else "idle"
+            status = "interrupted" if interrupts or snapshot.next else "idle"
             current = storage.get_thread(thread_id)
             if current is not None and current.status != "busy":
                 storage.update_thread(
