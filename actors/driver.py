@@ -123,14 +123,23 @@ class RunDriver:
             kwargs["durability"] = job.durability
         graph_input = _command(job.command) if job.command else job.input
         publish = self.stream.publish
+        messages = MessageEvents(publish) if "messages" in job.stream_mode else None
+        tuples = "messages-tuple" in job.stream_mode
         async for part in job.graph.astream(graph_input, job.config, **kwargs):
             if job.stream_subgraphs:
                 namespace, mode, chunk = part
             else:
                 namespace, (mode, chunk) = (), part
             if mode == "messages":
-                chunk = list(chunk)
+                if messages is not None:
+                    messages.add(chunk, namespace)
+                if tuples:
+                    publish(_event_name("messages", namespace), list(chunk))
+                continue
             publish(_event_name(names.get(mode, mode), namespace), chunk)
+        if messages is not None:
+            messages.complete()
+
 
     async def _outcome(self, *, cancelled: bool, error: BaseException | None) -> RunOutcome:
         job = self.job
@@ -158,3 +167,32 @@ class RunDriver:
                 status="success", thread_status="interrupted", values=values, interrupts=interrupts
             )
         return RunOutcome(status="success", thread_status="idle", values=values)
+
+
+class MessageEvents:
+    """`stream_mode="messages"` in the reference's shape: `messages/metadata` when a message first
+    appears, `messages/partial` with the message accumulated so far for each token chunk, and
+    `messages/complete` for whole messages (chunked ones when the run's steps are done)."""
+
+    def __init__(self, publish: Any) -> None:
+        self.publish = publish
+        self.partial: dict[str, Any] = {}
+
+    def add(self, part: Any, namespace: Sequence[str]) -> None:
+        message, metadata = part
+        key = getattr(message, "id", None) or str(id(message))
+        if key not in self.partial:
+            self.publish(_event_name("messages/metadata", namespace), {key: {"metadata": metadata}})
+        if type(message).__name__.endswith("Chunk"):
+            previous = self.partial.get(key)
+            self.partial[key] = message if previous is None else previous + message
+            self.publish(_event_name("messages/partial", namespace), [self.partial[key]])
+        else:
+            self.partial[key] = None
+            self.publish(_event_name("messages/complete", namespace), [message])
+
+    def complete(self) -> None:
+        done = [m for m in self.partial.values() if m is not None]
+        if done:
+            self.publish("messages/complete", done)
+        self.partial.clear()

@@ -1,14 +1,17 @@
 """Extra graphs for the API tests: a parent with a subgraph, a node writing custom stream events,
-and a configurable node that echoes its config and context."""
+a configurable node that echoes its config and context, and a fake chat model streaming tokens."""
 
 from __future__ import annotations
 
+import itertools
 import operator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
@@ -72,4 +75,17 @@ def build_echo():
     return builder.compile()
 
 
-API_GRAPHS = {**GRAPHS, "nested": build_nested(), "custom": build_custom(), "echo": build_echo()}
+def _chat(state: MessagesState) -> dict[str, Any]:
+    model = GenericFakeChatModel(messages=itertools.cycle([AIMessage("hello big world")]))
+    return {"messages": [model.invoke(state["messages"])]}
+
+
+def build_chat():
+    builder = StateGraph(MessagesState)
+    builder.add_node("chat", _chat)
+    builder.add_edge(START, "chat")
+    builder.add_edge("chat", END)
+    return builder.compile()
+
+
+API_GRAPHS = {**GRAPHS, "nested": build_nested(), "custom": build_custom(), "echo": build_echo(), "chat": build_chat()}

@@ -1,0 +1,120 @@
+"""Streaming over HTTP with the real langgraph-sdk client: every stream mode's SSE event names and
+payloads, subgraph namespaces, errors, resumable streams with Last-Event-ID, on_disconnect."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from langgraph_sdk.errors import UnprocessableEntityError
+
+from tests.api_support import system  # noqa: F401 - fixture
+from tests.conftest import wait_until
+
+
+async def _stream(client, graph: str, **kwargs):
+    thread = await client.threads.create()
+    parts = [p async for p in client.runs.stream(thread["thread_id"], graph, **kwargs)]
+    return thread["thread_id"], parts
+
+
+async def test_values_and_updates_like_the_reference(client):
+    _, parts = await _stream(client, "steps", input={"tag": "s"}, stream_mode=["values", "updates"])
+    assert [p.event for p in parts] == [
+        "metadata", "values", "updates", "values", "updates", "values", "updates", "values", "end"
+    ]
+    assert parts[0].data["attempt"] == 1
+    assert parts[1].data == {"messages": [], "tag": "s"}
+    assert parts[2].data == {"step0": {"messages": ["s:0"]}}
+    assert parts[-2].data["messages"] == ["s:0", "s:1", "s:2"]
+
+
+async def test_custom_debug_tasks_checkpoints(client):
+    _, parts = await _stream(client, "custom", input={"tag": "c"}, stream_mode=["custom", "debug", "tasks", "checkpoints"])
+    events = [p.event for p in parts]
+    assert [p.data for p in parts if p.event == "custom"] == [{"progress": 1}, {"progress": 2}]
+    assert {"debug", "tasks", "checkpoints"} <= set(events)
+    tasks = [p.data for p in parts if p.event == "tasks"]
+    assert any(t.get("name") == "shout" and "result" in t for t in tasks)
+    checkpoints = [p.data for p in parts if p.event == "checkpoints"]
+    assert checkpoints[-1]["values"]["messages"] == ["custom:done"]
+
+
+async def test_messages_tuple(client):
+    _, parts = await _stream(client, "chat", input={"messages": [{"role": "user", "content": "hi"}]}, stream_mode="messages-tuple")
+    chunks = [p.data for p in parts if p.event == "messages"]
+    assert "".join(c[0]["content"] for c in chunks) == "hello big world"
+    assert all(c[1]["langgraph_node"] == "chat" for c in chunks)
+
+
+async def test_messages_partial_and_complete(client):
+    _, parts = await _stream(client, "chat", input={"messages": [{"role": "user", "content": "hi"}]}, stream_mode="messages")
+    events = [p.event for p in parts]
+    assert events[1] == "messages/metadata"
+    partial = [p.data[0]["content"] for p in parts if p.event == "messages/partial"]
+    assert partial[0] == "hello" and partial[-1] == "hello big world"
+    complete = [p.data for p in parts if p.event == "messages/complete"]
+    assert complete[-1][0]["content"] == "hello big world"
+
+
+async def test_subgraph_events_carry_their_namespace(client):
+    _, parts = await _stream(client, "nested", input={"tag": "n"}, stream_mode="updates", stream_subgraphs=True)
+    names = [p.event for p in parts if p.event.startswith("updates")]
+    assert names[0].startswith("updates|child:")
+    inner = next(p for p in parts if p.event.startswith("updates|child:"))
+    assert inner.data == {"inner_step": {"messages": ["inner:n"]}}
+    assert "updates" in names  # the parent's own updates have no namespace
+
+
+async def test_error_event_then_end(client):
+    tid, parts = await _stream(client, "steps", input={"tag": "e", "fail_at": 1}, stream_mode="updates")
+    assert [p.event for p in parts][-2:] == ["error", "end"]
+    assert parts[-2].data == {"error": "ValueError", "message": "step 1 failed on purpose"}
+    assert (await client.threads.get(tid))["status"] == "error"
+
+
+async def test_resumable_stream_replays_after_last_event_id(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    parts = [p async for p in client.runs.stream(tid, "steps", input={"tag": "r"}, stream_mode="updates", stream_resumable=True)]
+    ids = [p.id for p in parts if p.event != "end"]
+    assert ids == [str(i) for i in range(len(ids))]
+    run_id = parts[0].data["run_id"]
+    replay = [p async for p in client.runs.join_stream(tid, run_id, last_event_id=ids[1])]
+    assert [p.id for p in replay if p.event != "end"] == ids[2:]
+    assert replay[0].data == {"step1": {"messages": ["r:1"]}}
+
+
+async def test_on_disconnect_cancel_stops_the_run(client, live_server, system):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    body = {"assistant_id": "steps", "input": {"tag": "d", "delay": 5}, "on_disconnect": "cancel"}
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+        async with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as response:
+            run_id = response.headers["content-location"].rsplit("/", 1)[1]
+            async for line in response.aiter_lines():
+                if line.startswith("event: metadata"):
+                    break
+    wait_until(lambda: system.storage.get_run(run_id).status == "interrupted")
+
+
+async def test_on_disconnect_continue_keeps_running(client, live_server):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    body = {"assistant_id": "steps", "input": {"tag": "k", "delay": 0.05}, "on_disconnect": "continue"}
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+        async with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as response:
+            run_id = response.headers["content-location"].rsplit("/", 1)[1]
+            async for line in response.aiter_lines():
+                if line.startswith("event: metadata"):
+                    break
+    assert (await client.runs.join(tid, run_id))["messages"] == ["k:0", "k:1", "k:2"]
+
+
+async def test_unsupported_and_bad_stream_modes(client):
+    thread = await client.threads.create()
+    with pytest.raises(UnprocessableEntityError):
+        async for _ in client.runs.stream(thread["thread_id"], "one", input={}, stream_mode="events"):
+            pass
+    with pytest.raises(UnprocessableEntityError):
+        async for _ in client.runs.stream(thread["thread_id"], "one", input={}, stream_mode="everything"):
+            pass
