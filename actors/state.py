@@ -55,7 +55,7 @@ def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
             "name": t.name,
             "path": list(t.path),
             "error": repr(t.error) if t.error else None,
-            "interrupts": list(t.interrupts),
+            "interrupts": _interrupts(t.interrupts),
             "checkpoint": None,
             "state": state,
             "result": t.result,
@@ -70,9 +70,14 @@ def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
             "created_at": snapshot.created_at,
             "checkpoint": _checkpoint_of(snapshot.config),
             "parent_checkpoint": _checkpoint_of(snapshot.parent_config),
-            "interrupts": list(snapshot.interrupts),
+            "interrupts": _interrupts(snapshot.interrupts),
         }
     )
+
+
+def _interrupts(interrupts: Any) -> list[dict[str, Any]]:
+    """The reference's wire shape of an interrupt: `{"value", "id"}`."""
+    return [{"value": i.value, "id": i.id} for i in interrupts]
 
 
 def _state_config(thread_id: str, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
