@@ -118,3 +118,14 @@ async def test_unsupported_and_bad_stream_modes(client):
     with pytest.raises(UnprocessableEntityError):
         async for _ in client.runs.stream(thread["thread_id"], "one", input={}, stream_mode="everything"):
             pass
+
+
+async def test_wait_on_disconnect_cancel_stops_the_run(client, live_server, system):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    body = {"assistant_id": "steps", "input": {"tag": "w", "delay": 5}, "on_disconnect": "cancel"}
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=0.3) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(f"/threads/{tid}/runs/wait", json=body)
+    [run] = system.storage.list_runs(tid)
+    wait_until(lambda: system.storage.get_run(run.run_id).status == "interrupted")

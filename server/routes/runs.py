@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -65,9 +68,33 @@ async def create_waiting(request: Request, thread_id: str | None) -> JSONRespons
     body = await decode_body(request, RunCreate)
     ops = _ops(request)
     run = ops.prepare_run(thread_id, body.assistant_id, **body.options())
-    output = await wait_future(ops.submit_run(run, then_watch=True))
+    finished = ops.submit_run(run, then_watch=True)
+    if body.on_disconnect == "cancel":
+        output = await _unless_disconnected(request, finished, lambda: ops.cancel_run(run.thread_id, run.run_id))
+    else:
+        output = await wait_future(finished)
     path = _run_path(run.thread_id, run.run_id)
     return JSONResponse(output, headers={"Content-Location": path, "Location": f"{path}/join"})
+
+
+async def _unless_disconnected(request: Request, finished: Any, cancel: Any) -> Any:
+    """Wait for `finished`; if the client disconnects first, call `cancel` and give up."""
+    waiting = asyncio.ensure_future(wait_future(finished))
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait([waiting, gone], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not waiting.done():
+        waiting.cancel()
+        cancel()
+        return None  # nobody is listening any more
+    return waiting.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def list_runs(request: Request) -> JSONResponse:
