@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
@@ -34,6 +34,7 @@ STREAM_MODES: dict[str, tuple[str, str]] = {
     "checkpoints": ("checkpoints", "checkpoints"),
     "messages": ("messages", "messages"),
     "messages-tuple": ("messages", "messages"),
+    "events": ("", "events"),  # LangChain callback events: astream_events, not a LangGraph mode
 }
 
 
@@ -107,8 +108,8 @@ class RunDriver:
 
     async def _steps(self) -> None:
         job = self.job
-        modes = [STREAM_MODES[m][0] for m in job.stream_mode]
-        names = {STREAM_MODES[m][0]: STREAM_MODES[m][1] for m in job.stream_mode}
+        modes = [STREAM_MODES[m][0] for m in job.stream_mode if m != "events"]
+        names = {STREAM_MODES[m][0]: STREAM_MODES[m][1] for m in job.stream_mode if m != "events"}
         kwargs: dict[str, Any] = {
             "stream_mode": list(dict.fromkeys(modes)) or ["values"],
             "subgraphs": job.stream_subgraphs,
@@ -125,7 +126,7 @@ class RunDriver:
         publish = self.stream.publish
         messages = MessageEvents(publish) if "messages" in job.stream_mode else None
         tuples = "messages-tuple" in job.stream_mode
-        async for part in job.graph.astream(graph_input, job.config, **kwargs):
+        async for part in self._parts(graph_input, kwargs):
             if job.stream_subgraphs:
                 namespace, mode, chunk = part
             else:
@@ -136,10 +137,24 @@ class RunDriver:
                 if tuples:
                     publish(_event_name("messages", namespace), list(chunk))
                 continue
-            publish(_event_name(names.get(mode, mode), namespace), chunk)
+            if mode in names:
+                publish(_event_name(names[mode], namespace), chunk)
         if messages is not None:
             messages.complete()
 
+    def _parts(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """The graph's stream parts; with `events` asked for, taken from `astream_events`, whose
+        every event is published as `events` and whose root `on_chain_stream` events carry the parts."""
+        job = self.job
+        if "events" not in job.stream_mode:
+            return job.graph.astream(graph_input, job.config, **kwargs)
+        return self._parts_from_events(graph_input, kwargs)
+
+    async def _parts_from_events(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        async for event in self.job.graph.astream_events(graph_input, self.job.config, version="v2", **kwargs):
+            self.stream.publish("events", event)
+            if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
+                yield event["data"]["chunk"]
 
     async def _outcome(self, *, cancelled: bool, error: BaseException | None) -> RunOutcome:
         job = self.job

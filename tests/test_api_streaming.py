@@ -110,11 +110,20 @@ async def test_on_disconnect_continue_keeps_running(client, live_server):
     assert (await client.runs.join(tid, run_id))["messages"] == ["k:0", "k:1", "k:2"]
 
 
-async def test_unsupported_and_bad_stream_modes(client):
+async def test_events_mode_alone_and_with_others(client):
+    _, parts = await _stream(client, "chat", input={"messages": [{"role": "user", "content": "hi"}]}, stream_mode="events")
+    kinds = [p.data["event"] for p in parts if p.event == "events"]
+    assert {p.event for p in parts} == {"metadata", "events", "end"}
+    assert kinds[0] == "on_chain_start" and "on_chat_model_stream" in kinds and kinds[-1] == "on_chain_end"
+    _, parts = await _stream(client, "steps", input={"tag": "ev"}, stream_mode=["events", "updates"])
+    assert [p.data for p in parts if p.event == "updates"] == [
+        {"step0": {"messages": ["ev:0"]}}, {"step1": {"messages": ["ev:1"]}}, {"step2": {"messages": ["ev:2"]}}
+    ]
+    assert any(p.event == "events" for p in parts)
+
+
+async def test_bad_stream_mode(client):
     thread = await client.threads.create()
-    with pytest.raises(UnprocessableEntityError):
-        async for _ in client.runs.stream(thread["thread_id"], "one", input={}, stream_mode="events"):
-            pass
     with pytest.raises(UnprocessableEntityError):
         async for _ in client.runs.stream(thread["thread_id"], "one", input={}, stream_mode="everything"):
             pass
