@@ -194,6 +194,32 @@ class StateOperations:
 
         return self.ctx.runtime.submit(write())
 
+    def apply_supersteps(self, thread_id: str, supersteps: list[list[dict[str, Any]]]) -> concurrent.futures.Future[Thread]:
+        """Write a new thread's history: each superstep is a list of `{"values", "as_node"}` updates
+        applied together (LangGraph's `bulk_update_state`). The thread needs `metadata.graph_id`."""
+        thread = self.get_thread(thread_id)
+        graph = self._thread_graph(thread)
+        if graph is None:
+            raise InvalidInput(f"supersteps: need metadata.graph_id naming one of {self.ctx.graphs.ids}")
+        from langgraph.types import StateUpdate
+
+        steps = [[StateUpdate(u.get("values"), u.get("as_node")) for u in step] for step in supersteps]
+        storage = self.ctx.storage
+
+        async def write() -> Thread:
+            try:
+                await graph.abulk_update_state({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}, steps)
+            except Exception as exc:  # unknown node, bad values: the request is at fault
+                raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
+            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            updated = storage.update_thread(
+                thread_id, values=serde.to_jsonable(snapshot.values), state_updated_at=now(),
+                status="interrupted" if snapshot.next else "idle",
+            )
+            return updated or thread
+
+        return self.ctx.runtime.submit(write())
+
     def copy_thread(self, thread_id: str) -> concurrent.futures.Future[Thread]:
         """A new thread with the same metadata and a copy of every checkpoint (all namespaces)."""
         source = self.get_thread(thread_id)

@@ -72,10 +72,20 @@ class RunsCancel(msgspec.Struct, kw_only=True):
     status: Literal["pending", "running", "all"] | None = None
 
 
+class StateUpdate(msgspec.Struct, kw_only=True):
+    values: dict[str, Any] | list[Any] | None = None
+    as_node: str | None = None
+
+
+class Superstep(msgspec.Struct, kw_only=True):
+    updates: list[StateUpdate]
+
+
 class ThreadCreate(msgspec.Struct, kw_only=True):
     thread_id: str | None = None
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
+    supersteps: list[Superstep] | None = None
 
 
 class ThreadPatch(msgspec.Struct, kw_only=True):

@@ -178,3 +178,21 @@ async def test_thread_bad_input(client, live_server):
         assert r.status_code == 404
         r = await http.get("/threads/00000000-0000-0000-0000-000000000000/stream")
         assert r.status_code == 404
+
+
+async def test_create_with_supersteps(client):
+    thread = await client.threads.create(
+        graph_id="steps",
+        supersteps=[
+            {"updates": [{"values": {"tag": "s", "messages": ["s:0"]}, "as_node": "step0"}]},
+            {"updates": [{"values": {"messages": ["s:1"]}, "as_node": "step1"}]},
+        ],
+    )
+    tid = thread["thread_id"]
+    assert thread["values"]["messages"] == ["s:0", "s:1"]
+    assert (await client.threads.get_state(tid))["next"] == ["step2"]
+    assert len(await client.threads.get_history(tid)) == 2
+    final = await client.runs.wait(tid, "steps", input=None)
+    assert final["messages"] == ["s:0", "s:1", "s:2"]
+    with pytest.raises(UnprocessableEntityError):
+        await client.threads.create(supersteps=[{"updates": [{"values": {}, "as_node": "step0"}]}])
