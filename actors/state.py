@@ -194,6 +194,33 @@ class StateOperations:
 
         return self.ctx.runtime.submit(write())
 
+    def create_thread(self, thread_id: str | None = None, metadata: dict[str, Any] | None = None, if_exists: str = "raise") -> Thread: ...
+
+    def delete_thread(self, thread_id: str) -> concurrent.futures.Future[None]: ...
+
+    def create_thread_with_history(
+        self, thread_id: str | None, metadata: dict[str, Any] | None, if_exists: str, supersteps: list[list[dict[str, Any]]]
+    ) -> concurrent.futures.Future[Thread]:
+        """Create a thread and write its history; all or nothing. An existing thread (`if_exists:
+        do_nothing`) is returned as it is."""
+        if thread_id is not None and self.ctx.storage.get_thread(thread_id) is not None and if_exists == "do_nothing":
+            return _done(self.get_thread(thread_id))
+        thread = self.create_thread(thread_id, metadata, if_exists)
+        result: concurrent.futures.Future[Thread] = concurrent.futures.Future()
+
+        def written(f: concurrent.futures.Future[Thread]) -> None:
+            if f.exception() is None:
+                result.set_result(f.result())
+                return
+            self.delete_thread(thread.thread_id).add_done_callback(lambda _: result.set_exception(f.exception()))  # type: ignore[arg-type]
+
+        try:
+            self.apply_supersteps(thread.thread_id, supersteps).add_done_callback(written)
+        except Exception:
+            self.delete_thread(thread.thread_id)
+            raise
+        return result
+
     def apply_supersteps(self, thread_id: str, supersteps: list[list[dict[str, Any]]]) -> concurrent.futures.Future[Thread]:
         """Write a new thread's history: each superstep is a list of `{"values", "as_node"}` updates
         applied together (LangGraph's `bulk_update_state`). The thread needs `metadata.graph_id`."""

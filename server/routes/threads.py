@@ -39,17 +39,10 @@ def _checkpoint(value: Checkpoint | str | None) -> dict[str, Any] | None:
 async def create(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadCreate, optional=True)
     thread_id = uuid_field("thread_id", body.thread_id) if body.thread_id is not None else None
-    ops = _ops(request)
-    existed = thread_id is not None and ops.storage.get_thread(thread_id) is not None
-    thread = ops.create_thread(thread_id, body.metadata, body.if_exists)
-    if body.supersteps and not existed:
-        steps = [[msgspec.structs.asdict(u) for u in step.updates] for step in body.supersteps]
-        try:
-            thread = await wait_future(ops.apply_supersteps(thread.thread_id, steps))
-        except Exception:
-            await wait_future(ops.delete_thread(thread.thread_id))  # all or nothing
-            raise
-    return JSONResponse(thread)
+    if not body.supersteps:
+        return JSONResponse(_ops(request).create_thread(thread_id, body.metadata, body.if_exists))
+    steps = [[msgspec.structs.asdict(u) for u in step.updates] for step in body.supersteps]
+    return JSONResponse(await wait_future(_ops(request).create_thread_with_history(thread_id, body.metadata, body.if_exists, steps)))
 
 
 async def get(request: Request) -> JSONResponse:
