@@ -263,13 +263,7 @@ class StateOperations:
                 target = {"configurable": {"thread_id": copy.thread_id, "checkpoint_ns": c.get("checkpoint_ns", "")}}
                 if parent_id:
                     target["configurable"]["checkpoint_id"] = parent_id
-                metadata = {**t.metadata, "thread_id": copy.thread_id}
-                saved = await saver.aput(target, t.checkpoint, metadata, t.checkpoint.get("channel_versions", {}))
-                by_task: dict[str, list[tuple[str, Any]]] = {}
-                for task_id, channel, value in t.pending_writes or []:
-                    by_task.setdefault(task_id, []).append((channel, value))
-                for task_id, writes in by_task.items():
-                    await saver.aput_writes(saved, writes, task_id)
+                await _put_tuple(saver, target, t, {**t.metadata, "thread_id": copy.thread_id})
             storage.create_thread(copy)
             return copy
 
@@ -286,11 +280,17 @@ class StateOperations:
                 return
             await saver.adelete_thread(thread_id)
             config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-            saved = await saver.aput(config, latest.checkpoint, latest.metadata, latest.checkpoint.get("channel_versions", {}))
-            by_task: dict[str, list[tuple[str, Any]]] = {}
-            for task_id, channel, value in latest.pending_writes or []:
-                by_task.setdefault(task_id, []).append((channel, value))
-            for task_id, writes in by_task.items():
-                await saver.aput_writes(saved, writes, task_id)
+            await _put_tuple(saver, config, latest, latest.metadata)
 
         return self.ctx.runtime.submit(prune())
+
+
+async def _put_tuple(saver: Any, config: dict[str, Any], saved: Any, metadata: dict[str, Any]) -> None:
+    """Write a checkpoint tuple (checkpoint and pending writes) under `config` (thread, namespace,
+    parent checkpoint id)."""
+    target = await saver.aput(config, saved.checkpoint, metadata, saved.checkpoint.get("channel_versions", {}))
+    by_task: dict[str, list[tuple[str, Any]]] = {}
+    for task_id, channel, value in saved.pending_writes or []:
+        by_task.setdefault(task_id, []).append((channel, value))
+    for task_id, writes in by_task.items():
+        await saver.aput_writes(target, writes, task_id)

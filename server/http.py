@@ -100,3 +100,10 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return serde.dumps(content)
+
+
+def page(found: list[Any], offset: int, limit: int) -> JSONResponse:
+    """A page of search results; `found` holds up to `limit + 1` items, the extra one only telling
+    that there are more: then `X-Pagination-Next` gives the next offset, as the reference does."""
+    headers = {"X-Pagination-Next": str(offset + limit)} if len(found) > limit else {}
+    return JSONResponse(found[:limit], headers=headers)

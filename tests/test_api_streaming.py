@@ -84,29 +84,28 @@ async def test_resumable_stream_replays_after_last_event_id(client):
     assert replay[0].data == {"step1": {"messages": ["r:1"]}}
 
 
-async def test_on_disconnect_cancel_stops_the_run(client, live_server, system):
-    thread = await client.threads.create()
-    tid = thread["thread_id"]
-    body = {"assistant_id": "steps", "input": {"tag": "d", "delay": 5}, "on_disconnect": "cancel"}
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+async def _stream_then_leave(url: str, tid: str, body: dict) -> str:
+    """Start a streamed run, read up to its `metadata` event, then disconnect; returns the run id."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         async with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as response:
             run_id = response.headers["content-location"].rsplit("/", 1)[1]
             async for line in response.aiter_lines():
                 if line.startswith("event: metadata"):
                     break
+    return run_id
+
+
+async def test_on_disconnect_cancel_stops_the_run(client, live_server, system):
+    tid = (await client.threads.create())["thread_id"]
+    body = {"assistant_id": "steps", "input": {"tag": "d", "delay": 5}, "on_disconnect": "cancel"}
+    run_id = await _stream_then_leave(live_server.url, tid, body)
     wait_until(lambda: system.storage.get_run(run_id).status == "interrupted")
 
 
 async def test_on_disconnect_continue_keeps_running(client, live_server):
-    thread = await client.threads.create()
-    tid = thread["thread_id"]
+    tid = (await client.threads.create())["thread_id"]
     body = {"assistant_id": "steps", "input": {"tag": "k", "delay": 0.05}, "on_disconnect": "continue"}
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
-        async with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as response:
-            run_id = response.headers["content-location"].rsplit("/", 1)[1]
-            async for line in response.aiter_lines():
-                if line.startswith("event: metadata"):
-                    break
+    run_id = await _stream_then_leave(live_server.url, tid, body)
     assert (await client.runs.join(tid, run_id))["messages"] == ["k:0", "k:1", "k:2"]
 
 

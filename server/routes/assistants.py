@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from actors.runtime import wait_future
 
-from ..http import JSONResponse, decode_body, path_id, query_bool, uuid_field
+from ..http import JSONResponse, decode_body, page, path_id, query_bool, uuid_field
 from ..schemas import AssistantCount, AssistantCreate, AssistantLatest, AssistantPatch, AssistantSearch, AssistantVersions
 
 
@@ -42,8 +42,7 @@ async def search(request: Request) -> JSONResponse:
         query.graph_id, query.metadata, query.limit + 1, query.offset,
         name=query.name, sort_by=query.sort_by, sort_order=query.sort_order,
     )
-    headers = {"X-Pagination-Next": str(query.offset + query.limit)} if len(found) > query.limit else {}
-    return JSONResponse(found[: query.limit], headers=headers)
+    return page(found, query.offset, query.limit)
 
 
 async def count(request: Request) -> JSONResponse:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from actors.runtime import wait_future
 
-from ..http import JSONResponse, decode_body, path_id, query_bool, uuid_field
+from ..http import JSONResponse, decode_body, page, path_id, query_bool, uuid_field
 from ..schemas import (
     Checkpoint,
     ThreadCount,
@@ -64,8 +64,7 @@ async def search(request: Request) -> JSONResponse:
     found = _ops(request).search_threads(
         q.metadata, q.status, q.limit + 1, q.offset, values=q.values, ids=q.ids, sort_by=q.sort_by, sort_order=q.sort_order
     )
-    headers = {"X-Pagination-Next": str(q.offset + q.limit)} if len(found) > q.limit else {}
-    return JSONResponse(found[: q.limit], headers=headers)
+    return page(found, q.offset, q.limit)
 
 
 async def count(request: Request) -> JSONResponse:
