@@ -102,8 +102,16 @@ class JSONResponse(Response):
         return serde.dumps(content)
 
 
-def page(found: list[Any], offset: int, limit: int) -> JSONResponse:
+def page(found: list[Any], offset: int, limit: int, select: list[str] | None = None) -> JSONResponse:
     """A page of search results; `found` holds up to `limit + 1` items, the extra one only telling
-    that there are more: then `X-Pagination-Next` gives the next offset, as the reference does."""
+    that there are more: then `X-Pagination-Next` gives the next offset, as the reference does.
+    With `select`, each record keeps only those fields (422 for a field records do not have)."""
     headers = {"X-Pagination-Next": str(offset + limit)} if len(found) > limit else {}
-    return JSONResponse(found[:limit], headers=headers)
+    items: list[Any] = found[:limit]
+    if select:
+        if items:
+            unknown = sorted(set(select) - set(type(items[0]).__struct_fields__))
+            if unknown:
+                raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(type(items[0]).__struct_fields__)}")
+        items = [{f: getattr(item, f) for f in select} for item in items]
+    return JSONResponse(items, headers=headers)

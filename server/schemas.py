@@ -107,6 +107,7 @@ class ThreadSearch(msgspec.Struct, kw_only=True):
     offset: Offset = 0
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] | None = None
     sort_order: SortOrder | None = None
+    select: list[str] | None = None
 
 
 class ThreadCount(msgspec.Struct, kw_only=True):
@@ -177,6 +178,7 @@ class AssistantSearch(msgspec.Struct, kw_only=True):
     offset: Offset = 0
     sort_by: AssistantSortBy | None = None
     sort_order: SortOrder | None = None
+    select: list[str] | None = None
 
 
 class AssistantCount(msgspec.Struct, kw_only=True):

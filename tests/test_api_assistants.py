@@ -132,3 +132,8 @@ async def test_bad_input_and_unknown_ids(client, live_server):
         assert r.status_code == 422 and "assistant_id" in r.json()["detail"]
         r = await http.post(f"/assistants/{graph_assistant_id('one')}/latest", json={"version": "x"})
         assert r.status_code == 422 and "version" in r.json()["detail"]
+
+
+async def test_search_select_fields(client):
+    found = await client.assistants.search(graph_id="nested", select=["assistant_id", "graph_id"])
+    assert found == [{"assistant_id": graph_assistant_id("nested"), "graph_id": "nested"}]

@@ -196,3 +196,12 @@ async def test_create_with_supersteps(client):
     assert final["messages"] == ["s:0", "s:1", "s:2"]
     with pytest.raises(UnprocessableEntityError):
         await client.threads.create(supersteps=[{"updates": [{"values": {}, "as_node": "step0"}]}])
+
+
+async def test_search_select_fields(client, live_server):
+    thread = await client.threads.create(metadata={"suite": "select"})
+    found = await client.threads.search(metadata={"suite": "select"}, select=["thread_id", "status"])
+    assert found == [{"thread_id": thread["thread_id"], "status": "idle"}]
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        r = await http.post("/threads/search", json={"metadata": {"suite": "select"}, "select": ["colour"]})
+        assert r.status_code == 422 and "select" in r.json()["detail"]
