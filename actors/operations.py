@@ -13,7 +13,7 @@ from . import messages as m
 from .assistants import AssistantOperations, matches_metadata, sort_records
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
-from .models import TERMINAL_RUN_STATUSES, Assistant, IfNotExists, Run, RunStatus, StopAction, Strategy, Thread, ThreadStatus, graph_assistant_id, new_id
+from .models import TERMINAL_RUN_STATUSES, IfNotExists, Run, RunStatus, StopAction, Strategy, Thread, ThreadStatus, new_id
 from .driver import STREAM_MODES
 from .state import StateOperations
 from .streams import AsyncSubscription, RunStream, StreamEvent
@@ -29,12 +29,6 @@ RUN_OPTIONS = (
 def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise InvalidInput(f"{field}: {value!r} is not one of {list(allowed)}")
-
-
-def _done(value: Any) -> concurrent.futures.Future[Any]:
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    future.set_result(value)
-    return future
 
 
 def _failed(exc: BaseException) -> concurrent.futures.Future[Any]:

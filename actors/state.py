@@ -271,7 +271,8 @@ class StateOperations:
 
     def prune_checkpoints(self, thread_id: str) -> concurrent.futures.Future[None]:
         """Keep only the newest checkpoint of the thread (`prune` with `keep_latest`)."""
-        self.get_thread(thread_id)
+        if self.get_thread(thread_id).status == "busy":
+            raise Conflict(f"Thread {thread_id} is busy; prune it when its runs have ended.")
         saver = self.ctx.storage.checkpointer
 
         async def prune() -> None:

@@ -3,7 +3,6 @@ checkpoint, update_state with as_node, history, and joining a thread's stream.""
 
 from __future__ import annotations
 
-import asyncio
 
 import httpx
 import pytest
@@ -104,6 +103,10 @@ async def test_update_state_errors(client):
         await client.threads.update_state(ran["thread_id"], {"messages": ["x"]}, as_node="no_such_node")
     with pytest.raises(NotFoundError):
         await client.threads.update_state("00000000-0000-0000-0000-000000000000", {"messages": ["x"]})
+    busy = await client.runs.create(ran["thread_id"], "steps", input={"tag": "b", "delay": 5})
+    with pytest.raises(ConflictError):
+        await client.threads.update_state(ran["thread_id"], {"messages": ["x"]})
+    await client.runs.cancel(ran["thread_id"], busy["run_id"], wait=True)
 
 
 async def test_copy_keeps_checkpoints_and_diverges(client):
