@@ -95,6 +95,14 @@ def query_int(request: Request, name: str, default: int, *, minimum: int = 0) ->
     return number
 
 
+def query_struct(request: Request, schema: type[T]) -> T:
+    """Query parameters validated like a body (strings converted to the field types)."""
+    try:
+        return msgspec.convert(dict(request.query_params), schema, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"invalid query parameters: {exc}") from None
+
+
 class JSONResponse(Response):
     media_type = "application/json"
 

@@ -137,3 +137,39 @@ async def test_bad_input_and_unknown_ids(client, live_server):
 async def test_search_select_fields(client):
     found = await client.assistants.search(graph_id="nested", select=["assistant_id", "graph_id"])
     assert found == [{"assistant_id": graph_assistant_id("nested"), "graph_id": "nested"}]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/assistants", {}, "graph_id"),
+        ("POST", "/assistants", {"graph_id": "one", "assistant_id": "x"}, "assistant_id"),
+        ("POST", "/assistants", {"graph_id": "one", "if_exists": "replace"}, "if_exists"),
+        ("PATCH", "/assistants/{a}", {"graph_id": "nope"}, "graph_id"),
+        ("PATCH", "/assistants/{a}", {"config": []}, "config"),
+        ("POST", "/assistants/count", {"metadata": []}, "metadata"),
+        ("POST", "/assistants/{a}/versions", {"limit": 0}, "limit"),
+        ("POST", "/assistants/{a}/latest", {}, "version"),
+        ("GET", "/assistants/{a}/graph?xray=maybe", None, "xray"),
+        ("GET", "/assistants/{a}/subgraphs?recurse=maybe", None, "recurse"),
+        ("DELETE", "/assistants/{a}?delete_threads=maybe", None, "delete_threads"),
+    ],
+)
+async def test_bad_field_is_named(client, live_server, method, path, body, field):
+    assistant = await client.assistants.create("one")
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        r = await http.request(method, path.format(a=assistant["assistant_id"]), json=body)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"]
+
+
+async def test_unknown_assistant_is_404_on_every_route(live_server):
+    unknown = "00000000-0000-0000-0000-000000000000"
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        for method, suffix, body in [
+            ("GET", "", None), ("PATCH", "", {}), ("DELETE", "", None), ("POST", "/versions", {}),
+            ("POST", "/latest", {"version": 1}), ("GET", "/graph", None), ("GET", "/schemas", None),
+            ("GET", "/subgraphs", None),
+        ]:
+            r = await http.request(method, f"/assistants/{unknown}{suffix}", json=body)
+            assert r.status_code == 404, (method, suffix, r.text)

@@ -174,3 +174,27 @@ async def test_webhook_bad_url(client, live_server):
         thread = await client.threads.create()
         r = await http.post(f"/threads/{thread['thread_id']}/runs", json={"assistant_id": "one", "webhook": "ftp://x"})
         assert r.status_code == 422 and "webhook" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/threads/{t}/runs", {}, "assistant_id"),
+        ("/threads/{t}/runs", {"assistant_id": "one", "input": {}, "config": 1}, "config"),
+        ("/threads/{t}/runs", {"assistant_id": "one", "interrupt_before": "step0"}, "interrupt_before"),
+        ("/threads/{t}/runs", {"assistant_id": "one", "after_seconds": -1}, "after_seconds"),
+        ("/threads/{t}/runs", {"assistant_id": "one", "durability": "forever"}, "durability"),
+        ("/threads/{t}/runs", {"assistant_id": "one", "if_not_exists": "maybe"}, "if_not_exists"),
+        ("/threads/{t}/runs", {"assistant_id": "one", "checkpoint": "abc"}, "checkpoint"),
+        ("/threads/{t}/runs/wait", {"assistant_id": "one", "multitask_strategy": "queue"}, "multitask_strategy"),
+        ("/threads/{t}/runs/stream", {"assistant_id": "one", "on_disconnect": "hang"}, "on_disconnect"),
+        ("/runs", {"assistant_id": "one", "webhook": "not a url"}, "webhook"),
+        ("/runs/batch", [{"assistant_id": "one", "thread_id": "x"}], "[0].thread_id"),
+    ],
+)
+async def test_bad_run_field_is_named(client, live_server, path, body, field):
+    thread = await client.threads.create()
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        r = await http.post(path.format(t=thread["thread_id"]), json=body)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"]

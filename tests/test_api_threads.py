@@ -208,3 +208,26 @@ async def test_search_select_fields(client, live_server):
     async with httpx.AsyncClient(base_url=live_server.url) as http:
         r = await http.post("/threads/search", json={"metadata": {"suite": "select"}, "select": ["colour"]})
         assert r.status_code == 422 and "select" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("PATCH", "/threads/{t}", {"metadata": 1}, "metadata"),
+        ("POST", "/threads/{t}/state", {"values": "x"}, "values"),
+        ("POST", "/threads/{t}/state", {"values": {}, "as_node": 3}, "as_node"),
+        ("POST", "/threads/{t}/state/checkpoint", {}, "checkpoint"),
+        ("POST", "/threads/{t}/state/checkpoint", {"checkpoint": {"checkpoint_id": 5}}, "checkpoint_id"),
+        ("POST", "/threads/count", {"status": 3}, "status"),
+        ("POST", "/threads/search", {"sort_order": "up"}, "sort_order"),
+        ("GET", "/threads/{t}/state?subgraphs=maybe", None, "subgraphs"),
+        ("GET", "/threads/{t}/history?limit=0", None, "limit"),
+        ("POST", "/threads", {"supersteps": [{"updates": "x"}]}, "updates"),
+    ],
+)
+async def test_bad_field_is_named(client, live_server, method, path, body, field):
+    thread = await client.threads.create()
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        r = await http.request(method, path.format(t=thread["thread_id"]), json=body)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"]

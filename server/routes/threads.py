@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from actors.runtime import wait_future
 
-from ..http import JSONResponse, decode_body, page, path_id, query_bool, uuid_field
+from ..http import JSONResponse, decode_body, page, path_id, query_bool, query_struct, uuid_field
 from ..schemas import (
     Checkpoint,
     ThreadCount,
@@ -109,8 +109,7 @@ async def history(request: Request) -> JSONResponse:
     if request.method == "POST":
         q = await decode_body(request, ThreadHistory, optional=True)
     else:
-        params = dict(request.query_params)
-        q = msgspec.convert(params, ThreadHistory, strict=False) if params else ThreadHistory()
+        q = query_struct(request, ThreadHistory)
     found = _ops(request).get_history(
         path_id(request, "thread_id"), limit=q.limit, before=_checkpoint(q.before), metadata=q.metadata,
         checkpoint=_checkpoint(q.checkpoint),
