@@ -313,7 +313,10 @@ class Operations(AssistantOperations, StateOperations):
         seen: set[str] = set()
         while (run := self._next_run_to_follow(thread_id, seen)) is not None:
             seen.add(run.run_id)
-            stream = self.join_stream(thread_id, run.run_id)
+            try:
+                stream = self.join_stream(thread_id, run.run_id)
+            except NotFound:  # deleted meanwhile (rolled back): follow the next one
+                continue
             subscription = AsyncSubscription(stream)
             self.stream_still_live(run.run_id, stream)
             try:
