@@ -65,5 +65,14 @@ def build_job(run: Run, assistant: Assistant, graphs: GraphRegistry) -> RunJob:
         interrupt_before=kwargs.get("interrupt_before"),
         interrupt_after=kwargs.get("interrupt_after"),
         context=context,
-        durability=kwargs.get("durability"),
+        durability=_durability(kwargs),
     )
+
+
+def _durability(kwargs: dict[str, Any]) -> str | None:
+    """`durability`, or the older `checkpoint_during` it replaced (false: checkpoint at exit only)."""
+    if kwargs.get("durability") is not None:
+        return kwargs["durability"]
+    if kwargs.get("checkpoint_during") is not None:
+        return "async" if kwargs["checkpoint_during"] else "exit"
+    return None

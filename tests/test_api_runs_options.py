@@ -114,6 +114,12 @@ async def test_metadata_and_durability(client):
     assert history[0]["metadata"]["who"] == "me"
     # durability=exit: only the final checkpoint (plus the input one) is written
     assert len(history) < 5
+    full = await client.threads.create()
+    await client.runs.wait(full["thread_id"], "steps", input={"tag": "f"}, checkpoint_during=True)
+    assert len(await client.threads.get_history(full["thread_id"])) == 5
+    short = await client.threads.create()
+    await client.runs.wait(short["thread_id"], "steps", input={"tag": "s"}, checkpoint_during=False)
+    assert len(await client.threads.get_history(short["thread_id"])) == len(history)
 
 
 class WebhookReceiver:
