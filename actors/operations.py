@@ -5,7 +5,6 @@ through a `concurrent.futures.Future`. Nothing here blocks: callers choose how t
 from __future__ import annotations
 
 import concurrent.futures
-import threading
 from collections.abc import AsyncIterator
 from typing import Any, get_args
 
@@ -15,6 +14,7 @@ from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
 from .models import TERMINAL_RUN_STATUSES, IfNotExists, Run, RunStatus, StopAction, Strategy, Thread, ThreadStatus, new_id
 from .driver import STREAM_MODES
+from .replies import all_done, chain, failed
 from .state import StateOperations
 from .streams import AsyncSubscription, RunStream, StreamEvent
 from .webhooks import check_webhook_url, deliver, webhook_payload
@@ -29,12 +29,6 @@ RUN_OPTIONS = (
 def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise InvalidInput(f"{field}: {value!r} is not one of {list(allowed)}")
-
-
-def _failed(exc: BaseException) -> concurrent.futures.Future[Any]:
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    future.set_exception(exc)
-    return future
 
 
 class Operations(AssistantOperations, StateOperations):
@@ -96,14 +90,14 @@ class Operations(AssistantOperations, StateOperations):
 
     def update_thread(self, thread_id: str, metadata: dict[str, Any]) -> concurrent.futures.Future[Thread]:
         if self.storage.get_thread(thread_id) is None:
-            return _failed(NotFound(f"Thread {thread_id} not found."))
+            return failed(NotFound(f"Thread {thread_id} not found."))
         reply: concurrent.futures.Future[Thread] = concurrent.futures.Future()
         self.ctx.tell_thread(thread_id, m.PatchThread(metadata=dict(metadata or {}), reply=reply))
         return reply
 
     def delete_thread(self, thread_id: str) -> concurrent.futures.Future[None]:
         if self.storage.get_thread(thread_id) is None:
-            return _failed(NotFound(f"Thread {thread_id} not found."))
+            return failed(NotFound(f"Thread {thread_id} not found."))
         reply: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.ctx.tell_thread(thread_id, m.DeleteThread(reply=reply))
         return reply
@@ -117,7 +111,7 @@ class Operations(AssistantOperations, StateOperations):
             futures = [self.delete_thread(t) for t in known]
         else:
             futures = [self.prune_checkpoints(t) for t in known]
-        return _all_done(futures, lambda: len(known))
+        return all_done(futures, lambda: len(known))
 
     # --- runs ------------------------------------------------------------------------------------
 
@@ -167,7 +161,7 @@ class Operations(AssistantOperations, StateOperations):
         if run.kwargs.get("webhook") or run.kwargs.get("on_completion") == "delete":
             reply.add_done_callback(lambda accepted: self._follow_up(run, accepted))
         if then_watch:
-            reply.add_done_callback(lambda accepted: _chain(accepted, output, lambda: self.ctx.watchers.watch(run.run_id)))
+            reply.add_done_callback(lambda accepted: chain(accepted, output, lambda: self.ctx.watchers.watch(run.run_id)))
         self.ctx.tell_thread(run.thread_id, m.CreateRun(run=run, reply=reply))
         return output if then_watch else reply
 
@@ -216,7 +210,7 @@ class Operations(AssistantOperations, StateOperations):
         try:
             run = self.prepare_run(thread_id, assistant_id, **options)
         except Exception as exc:
-            return _failed(exc)
+            return failed(exc)
         return self.submit_run(run)
 
     def get_run(self, thread_id: str, run_id: str) -> Run:
@@ -235,7 +229,7 @@ class Operations(AssistantOperations, StateOperations):
         try:
             self.get_run(thread_id, run_id)
         except NotFound as exc:
-            return _failed(exc)
+            return failed(exc)
         return self.ctx.watchers.watch(run_id)
 
     def cancel_run(
@@ -245,7 +239,7 @@ class Operations(AssistantOperations, StateOperations):
             _check_choice("action", action, ("interrupt", "rollback"))
             self.get_run(thread_id, run_id)
         except Exception as exc:
-            return _failed(exc)
+            return failed(exc)
         reply: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.ctx.tell_thread(thread_id, m.CancelRun(run_id=run_id, action=action, wait=wait, reply=reply))
         return reply
@@ -275,7 +269,7 @@ class Operations(AssistantOperations, StateOperations):
             except InvalidInput as exc:
                 raise InvalidInput(f"[{i}]: {exc.detail}") from None
         futures = [self.create_run(thread_id, assistant_id, **options) for thread_id, assistant_id, options in prepared]
-        return _all_done(futures, lambda: [f.result() for f in futures])
+        return all_done(futures, lambda: [f.result() for f in futures])
 
     def cancel_runs(
         self,
@@ -304,7 +298,7 @@ class Operations(AssistantOperations, StateOperations):
             targets = [r for t in threads for r in self.storage.list_runs(t)]
         targets = [r for r in targets if r.status in wanted]
         futures = [self.cancel_run(r.thread_id, r.run_id, action=action) for r in targets]
-        return _all_done(futures, lambda: len(targets), ignore=NotFound)
+        return all_done(futures, lambda: len(targets), ignore=NotFound)
 
     async def follow_thread(self, thread_id: str) -> AsyncIterator[StreamEvent]:
         """The events of the thread's runs, one run after the other: the running one, then each
@@ -349,45 +343,3 @@ class Operations(AssistantOperations, StateOperations):
         after = options.get("after_seconds")
         if after is not None and (not isinstance(after, (int, float)) or after < 0):
             raise InvalidInput(f"after_seconds: must be a number >= 0, got {after!r}")
-
-
-def _chain(first: concurrent.futures.Future[Any], out: concurrent.futures.Future[Any], then: Any) -> None:
-    """When `first` succeeded, resolve `out` like the future `then()` returns; else fail it."""
-    if first.exception() is not None:
-        out.set_exception(first.exception())  # type: ignore[arg-type]
-        return
-    second = then()
-    second.add_done_callback(
-        lambda f: out.set_exception(f.exception()) if f.exception() is not None else out.set_result(f.result())  # type: ignore[arg-type]
-    )
-
-
-def _all_done(
-    futures: list[concurrent.futures.Future[Any]], result: Any, *, ignore: type[BaseException] | None = None
-) -> concurrent.futures.Future[Any]:
-    """A future resolved with `result()` once every future is done; fails with the first error
-    (errors of type `ignore` excepted)."""
-    combined: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    remaining = [len(futures)]
-    lock = threading.Lock()
-
-    def one_done(_: concurrent.futures.Future[Any]) -> None:
-        with lock:
-            remaining[0] -= 1
-            if remaining[0] or combined.done():
-                return
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        errors = [e for e in errors if ignore is None or not isinstance(e, ignore)]
-        if errors:
-            combined.set_exception(errors[0])
-        else:
-            try:
-                combined.set_result(result())
-            except Exception as exc:  # noqa: BLE001 - surfaced to the caller through the future
-                combined.set_exception(exc)
-
-    if not futures:
-        combined.set_result(result())
-    for future in futures:
-        future.add_done_callback(one_done)
-    return combined

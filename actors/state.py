@@ -14,12 +14,7 @@ from . import serde
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound
 from .models import Thread, new_id, now
-
-
-def _done(value: Any) -> concurrent.futures.Future[Any]:
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    future.set_result(value)
-    return future
+from .replies import done
 
 
 def empty_state() -> dict[str, Any]:
@@ -107,7 +102,7 @@ class StateOperations:
         if graph is None:
             if checkpoint and checkpoint.get("checkpoint_id"):
                 raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found.")
-            return _done(empty_state())
+            return done(empty_state())
         config = _state_config(thread_id, checkpoint)
 
         async def read() -> dict[str, Any]:
@@ -134,7 +129,7 @@ class StateOperations:
         thread = self.get_thread(thread_id)
         graph = self._thread_graph(thread)
         if graph is None:
-            return _done([])
+            return done([])
         config = _state_config(thread_id, checkpoint)
         if isinstance(before, str):
             before = {"checkpoint_id": before}
@@ -204,7 +199,7 @@ class StateOperations:
         """Create a thread and write its history; all or nothing. An existing thread (`if_exists:
         do_nothing`) is returned as it is."""
         if thread_id is not None and self.ctx.storage.get_thread(thread_id) is not None and if_exists == "do_nothing":
-            return _done(self.get_thread(thread_id))
+            return done(self.get_thread(thread_id))
         thread = self.create_thread(thread_id, metadata, if_exists)
         result: concurrent.futures.Future[Thread] = concurrent.futures.Future()
 
