@@ -204,3 +204,13 @@ async def test_bad_run_field_is_named(client, live_server, path, body, field):
         r = await http.post(path.format(t=thread["thread_id"]), json=body)
     assert r.status_code == 422, r.text
     assert field in r.json()["detail"]
+
+
+async def test_webhook_of_a_stateless_run_is_sent_before_its_thread_goes(client, receiver, system):
+    values = await client.runs.wait(None, "one", input={"tag": "sl"}, webhook=f"{receiver.server.url}/hook")
+    assert values["messages"] == ["sl:0"]
+    wait_until(lambda: len(receiver.received) == 1)
+    body = receiver.received[0]
+    assert body["status"] == "success" and body["values"] == values
+    assert body["kwargs"]["on_completion"] == "delete"
+    wait_until(lambda: system.storage.get_thread(body["thread_id"]) is None)
