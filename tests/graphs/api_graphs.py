@@ -23,22 +23,25 @@ class State(TypedDict, total=False):
     tag: str
 
 
+def chain_graph(state_schema: Any, *nodes: tuple[str, Any], **options: Any):
+    """START -> nodes in order -> END, compiled."""
+    builder = StateGraph(state_schema, **options)
+    previous = START
+    for name, node in nodes:
+        builder.add_node(name, node)
+        builder.add_edge(previous, name)
+        previous = name
+    builder.add_edge(previous, END)
+    return builder.compile()
+
+
 def _inner(state: State) -> dict[str, Any]:
     return {"messages": [f"inner:{state.get('tag', 'x')}"]}
 
 
 def build_nested():
-    inner = StateGraph(State)
-    inner.add_node("inner_step", _inner)
-    inner.add_edge(START, "inner_step")
-    inner.add_edge("inner_step", END)
-    outer = StateGraph(State)
-    outer.add_node("child", inner.compile())
-    outer.add_node("after", lambda s: {"messages": ["outer:after"]})
-    outer.add_edge(START, "child")
-    outer.add_edge("child", "after")
-    outer.add_edge("after", END)
-    return outer.compile()
+    inner = chain_graph(State, ("inner_step", _inner))
+    return chain_graph(State, ("child", inner), ("after", lambda s: {"messages": ["outer:after"]}))
 
 
 def _shout(state: State) -> dict[str, Any]:
@@ -46,14 +49,6 @@ def _shout(state: State) -> dict[str, Any]:
     writer({"progress": 1})
     writer({"progress": 2})
     return {"messages": ["custom:done"]}
-
-
-def build_custom():
-    builder = StateGraph(State)
-    builder.add_node("shout", _shout)
-    builder.add_edge(START, "shout")
-    builder.add_edge("shout", END)
-    return builder.compile()
 
 
 @dataclass
@@ -67,25 +62,15 @@ def _echo(state: State, config, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"messages": [f"model={model}", f"answer={configurable.get('answer')}"]}
 
 
-def build_echo():
-    builder = StateGraph(State, context_schema=Context)
-    builder.add_node("echo", _echo)
-    builder.add_edge(START, "echo")
-    builder.add_edge("echo", END)
-    return builder.compile()
-
-
 def _chat(state: MessagesState) -> dict[str, Any]:
     model = GenericFakeChatModel(messages=itertools.cycle([AIMessage("hello big world")]))
     return {"messages": [model.invoke(state["messages"])]}
 
 
-def build_chat():
-    builder = StateGraph(MessagesState)
-    builder.add_node("chat", _chat)
-    builder.add_edge(START, "chat")
-    builder.add_edge("chat", END)
-    return builder.compile()
-
-
-API_GRAPHS = {**GRAPHS, "nested": build_nested(), "custom": build_custom(), "echo": build_echo(), "chat": build_chat()}
+API_GRAPHS = {
+    **GRAPHS,
+    "nested": build_nested(),
+    "custom": chain_graph(State, ("shout", _shout)),
+    "echo": chain_graph(State, ("echo", _echo), context_schema=Context),
+    "chat": chain_graph(MessagesState, ("chat", _chat)),
+}
