@@ -92,6 +92,7 @@ async def test_metrics_as_json_and_bad_format(http):
         ("DELETE", "/mcp"),
         ("POST", "/threads/00000000-0000-0000-0000-000000000000/stream/events"),
         ("POST", "/threads/00000000-0000-0000-0000-000000000000/commands"),
+        ("GET", "/threads/00000000-0000-0000-0000-000000000000/storage"),
     ],
 )
 async def test_unserved_reference_routes_answer_501(http, method, path):

@@ -192,6 +192,7 @@ NOT_SUPPORTED = {
     "/mcp/": ("MCP (Model Context Protocol)", ["GET", "POST", "DELETE"]),
     "/threads/{thread_id}/stream/events": ("protocol v2 event streams", ["POST"]),
     "/threads/{thread_id}/commands": ("protocol v2 commands", ["POST"]),
+    "/threads/{thread_id}/storage": ("thread storage", ["GET"]),
 }
 
 
