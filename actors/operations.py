@@ -151,7 +151,7 @@ class Operations(AssistantOperations, StateOperations):
         registered as soon as the run is accepted, so even a temporary thread deleted right after
         the run cannot make us miss it)."""
         if self.ctx.draining:
-            return _failed(ShuttingDown("The server is shutting down and accepts no new runs; retry shortly."))
+            return failed(ShuttingDown("The server is shutting down and accepts no new runs; retry shortly."))
         output: concurrent.futures.Future[Any] = concurrent.futures.Future()
         if run.kwargs.get("stream_resumable"):
             self.open_stream(run)
