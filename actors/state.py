@@ -89,6 +89,14 @@ class StateOperations:
 
     def get_thread(self, thread_id: str) -> Thread: ...  # provided by Operations
 
+    def _has_active_runs(self, thread: Thread) -> bool:
+        """A run is running or waiting its turn (accepted runs are stored before the reply, so this
+        holds from the moment a create returned; delayed runs not yet due do not count)."""
+        if thread.status == "busy":
+            return True
+        runs = self.ctx.storage.list_runs(thread.thread_id)
+        return any(r.status == "running" or (r.status == "pending" and not r.kwargs.get("after_seconds")) for r in runs)
+
     def _thread_graph(self, thread: Thread) -> Any | None:
         graph_id = thread.metadata.get("graph_id")
         return self.ctx.graphs.get(graph_id) if graph_id in self.ctx.graphs.ids else None
@@ -155,7 +163,7 @@ class StateOperations:
         """Write `values` as if node `as_node` had returned them; a new checkpoint. Refused (409)
         while a run is active on the thread: the run's own next checkpoint would race it."""
         thread = self.get_thread(thread_id)
-        if thread.status == "busy":
+        if self._has_active_runs(thread):
             raise Conflict(f"Thread {thread_id} is busy; update its state when its runs have ended.")
         graph = self._thread_graph(thread)
         if graph is None:
@@ -266,7 +274,7 @@ class StateOperations:
 
     def prune_checkpoints(self, thread_id: str) -> concurrent.futures.Future[None]:
         """Keep only the newest checkpoint of the thread (`prune` with `keep_latest`)."""
-        if self.get_thread(thread_id).status == "busy":
+        if self._has_active_runs(self.get_thread(thread_id)):
             raise Conflict(f"Thread {thread_id} is busy; prune it when its runs have ended.")
         saver = self.ctx.storage.checkpointer
 
