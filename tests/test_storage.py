@@ -69,6 +69,20 @@ def test_assistants_put_get_list_delete(storage: RecordStorage) -> None:
     assert storage.get_assistant("a1") is None
 
 
+def test_assistant_versions_are_kept_per_assistant_and_deleted_with_it(storage: RecordStorage) -> None:
+    v1 = Assistant(assistant_id="a2", graph_id="g", name="v1")
+    v2 = msgspec.structs.replace(v1, name="v2", version=2)
+    other = Assistant(assistant_id="a3", graph_id="g", name="other")
+    for record in (v1, v2, other):
+        storage.put_assistant_version(record)
+    storage.put_assistant_version(msgspec.structs.replace(v2, name="v2 again"))  # same version: replaced
+    assert sorted((v.version, v.name) for v in storage.list_assistant_versions("a2")) == [(1, "v1"), (2, "v2 again")]
+    storage.put_assistant(v2)
+    storage.delete_assistant("a2")
+    assert storage.list_assistant_versions("a2") == []
+    assert [v.name for v in storage.list_assistant_versions("a3")] == ["other"]
+
+
 def test_create_thread_inserts_once(storage: RecordStorage) -> None:
     thread = _thread(metadata={"user": "u"})
     assert storage.create_thread(thread) is True
