@@ -205,8 +205,9 @@ class ThreadActor(pykka.ThreadingActor):
         self.run_actor = None
         if self.active.stopping == "rollback":
             self.phase = "cleaning"
+            # Checkpoints first, the record last (in _rollback_done): a crash in between leaves a
+            # run that recovery ends, never a thread state with writes of a run that looks gone.
             graph = self.ctx.graphs.get(self.active_graph_id) if self.active_graph_id else None
-            self._delete_run(run_id, f"Run {run_id} was rolled back.")
             self.ctx.runtime.submit(self._rollback_checkpoints(run_id, graph))
             return
         if outcome.error is not None:
@@ -237,11 +238,18 @@ class ThreadActor(pykka.ThreadingActor):
         self.actor_ref.tell(m.RollbackDone(run_id, values=values, error=error))
 
     def _rollback_done(self, msg: m.RollbackDone) -> None:
+        if self.active is None or self.active.run_id != msg.run_id:
+            return
         if msg.error:
-            log.error("thread %s: deleting checkpoints of rolled-back run %s failed: %s", self.thread_id, msg.run_id, msg.error)
-        if self.active is not None and self.active.run_id == msg.run_id:
+            # Its writes may still be in the state: keep the run, visibly failed, rather than hide them.
+            log.error("thread %s: rolling back run %s failed: %s", self.thread_id, msg.run_id, msg.error)
+            detail = {"error": "RollbackFailed", "message": msg.error}
+            self.storage.update_thread(self.thread_id, status="busy" if self.queue else "error")
+            self._finish(msg.run_id, "error", {"__error__": detail})
+        else:
+            self._delete_run(msg.run_id, f"Run {msg.run_id} was rolled back.")
             self.storage.update_thread(self.thread_id, values=msg.values, interrupts={}, state_updated_at=now())
-            self._slot_freed(msg.run_id)
+        self._slot_freed(msg.run_id)
 
     def _slot_freed(self, run_id: str) -> None:
         self.active, self.phase = None, None
