@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -38,7 +39,8 @@ async def create(request: Request) -> JSONResponse:
 async def search(request: Request) -> JSONResponse:
     query = await decode_body(request, AssistantSearch, optional=True)
     ops = _ops(request)
-    found = ops.search_assistants(
+    found = await run_in_threadpool(  # scans storage: keep it off the event loop
+        ops.search_assistants,
         query.graph_id, query.metadata, query.limit + 1, query.offset,
         name=query.name, sort_by=query.sort_by, sort_order=query.sort_order,
     )
@@ -47,7 +49,7 @@ async def search(request: Request) -> JSONResponse:
 
 async def count(request: Request) -> JSONResponse:
     query = await decode_body(request, AssistantCount, optional=True)
-    return JSONResponse(_ops(request).count_assistants(query.graph_id, query.metadata, query.name))
+    return JSONResponse(await run_in_threadpool(_ops(request).count_assistants, query.graph_id, query.metadata, query.name))
 
 
 async def get(request: Request) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -102,7 +103,7 @@ async def list_runs(request: Request) -> JSONResponse:
     limit = query_int(request, "limit", 10)
     offset = query_int(request, "offset", 0)
     status = request.query_params.get("status")
-    return JSONResponse(_ops(request).list_runs(thread_id, limit, offset, status))
+    return JSONResponse(await run_in_threadpool(_ops(request).list_runs, thread_id, limit, offset, status))
 
 
 async def get(request: Request) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -61,15 +62,16 @@ async def delete(request: Request) -> Response:
 
 async def search(request: Request) -> JSONResponse:
     q = await decode_body(request, ThreadSearch, optional=True)
-    found = _ops(request).search_threads(
-        q.metadata, q.status, q.limit + 1, q.offset, values=q.values, ids=q.ids, sort_by=q.sort_by, sort_order=q.sort_order
+    found = await run_in_threadpool(  # scans storage: keep it off the event loop
+        _ops(request).search_threads,
+        q.metadata, q.status, q.limit + 1, q.offset, values=q.values, ids=q.ids, sort_by=q.sort_by, sort_order=q.sort_order,
     )
     return page(found, q.offset, q.limit, q.select)
 
 
 async def count(request: Request) -> JSONResponse:
     q = await decode_body(request, ThreadCount, optional=True)
-    return JSONResponse(_ops(request).count_threads(q.metadata, q.status, q.values))
+    return JSONResponse(await run_in_threadpool(_ops(request).count_threads, q.metadata, q.status, q.values))
 
 
 async def copy(request: Request) -> JSONResponse:
