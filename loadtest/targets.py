@@ -1,0 +1,241 @@
+"""One async interface over what the harness drives: the embedded actor system (no HTTP), or any server
+speaking the LangGraph Platform API (switchboard, the reference server), through the real langgraph-sdk.
+
+A target serves the bundled benchmark graph (`loadtest/graph.py`) as `bench`, with the graph's journal
+going to `journal` (the env var `SWITCHBOARD_LOADTEST_JOURNAL` of the process that runs the graph).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Protocol
+
+from .graph import CONFIG_PATH, GRAPH_ID, JOURNAL_ENV
+
+
+class Rejected(Exception):
+    """409: the thread is busy (strategy `reject`)."""
+
+
+class Gone(Exception):
+    """404: the run or thread does not exist (any more)."""
+
+
+def _http_status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+class Target(Protocol):
+    name: str
+    journal: Path
+
+    async def create_thread(self) -> str: ...
+    async def create_run(self, thread_id: str, strategy: str, input: dict[str, Any]) -> str: ...
+    async def join(self, thread_id: str, run_id: str) -> Any: ...
+    async def run_status(self, thread_id: str, run_id: str) -> str: ...
+    async def state_done(self, thread_id: str) -> list[str]: ...
+    async def aclose(self) -> None: ...
+
+
+def new_journal() -> Path:
+    fd, path = tempfile.mkstemp(prefix="switchboard-loadtest-", suffix=".jsonl")
+    os.close(fd)
+    return Path(path)
+
+
+class EmbeddedTarget:
+    """The in-process actor system (`system.aio`), serving the benchmark graph."""
+
+    name = "embedded"
+
+    def __init__(self, journal: Path | None = None, idle_timeout: float = 30.0) -> None:
+        from actors import ActorSystem, Settings
+
+        from .graph import graph
+
+        self.journal = journal or new_journal()
+        os.environ[JOURNAL_ENV] = str(self.journal)
+        self.system = ActorSystem({GRAPH_ID: graph}, settings=Settings(idle_timeout=idle_timeout))
+        self.aio = self.system.aio
+
+    async def create_thread(self) -> str:
+        return (await self.aio.threads.create())["thread_id"]
+
+    async def create_run(self, thread_id: str, strategy: str, input: dict[str, Any]) -> str:
+        from actors import NotFound, ThreadBusy
+
+        try:
+            run = await self.aio.runs.create(thread_id, GRAPH_ID, input=input, multitask_strategy=strategy)
+        except ThreadBusy as exc:
+            raise Rejected(str(exc)) from exc
+        except NotFound as exc:
+            raise Gone(str(exc)) from exc
+        return run["run_id"]
+
+    async def join(self, thread_id: str, run_id: str) -> Any:
+        from actors import NotFound
+
+        try:
+            return await self.aio.runs.join(thread_id, run_id)
+        except NotFound as exc:
+            raise Gone(str(exc)) from exc
+
+    async def run_status(self, thread_id: str, run_id: str) -> str:
+        from actors import NotFound
+
+        try:
+            return (await self.aio.runs.get(thread_id, run_id))["status"]
+        except NotFound:
+            return "deleted"
+
+    async def state_done(self, thread_id: str) -> list[str]:
+        state = await self.aio.threads.get_state(thread_id)
+        return list((state.get("values") or {}).get("done") or [])
+
+    async def aclose(self) -> None:
+        self.system.shutdown()
+
+
+class HttpTarget:
+    """A server at `url`, through langgraph-sdk's async client."""
+
+    def __init__(self, url: str, journal: Path, name: str = "http") -> None:
+        import httpx
+        from langgraph_sdk import get_client
+
+        self.name = name
+        self.url = url
+        self.journal = journal
+        timeout = httpx.Timeout(connect=10, read=600, write=60, pool=600)
+        self.client = get_client(url=url, api_key=None, timeout=timeout)
+
+    async def create_thread(self) -> str:
+        return (await self.client.threads.create())["thread_id"]
+
+    async def create_run(self, thread_id: str, strategy: str, input: dict[str, Any]) -> str:
+        try:
+            run = await self.client.runs.create(thread_id, GRAPH_ID, input=input, multitask_strategy=strategy)  # type: ignore[arg-type]
+        except Exception as exc:
+            if _http_status(exc) == 409:
+                raise Rejected(str(exc)) from exc
+            if _http_status(exc) == 404:
+                raise Gone(str(exc)) from exc
+            raise
+        return run["run_id"]
+
+    async def join(self, thread_id: str, run_id: str) -> Any:
+        try:
+            return await self.client.runs.join(thread_id, run_id)
+        except Exception as exc:
+            if _http_status(exc) == 404:
+                raise Gone(str(exc)) from exc
+            raise
+
+    async def run_status(self, thread_id: str, run_id: str) -> str:
+        try:
+            return (await self.client.runs.get(thread_id, run_id))["status"]
+        except Exception as exc:
+            if _http_status(exc) == 404:
+                return "deleted"
+            raise
+
+    async def state_done(self, thread_id: str) -> list[str]:
+        state = await self.client.threads.get_state(thread_id)
+        return list((state.get("values") or {}).get("done") or [])
+
+    async def aclose(self) -> None:
+        await self.client.http.client.aclose()
+
+
+# --- servers the harness starts itself -----------------------------------------------------------
+
+
+def is_loopback(url: str) -> bool:
+    host = urllib.parse.urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """A server process on a free loopback port serving the benchmark graph, with its journal.
+
+    `kind="switchboard"` runs `python -m server.cli serve`; `kind="reference"` runs `langgraph dev` from
+    the given binary (a separate venv; never ours)."""
+
+    def __init__(self, kind: str = "switchboard", langgraph_bin: str | None = None, journal: Path | None = None) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.journal = journal or new_journal()
+        env = {**os.environ, JOURNAL_ENV: str(self.journal)}
+        if kind == "switchboard":
+            cmd = [sys.executable, "-m", "server.cli", "serve", "--config", CONFIG_PATH, "--port", str(self.port), "--log-level", "warning"]
+        elif kind == "reference":
+            if not langgraph_bin:
+                raise ValueError("the reference server needs the path of its `langgraph` binary")
+            cmd = [langgraph_bin, "dev", "--config", CONFIG_PATH, "--port", str(self.port), "--host", "127.0.0.1",
+                   "--no-browser", "--no-reload", "--n-jobs-per-worker", "10"]
+            env.setdefault("LANGGRAPH_RUNTIME_EDITION", "inmem")
+            env["LANGSMITH_TRACING"] = "false"
+        else:
+            raise ValueError(f"unknown server kind {kind!r}")
+        self.log = tempfile.NamedTemporaryFile(prefix=f"switchboard-loadtest-{kind}-", suffix=".log", delete=False)
+        cwd = str(Path(CONFIG_PATH).parent.parent)
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} server exited ({self.proc.returncode}); log: {self.log.name}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ok", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)  # not up yet: poll again until the deadline
+        raise RuntimeError(f"{self.kind} server not ready within {timeout}s; log: {self.log.name}")
+
+    def target(self) -> HttpTarget:
+        return HttpTarget(self.url, self.journal, name=self.kind)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+    def __enter__(self) -> ServerProcess:
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
