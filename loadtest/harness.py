@@ -84,13 +84,16 @@ class Harness:
     def _input(self) -> dict[str, Any]:
         return {"steps": self.w.steps, "delay": self.w.step_duration}
 
-    def _budget_left(self) -> bool:
+    def _take(self) -> bool:
+        """Count one more run against the budget, if any is left (run count and duration)."""
         if self.sent >= self.w.planned_runs:
             return False
-        return self.w.duration is None or time.time() - self.started < self.w.duration
+        if self.w.duration is not None and time.time() - self.started >= self.w.duration:
+            return False
+        self.sent += 1
+        return True
 
     async def create(self, thread_id: str, strategy: str) -> Op:
-        self.sent += 1
         t_send = time.time()
         try:
             run_id = await self.target.create_run(thread_id, strategy, self._input())
@@ -123,7 +126,7 @@ class Harness:
         rng = random.Random(f"{self.w.seed}:{index}")
         run_time = self.w.steps * self.w.step_duration
         turn = 0
-        while threads and self._budget_left():
+        while threads and self._take():
             thread_id = threads[turn % len(threads)]
             turn += 1
             strategy = rng.choices(self._strategies, self._weights)[0]
@@ -142,7 +145,7 @@ class Harness:
         rng = random.Random(f"{self.w.seed}:open")
         pending: set[asyncio.Task[Op]] = set()
         next_at = time.monotonic()
-        while self._budget_left():
+        while self._take():
             next_at += rng.expovariate(self.w.rate)
             delay = next_at - time.monotonic()
             if delay > 0:

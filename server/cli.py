@@ -14,6 +14,8 @@ from actors import ActorSystem, Settings
 from actors.graphs import GraphConfigError
 from actors.storage import StorageUnavailable
 
+import loadtest.cli
+
 from .app import create_app
 
 log = logging.getLogger("switchboard")
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-grace", type=float, default=30.0,
         help="on SIGTERM/Ctrl-C, seconds running runs get to finish before they are interrupted (default: %(default)s)",
     )
+    loadtest.cli.add_parser(commands)
     return parser
 
 
@@ -115,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "loadtest":
+        return loadtest.cli.run(args)
     return 2
 
 

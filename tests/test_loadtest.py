@@ -1,0 +1,120 @@
+"""A short harness run against each kind of target must pass the checker with zero violations; the
+CLI writes its report and plot, and refuses bad input and non-loopback targets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+import pytest
+
+from actors import ActorSystem
+from loadtest.checker import check
+from loadtest.graph import GRAPH_ID, graph
+from loadtest.harness import Harness, Workload, parse_mix
+from loadtest.report import build_report
+from loadtest.targets import EmbeddedTarget, HttpTarget, is_loopback, new_journal
+from server.app import create_app
+from server.cli import main
+from tests.conftest import LiveServer
+
+SHORT = dict(threads=6, runs_per_thread=12, steps=3, step_duration=0.01, join_prob=0.3, seed=7)
+
+
+def assert_clean(history) -> None:
+    violations = check(history)
+    assert violations == [], "\n".join(map(str, violations))
+    strategies = Counter(op.strategy for op in history.accepted())
+    statuses = Counter(history.final_status.values())
+    # The workload really double-texted: runs were stopped, rolled back and refused.
+    assert strategies["interrupt"] and strategies["enqueue"]
+    assert statuses["success"] and (statuses["interrupted"] or statuses["deleted"])
+    assert any(e.event == "cancel" for e in history.steps)
+
+
+def test_embedded_run_has_no_violations():
+    target = EmbeddedTarget()
+
+    async def go():
+        try:
+            return await Harness(target, Workload(**SHORT)).run()
+        finally:
+            await target.aclose()
+
+    history = asyncio.run(go())
+    assert_clean(history)
+    report = build_report(history, [])
+    assert report["runs_sent"] == 6 * 12
+    assert report["latency"]["create"]["n"] == report["runs_sent"]
+    assert report["throughput_runs_per_s"] > 0
+
+
+def test_http_run_open_loop_has_no_violations(monkeypatch, tmp_path):
+    journal = new_journal()
+    monkeypatch.setenv("SWITCHBOARD_LOADTEST_JOURNAL", str(journal))
+    with ActorSystem({GRAPH_ID: graph}) as system, LiveServer(create_app(system, own_system=False)) as server:
+        target = HttpTarget(server.url, journal)
+        workload = Workload(**{**SHORT, "arrival": "open", "rate": 150.0, "total_runs": 70})
+
+        async def go():
+            try:
+                return await Harness(target, workload).run()
+            finally:
+                await target.aclose()
+
+        history = asyncio.run(go())
+    journal.unlink()
+    assert_clean(history)
+    assert len(history.creates()) == 70
+
+
+def test_cli_embedded_writes_report_and_plot(tmp_path, capsys):
+    report, plot = tmp_path / "report.json", tmp_path / "plot.html"
+    code = main([
+        "loadtest", "--embedded", "--threads", "4", "--runs-per-thread", "8", "--step-duration", "0.005",
+        "--mix", "enqueue=40,interrupt=30,rollback=15,reject=15", "--seed", "3", "--no-progress",
+        "--report", str(report), "--plot", str(plot),
+    ])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    data = json.loads(report.read_text())
+    assert data["violations"] == [] and data["runs_sent"] == 32
+    assert set(data["per_strategy"]) <= {"enqueue", "interrupt", "rollback", "reject"}
+    assert "latency" in out and "throughput" in out
+    page = plot.read_text()
+    assert page.startswith("<!doctype html>") and page.count("<svg") == 2 and "<script" not in page
+
+
+def test_cli_serve_drives_a_real_server_process(tmp_path, capsys):
+    code = main(["loadtest", "--serve", "--threads", "3", "--runs-per-thread", "5", "--step-duration", "0.005", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "violations" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--url", "http://10.1.2.3:8123", "--journal", "j"], "not a loopback"),
+        (["--url", "http://127.0.0.1:1"], "needs --journal"),
+        (["--embedded", "--mix", "enqueue=50,shout=1"], "--mix"),
+        (["--embedded", "--threads", "0"], "--threads"),
+        (["--embedded", "--steps", "99"], "--steps"),
+    ],
+)
+def test_cli_refuses_bad_input(argv, message, capsys):
+    assert main(["loadtest", *argv, "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_loopback_detection():
+    assert is_loopback("http://127.0.0.1:2024") and is_loopback("http://localhost:1") and is_loopback("http://[::1]:80")
+    assert not is_loopback("http://192.168.1.10:8123") and not is_loopback("http://example.com")
+
+
+def test_mix_parsing():
+    assert parse_mix("enqueue=50, interrupt=30") == {"enqueue": 50.0, "interrupt": 30.0}
+    for bad in ("", "enqueue", "enqueue=x", "enqueue=-1", "enqueue=0"):
+        with pytest.raises(ValueError):
+            parse_mix(bad)
