@@ -194,13 +194,15 @@ class ServerProcess:
             if not langgraph_bin:
                 raise ValueError("the reference server needs the path of its `langgraph` binary")
             cmd = [langgraph_bin, "dev", "--config", CONFIG_PATH, "--port", str(self.port), "--host", "127.0.0.1",
-                   "--no-browser", "--no-reload", "--n-jobs-per-worker", "10"]
+                   "--no-browser", "--no-reload", "--n-jobs-per-worker", "10", "--allow-blocking"]  # the journal append is a sync write
             env.setdefault("LANGGRAPH_RUNTIME_EDITION", "inmem")
             env["LANGSMITH_TRACING"] = "false"
         else:
             raise ValueError(f"unknown server kind {kind!r}")
         self.log = tempfile.NamedTemporaryFile(prefix=f"switchboard-loadtest-{kind}-", suffix=".log", delete=False)
-        cwd = str(Path(CONFIG_PATH).parent.parent)
+        # switchboard runs from the repository (for `server.cli`); `langgraph dev` resolves graph paths
+        # against its working directory, so it runs beside the langgraph.json.
+        cwd = str(Path(CONFIG_PATH).parent.parent if kind == "switchboard" else Path(CONFIG_PATH).parent)
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
