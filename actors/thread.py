@@ -320,15 +320,21 @@ class ThreadActor(pykka.ThreadingActor):
         thread = self.storage.get_thread(self.thread_id)
         if thread is not None and thread.status == "busy":
             self.storage.update_thread(self.thread_id, status="idle")
-        generation = self.generation
+        self._arm_passivation()
+
+    def _arm_passivation(self) -> None:
         self.ctx.runtime.call_later(
             self.ctx.settings.idle_timeout,
-            partial(self.ctx.tell_thread, self.thread_id, m.PassivateIfIdle(generation), spawn=False),
+            partial(self.ctx.tell_thread, self.thread_id, m.PassivateIfIdle(self.generation), spawn=False),
         )
 
     def _passivate(self, generation: int) -> None:
-        # Any message since the timer was set means activity: a newer timer will come.
-        if generation != self.generation or self.active is not None or self.queue or self.cancel_waiters:
+        if self.active is not None or self.queue or self.cancel_waiters:
+            return  # busy: `_became_idle` arms a new timer when the slot frees
+        # Any message since the timer was armed means activity, which may not have armed a timer of
+        # its own (a patch, a cancel of a finished run): check again later.
+        if generation != self.generation:
+            self._arm_passivation()
             return
         if self.ctx.registry.release(self.thread_id, self.actor_ref, self.actor_inbox.empty):
             self.stop()
