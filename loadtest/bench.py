@@ -1,0 +1,354 @@
+"""Benchmarks (not a timed test): switchboard against the in-process LangGraph floor and, where
+installed, the reference server, on the same machine in one run. `./dev bench` writes the figures into
+docs/benchmarks.md (between the `bench:begin`/`bench:end` markers); see that page for what each
+figure means and the targets.
+
+    python -m loadtest.bench [--reference /tmp/ref-venv/bin/langgraph] [--quick] [--no-write]
+
+The reference server is used when `--reference` (or SWITCHBOARD_REFERENCE_LANGGRAPH) names its
+`langgraph` binary - installed in a separate venv, never ours - and skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .graph import GRAPH_ID, JOURNAL_ENV, graph
+from .targets import EmbeddedTarget, ServerProcess, new_journal
+
+ONE_STEP = {"steps": 1, "delay": 0.0}
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+class BaselineTarget:
+    """The floor: the same graph invoked directly (`ainvoke`) with LangGraph's `InMemorySaver`; runs of
+    one thread are chained (enqueue) or the running one is cancelled first (interrupt)."""
+
+    name = "in-process LangGraph"
+
+    def __init__(self, journal: Path) -> None:
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        self.journal = journal
+        self.graph = graph.copy(update={"checkpointer": InMemorySaver()})
+        self.tails: dict[str, asyncio.Task[Any]] = {}
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+
+    async def create_thread(self) -> str:
+        return str(uuid.uuid4())
+
+    async def create_run(self, thread_id: str, strategy: str, input: dict[str, Any]) -> str:
+        run_id = str(uuid.uuid4())
+        previous = self.tails.get(thread_id)
+        if strategy == "interrupt" and previous is not None:
+            previous.cancel()
+
+        async def run() -> Any:
+            if previous is not None:
+                await asyncio.wait([previous])
+            config = {"configurable": {"thread_id": thread_id, "run_id": run_id}}
+            return await self.graph.ainvoke(input, config)
+
+        task = self.tails[thread_id] = self.tasks[run_id] = asyncio.create_task(run())
+        return run_id
+
+    async def join(self, thread_id: str, run_id: str) -> Any:
+        await asyncio.wait([self.tasks.pop(run_id)])
+
+    async def aclose(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+
+
+class JournalTail:
+    """Reads the journal as it grows: step starts by run id."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.starts: dict[str, float] = {}
+
+    def poll(self) -> None:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.splitlines():
+            event = json.loads(line)
+            if event["event"] == "start":
+                self.starts.setdefault(event["run"], event["t"])
+
+    async def start_of(self, run_id: str, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll()
+            if run_id in self.starts:
+                return self.starts[run_id]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} did not start within {timeout}s")
+            await asyncio.sleep(0.001)
+
+
+# --- the measurements ----------------------------------------------------------------------------
+
+
+async def create_join(target: Any, trials: int) -> list[float]:
+    """Create a 1-step run on a fresh thread and join it; the pair's latency."""
+    out = []
+    for _ in range(trials):
+        thread = await target.create_thread()
+        t0 = time.perf_counter()
+        run = await target.create_run(thread, "enqueue", ONE_STEP)
+        await target.join(thread, run)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+async def throughput(target: Any, threads: int, runs_each: int) -> float:
+    """`threads` users, each doing create+join of 1-step runs on its own thread: runs/s."""
+    ids = [await target.create_thread() for _ in range(threads)]
+
+    async def user(thread: str) -> None:
+        for _ in range(runs_each):
+            await target.join(thread, await target.create_run(thread, "enqueue", ONE_STEP))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(user(t) for t in ids))
+    return threads * runs_each / (time.perf_counter() - t0)
+
+
+async def interrupt_to_successor(target: Any, trials: int) -> list[float]:
+    """A run sleeping in a long async step; an `interrupt` request: time from sending it to the new
+    run's first step start (from the graph's journal)."""
+    tail = JournalTail(target.journal)
+    out = []
+    for _ in range(trials):
+        thread = await target.create_thread()
+        long_run = await target.create_run(thread, "enqueue", {"steps": 1, "delay": 30.0})
+        await tail.start_of(long_run)
+        t0 = time.time()
+        successor = await target.create_run(thread, "interrupt", ONE_STEP)
+        started = await tail.start_of(successor)
+        out.append(started - t0)
+        await target.join(thread, successor)
+    return out
+
+
+async def enqueued(target: Any, runs: int, trials: int) -> list[float]:
+    """`runs` 1-step runs enqueued back to back on one thread: from the first create to the last join."""
+    out = []
+    for _ in range(trials):
+        thread = await target.create_thread()
+        t0 = time.perf_counter()
+        ids = [await target.create_run(thread, "enqueue", ONE_STEP) for _ in range(runs)]
+        await target.join(thread, ids[-1])
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def p50(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+async def measure(target: Any, sizes: dict[str, int]) -> dict[str, Any]:
+    cj = await create_join(target, sizes["create_join"])
+    result: dict[str, Any] = {"create_join_p50_ms": p50(cj) * 1000, "create_join_p90_ms": sorted(cj)[int(0.9 * len(cj))] * 1000}
+    result["runs_per_s_50_threads"] = await throughput(target, 50, sizes["runs_each"])
+    it = await interrupt_to_successor(target, sizes["interrupt"])
+    result["interrupt_to_successor_p50_ms"] = p50(it) * 1000
+    eq = await enqueued(target, 30, sizes["enqueued"])
+    result["enqueued_30_s"] = p50(eq)
+    return result
+
+
+async def measure_target(make: Any, sizes: dict[str, int]) -> dict[str, Any]:
+    target = make()
+    try:
+        return await measure(target, sizes)
+    finally:
+        await target.aclose()
+
+
+# --- memory: a child process, so nothing else is in its RSS --------------------------------------
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_child(threads: int, idle_timeout: float) -> dict[str, Any]:
+    from actors import ActorSystem, Settings
+
+    os.environ.pop(JOURNAL_ENV, None)
+    marks = sorted({threads // 10, threads // 4, threads // 2, 3 * threads // 4, threads} - {0})
+    samples = []
+    with ActorSystem({GRAPH_ID: graph}, settings=Settings(idle_timeout=idle_timeout)) as system:
+        samples.append({"threads": 0, "rss_mb": rss_mb(), "live_actors": 0, "os_threads": threading.active_count()})
+        for i in range(1, threads + 1):
+            thread_id = system.threads.create()["thread_id"]
+            if i % 100 == 0:
+                system.runs.wait(thread_id, GRAPH_ID, input=ONE_STEP)
+            else:
+                system.threads.update(thread_id, metadata={"i": i})
+            if i in marks:
+                samples.append({"threads": i, "rss_mb": rss_mb(), "live_actors": system.live_thread_actors(), "os_threads": threading.active_count()})
+        deadline = time.monotonic() + idle_timeout * 10 + 5
+        while system.live_thread_actors() and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for passivation timers (a benchmark, not a test)
+        after = {"rss_mb": rss_mb(), "live_actors": system.live_thread_actors(), "os_threads": threading.active_count()}
+    return {"samples": samples, "after_idle": after, "idle_timeout_s": idle_timeout}
+
+
+def memory(threads: int) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "loadtest.bench", "--memory-child", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=str(DOCS.parent.parent))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def load() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def render(results: dict[str, Any]) -> str:
+    names = [n for n in ("baseline", "embedded", "http", "reference") if n in results["targets"]]
+    titles = {"baseline": "in-process LangGraph (floor)", "embedded": "switchboard embedded",
+              "http": "switchboard HTTP", "reference": "reference (`langgraph dev`)"}
+    rows = [
+        ("create+join p50, 1 step (ms)", "create_join_p50_ms", "{:.2f}"),
+        ("runs/s, 50 threads × create+join", "runs_per_s_50_threads", "{:.0f}"),
+        ("interrupt → successor start p50 (ms)", "interrupt_to_successor_p50_ms", "{:.2f}"),
+        ("30 enqueued runs, one thread (s)", "enqueued_30_s", "{:.3f}"),
+    ]
+    lines = [
+        f"Measured {results['when']} on {results['machine']}; load before: `{results['load_before']}`; "
+        f"after: `{results['load_after']}`.",
+        f"Command: `{results['command']}`",
+        "",
+        "| figure | " + " | ".join(titles[n] for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for label, key, fmt in rows:
+        cells = [fmt.format(results["targets"][n][key]) if key in results["targets"][n] else "-" for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    base = results["targets"].get("baseline", {})
+    ratios = []
+    for n in ("embedded", "http", "reference"):
+        t = results["targets"].get(n)
+        if t and base:
+            ratios.append(f"{titles[n]}: create+join {t['create_join_p50_ms'] / base['create_join_p50_ms']:.2f}× the floor")
+    if ratios:
+        lines += ["", "Ratios: " + "; ".join(ratios) + "."]
+    if "reference" in results["targets"] and "http" in results["targets"]:
+        ref, ours = results["targets"]["reference"], results["targets"]["http"]
+        lines.append(
+            f"switchboard HTTP vs reference: create+join {ref['create_join_p50_ms'] / ours['create_join_p50_ms']:.0f}× faster, "
+            f"runs/s {ours['runs_per_s_50_threads'] / ref['runs_per_s_50_threads']:.0f}×, "
+            f"30 enqueued {ref['enqueued_30_s'] / ours['enqueued_30_s']:.0f}× faster."
+        )
+    mem = results.get("memory")
+    if mem:
+        lines += ["", f"Memory (embedded, child process, idle timeout {mem['idle_timeout_s']} s; every thread created and "
+                  "touched by a message, every 100th also runs a 1-step run):", "",
+                  "| threads touched | RSS (MB) | live thread actors | OS threads |", "|---:|---:|---:|---:|"]
+        for s in mem["samples"]:
+            lines.append(f"| {s['threads']:,} | {s['rss_mb']:.0f} | {s['live_actors']} | {s['os_threads']} |")
+        a = mem["after_idle"]
+        lines.append(f"| after idle | {a['rss_mb']:.0f} | {a['live_actors']} | {a['os_threads']} |")
+    return "\n".join(lines)
+
+
+def write_docs(text: str) -> None:
+    page = DOCS.read_text() if DOCS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in page:
+        page += f"\n{BEGIN}\n{END}\n"
+    head, rest = page.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1] if END in rest else ""
+    DOCS.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--reference", default=os.environ.get("SWITCHBOARD_REFERENCE_LANGGRAPH"), help="the reference server's `langgraph` binary")
+    p.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
+    p.add_argument("--only", default="baseline,embedded,http,reference,memory", help="comma-separated subset")
+    p.add_argument("--memory-threads", type=int, default=100_000)
+    p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    p.add_argument("--json", help="also write the raw results here")
+    p.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child, idle_timeout=0.5)))
+        return 0
+    only = set(args.only.split(","))
+    sizes = {"create_join": 200, "runs_each": 20, "interrupt": 30, "enqueued": 7}
+    ref_sizes = {"create_join": 10, "runs_each": 2, "interrupt": 5, "enqueued": 1}
+    if args.quick:
+        sizes = {"create_join": 30, "runs_each": 4, "interrupt": 5, "enqueued": 2}
+        ref_sizes = {"create_join": 3, "runs_each": 1, "interrupt": 2, "enqueued": 1}
+    journal = new_journal()
+    os.environ[JOURNAL_ENV] = str(journal)
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_before": load(),
+        "command": "python -m loadtest.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "targets": {},
+    }
+    plan: list[tuple[str, Any, dict[str, int]]] = []
+    if "baseline" in only:
+        plan.append(("baseline", lambda: BaselineTarget(journal), sizes))
+    if "embedded" in only:
+        plan.append(("embedded", lambda: EmbeddedTarget(journal), sizes))
+    for name, make, size in plan:
+        print(f"measuring {name} ...", file=sys.stderr)
+        results["targets"][name] = asyncio.run(measure_target(make, size))
+    servers = [("http", "switchboard", None, sizes)] if "http" in only else []
+    if "reference" in only:
+        if args.reference and Path(args.reference).exists():
+            servers.append(("reference", "reference", args.reference, ref_sizes))
+        else:
+            print("reference server not installed (--reference / SWITCHBOARD_REFERENCE_LANGGRAPH): skipped", file=sys.stderr)
+    for name, kind, binary, size in servers:
+        print(f"measuring {name} ...", file=sys.stderr)
+        with ServerProcess(kind, langgraph_bin=binary, journal=journal) as server:
+            results["targets"][name] = asyncio.run(measure_target(server.target, size))
+    if "memory" in only:
+        print(f"measuring memory over {args.memory_threads:,} threads ...", file=sys.stderr)
+        results["memory"] = memory(args.memory_threads)
+    results["load_after"] = load()
+    journal.unlink(missing_ok=True)
+    text = render(results)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    if not args.no_write:
+        write_docs(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
