@@ -8,6 +8,7 @@ going to `journal` (the env var `SWITCHBOARD_LOADTEST_JOURNAL` of the process th
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import socket
 import subprocess
@@ -200,9 +201,17 @@ class ServerProcess:
         else:
             raise ValueError(f"unknown server kind {kind!r}")
         self.log = tempfile.NamedTemporaryFile(prefix=f"switchboard-loadtest-{kind}-", suffix=".log", delete=False)
-        # switchboard runs from the repository (for `server.cli`); `langgraph dev` resolves graph paths
-        # against its working directory, so it runs beside the langgraph.json.
-        cwd = str(Path(CONFIG_PATH).parent.parent if kind == "switchboard" else Path(CONFIG_PATH).parent)
+        # switchboard runs from the repository (for `server.cli`). `langgraph dev` resolves graph paths
+        # against its working directory and leaves a `.langgraph_api/` there: it runs in a scratch
+        # directory, with a langgraph.json naming the graph by absolute path.
+        cwd = str(Path(CONFIG_PATH).parent.parent)
+        if kind == "reference":
+            self.scratch = tempfile.TemporaryDirectory(prefix="switchboard-loadtest-ref-")
+            cwd = self.scratch.name
+            graph_file = Path(CONFIG_PATH).parent / "graph.py"
+            config = {"dependencies": [str(graph_file.parent)], "graphs": {GRAPH_ID: f"{graph_file}:graph"}}
+            Path(cwd, "langgraph.json").write_text(json.dumps(config))
+            cmd[cmd.index("--config") + 1] = str(Path(cwd, "langgraph.json"))
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -230,6 +239,8 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.log.close()
+        if self.kind == "reference":
+            self.scratch.cleanup()
 
     def __enter__(self) -> ServerProcess:
         try:
