@@ -194,7 +194,9 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def memory_child(threads: int, idle_timeout: float) -> dict[str, Any]:
+def memory_child(threads: int, idle_timeout: float, touch: bool = True) -> dict[str, Any]:
+    """Create `threads` threads; with `touch`, send each a message (a metadata patch, which spawns its
+    actor; every 100th a 1-step run instead). Without, storage records only: the control."""
     from actors import ActorSystem, Settings
 
     os.environ.pop(JOURNAL_ENV, None)
@@ -204,7 +206,9 @@ def memory_child(threads: int, idle_timeout: float) -> dict[str, Any]:
         samples.append({"threads": 0, "rss_mb": rss_mb(), "live_actors": 0, "os_threads": threading.active_count()})
         for i in range(1, threads + 1):
             thread_id = system.threads.create()["thread_id"]
-            if i % 100 == 0:
+            if not touch:
+                pass
+            elif i % 100 == 0:
                 system.runs.wait(thread_id, GRAPH_ID, input=ONE_STEP)
             else:
                 system.threads.update(thread_id, metadata={"i": i})
@@ -218,9 +222,14 @@ def memory_child(threads: int, idle_timeout: float) -> dict[str, Any]:
 
 
 def memory(threads: int) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "loadtest.bench", "--memory-child", str(threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=str(DOCS.parent.parent))
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    def child(*extra: str) -> dict[str, Any]:
+        cmd = [sys.executable, "-m", "loadtest.bench", "--memory-child", str(threads), *extra]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=str(DOCS.parent.parent))
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    touched = child()
+    touched["control"] = child("--memory-control")
+    return touched
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -273,11 +282,20 @@ def render(results: dict[str, Any]) -> str:
     if mem:
         lines += ["", f"Memory (embedded, child process, idle timeout {mem['idle_timeout_s']} s; every thread created and "
                   "touched by a message, every 100th also runs a 1-step run):", "",
-                  "| threads touched | RSS (MB) | live thread actors | OS threads |", "|---:|---:|---:|---:|"]
+                  "| threads touched | RSS (MB) | RSS, storage only (MB) | live thread actors | OS threads |",
+                  "|---:|---:|---:|---:|---:|"]
+        control = {c["threads"]: c["rss_mb"] for c in mem.get("control", {}).get("samples", [])}
         for s in mem["samples"]:
-            lines.append(f"| {s['threads']:,} | {s['rss_mb']:.0f} | {s['live_actors']} | {s['os_threads']} |")
+            base = f"{control[s['threads']]:.0f}" if s["threads"] in control else "-"
+            lines.append(f"| {s['threads']:,} | {s['rss_mb']:.0f} | {base} | {s['live_actors']} | {s['os_threads']} |")
         a = mem["after_idle"]
-        lines.append(f"| after idle | {a['rss_mb']:.0f} | {a['live_actors']} | {a['os_threads']} |")
+        c = mem.get("control", {}).get("after_idle", {})
+        lines.append(f"| after idle | {a['rss_mb']:.0f} | {c.get('rss_mb', float('nan')):.0f} | {a['live_actors']} | {a['os_threads']} |")
+        first, last = mem["samples"][1], mem["samples"][-1]
+        growth = (last["rss_mb"] - first["rss_mb"]) * 1024 / max(last["threads"] - first["threads"], 1)
+        lines.append("")
+        lines.append(f"RSS growth from {first['threads']:,} to {last['threads']:,} threads: {growth:.2f} KB per thread touched"
+                     + (f" (storage only: {(control[last['threads']] - control[first['threads']]) * 1024 / max(last['threads'] - first['threads'], 1):.2f} KB)." if control else "."))
     return "\n".join(lines)
 
 
@@ -299,13 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     p.add_argument("--json", help="also write the raw results here")
     p.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--memory-control", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child:
-        print(json.dumps(memory_child(args.memory_child, idle_timeout=0.5)))
+        print(json.dumps(memory_child(args.memory_child, idle_timeout=0.5, touch=not args.memory_control)))
         return 0
     only = set(args.only.split(","))
     sizes = {"create_join": 200, "runs_each": 20, "interrupt": 30, "enqueued": 7}
-    ref_sizes = {"create_join": 10, "runs_each": 2, "interrupt": 5, "enqueued": 1}
+    ref_sizes = {"create_join": 10, "runs_each": 4, "interrupt": 5, "enqueued": 1}
     if args.quick:
         sizes = {"create_join": 30, "runs_each": 4, "interrupt": 5, "enqueued": 2}
         ref_sizes = {"create_join": 3, "runs_each": 1, "interrupt": 2, "enqueued": 1}
