@@ -62,7 +62,7 @@ class BaselineTarget:
             config = {"configurable": {"thread_id": thread_id, "run_id": run_id}}
             return await self.graph.ainvoke(input, config)
 
-        task = self.tails[thread_id] = self.tasks[run_id] = asyncio.create_task(run())
+        self.tails[thread_id] = self.tasks[run_id] = asyncio.create_task(run())
         return run_id
 
     async def join(self, thread_id: str, run_id: str) -> Any:

@@ -7,7 +7,6 @@ same machine. The checker (`checker.py`) and the report (`report.py`) read only 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
@@ -151,7 +150,3 @@ def executions(steps: list[StepEvent]) -> dict[str, RunExecution]:
             run.repeated.append(e.step)
         target.setdefault(e.step, e.t)
     return dict(sorted(((k, v) for k, v in runs.items() if v.started), key=lambda kv: kv[1].first))
-
-
-def dumps_pretty(obj: Any) -> str:
-    return json.dumps(msgspec.to_builtins(obj), indent=2, sort_keys=True)

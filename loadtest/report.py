@@ -62,10 +62,10 @@ def latency_series(history: History) -> dict[str, list[tuple[float, float]]]:
             executed = runs.get(op.run or "")
             if executed is not None and op.t_send <= executed.last <= op.t_resp:
                 series["join_lag"].append((executed.last - t0, op.t_resp - executed.last))
+    thread_of = {e.run: e.thread for e in history.steps}
     by_thread: dict[str, list[Any]] = {}
     for run in runs.values():
-        thread = next((e.thread for e in history.steps if e.run == run.run), "")
-        by_thread.setdefault(thread, []).append(run)
+        by_thread.setdefault(thread_of[run.run], []).append(run)
     for op in history.accepted():
         executed = runs.get(op.run or "")
         if executed is None:
