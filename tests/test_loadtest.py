@@ -118,3 +118,20 @@ def test_mix_parsing():
     for bad in ("", "enqueue", "enqueue=x", "enqueue=-1", "enqueue=0"):
         with pytest.raises(ValueError):
             parse_mix(bad)
+
+
+def test_a_duration_bounds_the_run_by_itself():
+    target = EmbeddedTarget()
+    workload = Workload(threads=2, runs_per_thread=100_000, users=1, steps=1, step_duration=0.0, duration=0.3, seed=1)
+
+    async def go():
+        try:
+            return await Harness(target, workload).run()
+        finally:
+            await target.aclose()
+
+    history = asyncio.run(go())
+    sent = len(history.creates())
+    assert 0 < sent < workload.planned_runs
+    assert {op.thread for op in history.creates()} == set(history.final_done)  # one user served both threads
+    assert check(history) == []
