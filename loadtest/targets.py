@@ -65,7 +65,8 @@ class EmbeddedTarget:
         from .graph import graph
 
         self.journal = journal or new_journal()
-        os.environ[JOURNAL_ENV] = str(self.journal)
+        self._previous_journal = os.environ.get(JOURNAL_ENV)
+        os.environ[JOURNAL_ENV] = str(self.journal)  # the graph runs in this process
         self.system = ActorSystem({GRAPH_ID: graph}, settings=Settings(idle_timeout=idle_timeout))
         self.aio = self.system.aio
 
@@ -105,6 +106,10 @@ class EmbeddedTarget:
 
     async def aclose(self) -> None:
         self.system.shutdown()
+        if self._previous_journal is None:
+            os.environ.pop(JOURNAL_ENV, None)
+        else:
+            os.environ[JOURNAL_ENV] = self._previous_journal
 
 
 class HttpTarget:

@@ -43,6 +43,7 @@ def test_embedded_run_has_no_violations():
             await target.aclose()
 
     history = asyncio.run(go())
+    target.journal.unlink()
     assert_clean(history)
     report = build_report(history, [])
     assert report["runs_sent"] == 6 * 12
@@ -131,6 +132,7 @@ def test_a_duration_bounds_the_run_by_itself():
             await target.aclose()
 
     history = asyncio.run(go())
+    target.journal.unlink()
     sent = len(history.creates())
     assert 0 < sent < workload.planned_runs
     assert {op.thread for op in history.creates()} == set(history.final_done)  # one user served both threads
