@@ -36,6 +36,8 @@ class Workload(msgspec.Struct, kw_only=True):
     total_runs: int | None = None
     """Stop after this many runs (default threads × runs-per-thread)."""
     join_prob: float = 0.5
+    stream_prob: float = 0.2
+    """Chance a run is created with `runs.stream` (its events read to the end) instead of `create`."""
     """Closed loop: chance a user waits for its run before sending the next (otherwise it double-texts
     after a random pause of up to one run's duration)."""
     seed: int = 0
@@ -109,6 +111,38 @@ class Harness:
         self.on_progress(1)
         return op
 
+    async def stream(self, thread_id: str, strategy: str) -> Op:
+        """A streamed run: accepted when the run id is known, its end seen when the stream ends."""
+        t_send = time.time()
+        seen: dict[str, Any] = {}
+
+        def created(run_id: str) -> None:
+            seen.setdefault("run", run_id)
+            seen.setdefault("t_created", time.time())
+
+        def event(name: str) -> None:
+            if name != "metadata":
+                seen.setdefault("t_first", time.time())
+
+        op = Op(kind="create", thread=thread_id, t_send=t_send, t_resp=t_send, result="accepted", strategy=strategy,
+                steps=self.w.steps, streamed=True)
+        try:
+            await self.target.stream_run(thread_id, strategy, self._input(), created, event)
+        except Rejected as exc:
+            op.result, op.detail = "rejected", str(exc)[:300]
+        except Exception as exc:  # noqa: BLE001 - any failure is history; the checker reports it
+            op.result, op.detail = "error", f"{type(exc).__name__}: {exc}"[:300]
+        t_end = time.time()
+        if op.result == "accepted" and "run" not in seen:
+            op.result, op.detail = "error", "the stream ended without naming its run"
+        op.run, op.t_resp, op.t_first_event = seen.get("run"), seen.get("t_created", t_end), seen.get("t_first")
+        self.history.add(op)
+        self.on_progress(1)
+        if op.result == "accepted":
+            # The stream ended with the run: that is when the client saw it end.
+            self.history.add(Op(kind="join", thread=thread_id, run=op.run, t_send=op.t_resp, t_resp=t_end, result="ok"))
+        return op
+
     async def join(self, thread_id: str, run_id: str) -> Op:
         t_send = time.time()
         try:
@@ -130,6 +164,9 @@ class Harness:
             thread_id = threads[turn % len(threads)]
             turn += 1
             strategy = rng.choices(self._strategies, self._weights)[0]
+            if rng.random() < self.w.stream_prob:
+                await self.stream(thread_id, strategy)  # reads the run to its end, like a join
+                continue
             op = await self.create(thread_id, strategy)
             if op.result == "accepted" and rng.random() < self.w.join_prob:
                 await self.join(thread_id, op.run)  # type: ignore[arg-type]
@@ -151,7 +188,8 @@ class Harness:
             if delay > 0:
                 await asyncio.sleep(delay)
             strategy = rng.choices(self._strategies, self._weights)[0]
-            task = asyncio.create_task(self.create(rng.choice(threads), strategy))
+            send = self.stream if rng.random() < self.w.stream_prob else self.create
+            task = asyncio.create_task(send(rng.choice(threads), strategy))
             pending.add(task)
             task.add_done_callback(pending.discard)
         if pending:

@@ -36,6 +36,10 @@ class Op(msgspec.Struct, kw_only=True):
     """Steps the run was asked to execute (creates)."""
     detail: str | None = None
     """Error text, for `rejected` and `error`."""
+    streamed: bool = False
+    """Created with `runs.stream` (the client read the run's events to their end)."""
+    t_first_event: float | None = None
+    """Streamed runs: when the first event after `metadata` arrived."""
 
     @property
     def latency(self) -> float:

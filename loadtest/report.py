@@ -5,8 +5,10 @@ printed as a rich table, written as a JSON report and as a self-contained HTML p
 Latencies (all from the history, so the same for every target):
 - `create`: a create request's round trip (accepted or rejected).
 - `join`: a join request's round trip (it waits for the run, so it includes the run's own time).
-- `join_lag`: for joins sent before the run finished, from its last step end (journal) to the join
-  response: the server's overhead in reporting that a run is over.
+- `join_lag`: for joins sent before the run finished (and streams), from its last step end (journal)
+  to the join response (the stream's end): the server's overhead in reporting that a run is over.
+- `first_event`: for runs created with `runs.stream`, from the request to the first event after
+  `metadata` (the first `values`, sent when the run starts).
 - `first_step`: from the create request to the run's first step start, for runs sent to an idle thread.
 - `interrupt_to_successor`: from an interrupt/rollback request sent while another run was executing
   to its own first step start: how fast the old run is stopped and the new one begins.
@@ -26,8 +28,11 @@ import msgspec
 from .checker import Violation
 from .history import History, executions
 
-METRICS = ("create", "join", "join_lag", "first_step", "interrupt_to_successor")
-COLOURS = {"create": "#1f77b4", "join": "#ff7f0e", "join_lag": "#2ca02c", "first_step": "#9467bd", "interrupt_to_successor": "#d62728"}
+METRICS = ("create", "join", "join_lag", "first_event", "first_step", "interrupt_to_successor")
+COLOURS = {
+    "create": "#1f77b4", "join": "#ff7f0e", "join_lag": "#2ca02c", "first_event": "#8c564b",
+    "first_step": "#9467bd", "interrupt_to_successor": "#d62728",
+}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -54,11 +59,15 @@ def latency_series(history: History) -> dict[str, list[tuple[float, float]]]:
     t0 = history.meta.get("started") or min((op.t_send for op in history.ops), default=0.0)
     series: dict[str, list[tuple[float, float]]] = {name: [] for name in METRICS}
     runs = executions(history.steps)
+    streamed = {op.run for op in history.ops if op.streamed}
     for op in history.ops:
         if op.kind == "create" and op.result != "error":
             series["create"].append((op.t_send - t0, op.latency))
+            if op.t_first_event is not None:
+                series["first_event"].append((op.t_send - t0, op.t_first_event - op.t_send))
         elif op.kind == "join" and op.result == "ok":
-            series["join"].append((op.t_send - t0, op.latency))
+            if op.run not in streamed:
+                series["join"].append((op.t_send - t0, op.latency))
             executed = runs.get(op.run or "")
             if executed is not None and op.t_send <= executed.last <= op.t_resp:
                 series["join_lag"].append((executed.last - t0, op.t_resp - executed.last))

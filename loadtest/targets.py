@@ -18,6 +18,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .graph import CONFIG_PATH, GRAPH_ID, JOURNAL_ENV
@@ -43,6 +44,13 @@ class Target(Protocol):
     async def create_thread(self) -> str: ...
     async def create_run(self, thread_id: str, strategy: str, input: dict[str, Any]) -> str: ...
     async def join(self, thread_id: str, run_id: str) -> Any: ...
+    async def stream_run(
+        self, thread_id: str, strategy: str, input: dict[str, Any], on_created: Callable[[str], None], on_event: Callable[[str], None]
+    ) -> None:
+        """Create a run with `runs.stream` and read its events to the end: `on_created(run_id)` once
+        the run is accepted, `on_event(name)` per event. Raises `Rejected` for a 409."""
+        ...
+
     async def run_status(self, thread_id: str, run_id: str) -> str: ...
     async def state_done(self, thread_id: str) -> list[str]: ...
     async def aclose(self) -> None: ...
@@ -91,6 +99,27 @@ class EmbeddedTarget:
             return await self.aio.runs.join(thread_id, run_id)
         except NotFound as exc:
             raise Gone(str(exc)) from exc
+
+    async def stream_run(self, thread_id: str, strategy: str, input: dict[str, Any], on_created: Any, on_event: Any) -> None:
+        # What `system.aio.runs.stream` does, through the operations, so the run id is known at once.
+        from actors import ThreadBusy
+        from actors.runtime import wait_future
+        from actors.streams import AsyncSubscription
+
+        ops = self.system.ops
+        run = ops.prepare_run(thread_id, GRAPH_ID, input=input, multitask_strategy=strategy)
+        subscription = AsyncSubscription(ops.open_stream(run))
+        try:
+            await wait_future(ops.submit_run(run))
+        except ThreadBusy as exc:
+            subscription.close()
+            raise Rejected(str(exc)) from exc
+        except BaseException:
+            subscription.close()
+            raise
+        on_created(run.run_id)
+        async for event in subscription:
+            on_event(event.event)
 
     async def run_status(self, thread_id: str, run_id: str) -> str:
         from actors import NotFound
@@ -145,6 +174,18 @@ class HttpTarget:
         except Exception as exc:
             if _http_status(exc) == 404:
                 raise Gone(str(exc)) from exc
+            raise
+
+    async def stream_run(self, thread_id: str, strategy: str, input: dict[str, Any], on_created: Any, on_event: Any) -> None:
+        try:
+            async for part in self.client.runs.stream(
+                thread_id, GRAPH_ID, input=input, multitask_strategy=strategy,  # type: ignore[arg-type]
+                on_run_created=lambda meta: on_created(meta["run_id"]),
+            ):
+                on_event(part.event)
+        except Exception as exc:
+            if _http_status(exc) == 409:
+                raise Rejected(str(exc)) from exc
             raise
 
     async def run_status(self, thread_id: str, run_id: str) -> str:

@@ -31,6 +31,7 @@ def assert_clean(history) -> None:
     assert strategies["interrupt"] and strategies["enqueue"]
     assert statuses["success"] and (statuses["interrupted"] or statuses["deleted"])
     assert any(e.event == "cancel" for e in history.steps)
+    assert any(op.streamed for op in history.accepted())  # some runs were read through runs.stream
 
 
 def test_embedded_run_has_no_violations():
