@@ -27,6 +27,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     target.add_argument("--serve", action="store_true", help="start switchboard on a free loopback port and drive it over HTTP")
     target.add_argument("--reference", metavar="LANGGRAPH_BIN", help="start the reference server (`langgraph dev`) from this binary")
     target.add_argument("--url", help="a running server serving loadtest/langgraph.json (needs --journal)")
+    target.add_argument("--check", metavar="HISTORY", help="no traffic: re-check a history saved with --history")
     p.add_argument("--journal", help=f"with --url: the journal file the server's graph writes ({JOURNAL_ENV})")
     p.add_argument("--allow-remote", action="store_true", help="allow a --url that is not on loopback")
     w = p.add_argument_group("workload")
@@ -92,10 +93,17 @@ async def execute(target: Any, workload: Any, progress: bool) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from .checker import check
-    from .report import build_report, print_summary, write_html, write_json
     from .targets import EmbeddedTarget, HttpTarget, ServerProcess, is_loopback
 
+    if args.check:
+        from .history import History
+
+        try:
+            history = History.from_json(Path(args.check).read_bytes())
+        except (OSError, ValueError) as exc:
+            print(f"switchboard loadtest: --check {args.check}: {exc}", file=sys.stderr)
+            return 2
+        return _conclude(history, args)
     try:
         workload = _workload(args)
     except ValueError as exc:
@@ -121,6 +129,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+    code = _conclude(history, args)
+    if not args.url and target.journal.exists():
+        os.unlink(target.journal)
+    return code
+
+
+def _conclude(history: Any, args: argparse.Namespace) -> int:
+    """Check the history, print the summary and every violation, write the outputs; the exit code."""
+    from .checker import check
+    from .report import build_report, print_summary, write_html, write_json
+
     violations = check(history)
     report = build_report(history, violations)
     print_summary(report)
@@ -132,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
         write_json(report, args.report)
     if args.plot:
         write_html(history, report, args.plot)
-    if args.history:
+    if args.history and not args.check:
         history.save(args.history)
-    if not args.url and target.journal.exists():
-        os.unlink(target.journal)
     return 1 if violations else 0

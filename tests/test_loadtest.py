@@ -13,6 +13,7 @@ from actors import ActorSystem
 from loadtest.checker import check
 from loadtest.graph import GRAPH_ID, graph
 from loadtest.harness import Harness, Workload, parse_mix
+from loadtest.history import History
 from loadtest.report import build_report
 from loadtest.targets import EmbeddedTarget, HttpTarget, is_loopback, new_journal
 from server.app import create_app
@@ -138,3 +139,21 @@ def test_a_duration_bounds_the_run_by_itself():
     assert 0 < sent < workload.planned_runs
     assert {op.thread for op in history.creates()} == set(history.final_done)  # one user served both threads
     assert check(history) == []
+
+
+def test_cli_rechecks_a_saved_history_and_fails_on_a_violation(tmp_path, capsys):
+    saved = tmp_path / "history.json"
+    assert main(["loadtest", "--embedded", "--threads", "2", "--runs-per-thread", "4", "--step-duration", "0.005",
+                 "--no-progress", "--history", str(saved)]) == 0
+    assert main(["loadtest", "--check", str(saved)]) == 0
+    # Tamper with it: an accepted run that never ended.
+    history = History.from_json(saved.read_bytes())
+    run = history.accepted()[0].run
+    history.final_status[run] = "running"
+    history.save(saved)
+    capsys.readouterr()
+    assert main(["loadtest", "--check", str(saved)]) == 1
+    out = capsys.readouterr().out
+    assert f"VIOLATION [not-terminal] thread {history.accepted()[0].thread} (runs {run})" in out
+    (tmp_path / "junk.json").write_text("{not json")
+    assert main(["loadtest", "--check", str(tmp_path / "junk.json")]) == 2
