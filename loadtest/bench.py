@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -164,23 +165,32 @@ def p50(values: list[float]) -> float:
     return statistics.median(values)
 
 
-async def measure(target: Any, sizes: dict[str, int]) -> dict[str, Any]:
-    cj = await create_join(target, sizes["create_join"])
-    result: dict[str, Any] = {"create_join_p50_ms": p50(cj) * 1000, "create_join_p90_ms": sorted(cj)[int(0.9 * len(cj))] * 1000}
-    result["runs_per_s_50_threads"] = await throughput(target, 50, sizes["runs_each"])
-    it = await interrupt_to_successor(target, sizes["interrupt"])
-    result["interrupt_to_successor_p50_ms"] = p50(it) * 1000
-    eq = await enqueued(target, 30, sizes["enqueued"])
-    result["enqueued_30_s"] = p50(eq)
-    return result
+async def measure(targets: dict[str, Any], sizes: dict[str, dict[str, int]], rounds: int = 5) -> dict[str, dict[str, Any]]:
+    """Every figure for every target. create+join - the figure compared as a ratio - is taken in
+    interleaved rounds, so a burst of load on this shared machine hits every target alike."""
+    samples: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, target in targets.items():
+            samples[name] += await create_join(target, max(1, sizes[name]["create_join"] // rounds))
+    results: dict[str, dict[str, Any]] = {}
+    for name, target in targets.items():
+        print(f"measuring {name} ...", file=sys.stderr)
+        cj, size = sorted(samples[name]), sizes[name]
+        result: dict[str, Any] = {"create_join_p50_ms": p50(cj) * 1000, "create_join_p90_ms": cj[int(0.9 * len(cj))] * 1000}
+        result["runs_per_s_50_threads"] = await throughput(target, 50, size["runs_each"])
+        result["interrupt_to_successor_p50_ms"] = p50(await interrupt_to_successor(target, size["interrupt"])) * 1000
+        result["enqueued_30_s"] = p50(await enqueued(target, 30, size["enqueued"]))
+        results[name] = result
+    return results
 
 
-async def measure_target(make: Any, sizes: dict[str, int]) -> dict[str, Any]:
-    target = make()
+async def measure_targets(makers: dict[str, Any], sizes: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
+    targets = {name: make() for name, make in makers.items()}
     try:
-        return await measure(target, sizes)
+        return await measure(targets, sizes)
     finally:
-        await target.aclose()
+        for target in targets.values():
+            await target.aclose()
 
 
 # --- memory: a child process, so nothing else is in its RSS --------------------------------------
@@ -337,24 +347,23 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m loadtest.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "targets": {},
     }
-    plan: list[tuple[str, Any, dict[str, int]]] = []
-    if "baseline" in only:
-        plan.append(("baseline", lambda: BaselineTarget(journal), sizes))
-    if "embedded" in only:
-        plan.append(("embedded", lambda: EmbeddedTarget(journal), sizes))
-    for name, make, size in plan:
-        print(f"measuring {name} ...", file=sys.stderr)
-        results["targets"][name] = asyncio.run(measure_target(make, size))
-    servers = [("http", "switchboard", None, sizes)] if "http" in only else []
+    # Ours and the floor side by side (create+join interleaved); the reference on its own, after.
+    with contextlib.ExitStack() as stack:
+        makers: dict[str, Any] = {}
+        if "baseline" in only:
+            makers["baseline"] = lambda: BaselineTarget(journal)
+        if "embedded" in only:
+            makers["embedded"] = lambda: EmbeddedTarget(journal)
+        if "http" in only:
+            makers["http"] = stack.enter_context(ServerProcess("switchboard", journal=journal)).target
+        print(f"measuring create+join of {', '.join(makers)} in interleaved rounds ...", file=sys.stderr)
+        results["targets"].update(asyncio.run(measure_targets(makers, {name: sizes for name in makers})))
     if "reference" in only:
         if args.reference and Path(args.reference).exists():
-            servers.append(("reference", "reference", args.reference, ref_sizes))
+            with ServerProcess("reference", langgraph_bin=args.reference, journal=journal) as server:
+                results["targets"].update(asyncio.run(measure_targets({"reference": server.target}, {"reference": ref_sizes})))
         else:
             print("reference server not installed (--reference / SWITCHBOARD_REFERENCE_LANGGRAPH): skipped", file=sys.stderr)
-    for name, kind, binary, size in servers:
-        print(f"measuring {name} ...", file=sys.stderr)
-        with ServerProcess(kind, langgraph_bin=binary, journal=journal) as server:
-            results["targets"][name] = asyncio.run(measure_target(server.target, size))
     if "memory" in only:
         print(f"measuring memory over {args.memory_threads:,} threads ...", file=sys.stderr)
         results["memory"] = memory(args.memory_threads)
