@@ -28,6 +28,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     target.add_argument("--reference", metavar="LANGGRAPH_BIN", help="start the reference server (`langgraph dev`) from this binary")
     target.add_argument("--url", help="a running server serving loadtest/langgraph.json (needs --journal)")
     target.add_argument("--check", metavar="HISTORY", help="no traffic: re-check a history saved with --history")
+    p.add_argument("--storage", choices=["memory", "sqlite"], default="memory", help="with --serve: the server's storage (default: %(default)s)")
     p.add_argument("--journal", help=f"with --url: the journal file the server's graph writes ({JOURNAL_ENV})")
     p.add_argument("--allow-remote", action="store_true", help="allow a --url that is not on loopback")
     w = p.add_argument_group("workload")
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.embedded:
         target = EmbeddedTarget()
     else:
-        server = ServerProcess("reference" if args.reference else "switchboard", langgraph_bin=args.reference)
+        server = ServerProcess("reference" if args.reference else "switchboard", langgraph_bin=args.reference, storage=args.storage)
         server.__enter__()
         target = server.target()
     try:

@@ -229,14 +229,22 @@ class ServerProcess:
     `kind="switchboard"` runs `python -m server.cli serve`; `kind="reference"` runs `langgraph dev` from
     the given binary (a separate venv; never ours)."""
 
-    def __init__(self, kind: str = "switchboard", langgraph_bin: str | None = None, journal: Path | None = None) -> None:
+    def __init__(
+        self, kind: str = "switchboard", langgraph_bin: str | None = None, journal: Path | None = None, storage: str = "memory"
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.journal = journal or new_journal()
         env = {**os.environ, JOURNAL_ENV: str(self.journal)}
         if kind == "switchboard":
-            cmd = [sys.executable, "-m", "server.cli", "serve", "--config", CONFIG_PATH, "--port", str(self.port), "--log-level", "warning"]
+            # In-memory storage by default, like the reference's inmem runtime; `sqlite` in a scratch
+            # data dir (never the repository's .switchboard/, which one server at a time may hold).
+            cmd = [sys.executable, "-m", "server.cli", "serve", "--config", CONFIG_PATH, "--port", str(self.port),
+                   "--log-level", "warning", "--storage", storage, "--shutdown-grace", "1"]
+            if storage == "sqlite":
+                self.data_dir = tempfile.TemporaryDirectory(prefix="switchboard-loadtest-data-")
+                cmd += ["--data-dir", self.data_dir.name]
         elif kind == "reference":
             if not langgraph_bin:
                 raise ValueError("the reference server needs the path of its `langgraph` binary")
@@ -285,8 +293,9 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.log.close()
-        if self.kind == "reference":
-            self.scratch.cleanup()
+        for scratch in ("scratch", "data_dir"):
+            if hasattr(self, scratch):
+                getattr(self, scratch).cleanup()
 
     def __enter__(self) -> ServerProcess:
         try:
