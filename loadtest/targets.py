@@ -269,6 +269,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
+        self.keep_log = True  # until it is up: a failure's message names the log
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -276,6 +277,7 @@ class ServerProcess:
             try:
                 with urllib.request.urlopen(f"{self.url}/ok", timeout=1) as response:
                     if response.status == 200:
+                        self.keep_log = False
                         return
             except OSError:
                 time.sleep(0.1)  # not up yet: poll again until the deadline
@@ -293,6 +295,8 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.log.close()
+        if not getattr(self, "keep_log", False):
+            os.unlink(self.log.name)
         for scratch in ("scratch", "data_dir"):
             if hasattr(self, scratch):
                 getattr(self, scratch).cleanup()
