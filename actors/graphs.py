@@ -9,8 +9,6 @@ argument) returning either.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import inspect
 import json
 import sys
@@ -52,26 +50,9 @@ def load_graphs(config_path: str | Path) -> dict[str, Pregel]:
 
 
 def load_graph(spec: str, base: Path) -> Pregel:
-    if ":" not in spec:
-        raise GraphConfigError(f"graph spec {spec!r} must look like './file.py:attr' or 'pkg.mod:attr'")
-    location, attr = spec.rsplit(":", 1)
-    if location.endswith(".py") or "/" in location:
-        file = (base / location).resolve()
-        if not file.exists():
-            raise GraphConfigError(f"graph file not found: {file}")
-        module_name = f"switchboard_graph_{file.stem}_{abs(hash(str(file)))}"
-        module_spec = importlib.util.spec_from_file_location(module_name, file)
-        assert module_spec and module_spec.loader
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_name] = module
-        module_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(location)
-    try:
-        obj = getattr(module, attr)
-    except AttributeError as exc:
-        raise GraphConfigError(f"{spec}: module has no attribute {attr!r}") from exc
-    return _materialize(obj, spec)
+    from .loading import import_object  # loading imports GraphConfigError from here
+
+    return _materialize(import_object(spec, base, "graph"), spec)
 
 
 def _materialize(obj: Any, spec: str) -> Pregel:
