@@ -40,8 +40,10 @@ class RunWatchers:
     def finish(self, run_id: str, output: Any, record: Callable[[], Run | None]) -> None:
         """Persist the end of a run (`record` writes its status) and wake whoever waits for it."""
         with self.lock:
-            record()
+            # Output first, status last: a crash in between leaves a non-terminal run, which
+            # start-up recovery ends (and gives an output), never a finished run without output.
             self.storage.set_run_output(run_id, output)
+            record()
             waiters = self._waiters.pop(run_id, [])
         for future in waiters:
             future.set_result(output)
