@@ -22,7 +22,7 @@ from ..runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
 from .record_storage import RecordStorage
-from .records import Update
+from .records import Update, scan_query
 
 MIGRATION_LOCK = 0x5377_6974  # pg_advisory_xact_lock key: "Swit"
 
@@ -108,14 +108,7 @@ class PostgresTable:
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
     ) -> list[bytes]:
-        sql, args = "SELECT data FROM records WHERE kind = %s", [kind]
-        if parent is not None:
-            sql += " AND parent = %s"
-            args.append(parent)
-        if status is not None:
-            sql += " AND status = %s"
-            args.append(status)
-        sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+        sql, args = scan_query(kind, parent, status, newest_first, "%s")
         with self.pool.connection() as conn:
             return [bytes(row[0]) for row in conn.execute(sql, args)]
 

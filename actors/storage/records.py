@@ -56,6 +56,21 @@ class RecordTable(Protocol):
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
+def scan_query(
+    kind: str, parent: str | None, status: str | None, newest_first: bool, placeholder: str
+) -> tuple[str, list[str]]:
+    """The SELECT behind `RecordTable.scan` for the SQL backends (`?` for SQLite, `%s` for psycopg)."""
+    sql, args = f"SELECT data FROM records WHERE kind = {placeholder}", [kind]
+    if parent is not None:
+        sql += f" AND parent = {placeholder}"
+        args.append(parent)
+    if status is not None:
+        sql += f" AND status = {placeholder}"
+        args.append(status)
+    sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+    return sql, args
+
+
 def encode(record: Any) -> bytes:
     return serde.dumps(record)
 

@@ -22,7 +22,7 @@ from ..runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
 from .record_storage import RecordStorage
-from .records import Update
+from .records import Update, scan_query
 
 RECORDS_FILE = "switchboard.db"
 CHECKPOINTS_FILE = "checkpoints.db"
@@ -157,14 +157,7 @@ class SqliteTable:
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
     ) -> list[bytes]:
-        sql, args = "SELECT data FROM records WHERE kind = ?", [kind]
-        if parent is not None:
-            sql += " AND parent = ?"
-            args.append(parent)
-        if status is not None:
-            sql += " AND status = ?"
-            args.append(status)
-        sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+        sql, args = scan_query(kind, parent, status, newest_first, "?")
         with self._reader() as reader:
             return [row[0] for row in reader.execute(sql, args)]
 

@@ -104,31 +104,23 @@ def talk(state: State) -> dict[str, Any]:
     return {"messages": ["talked"]}
 
 
-def build_custom():
+def single_node(name: str, node):
     builder = StateGraph(State)
-    builder.add_node("talk", talk)
-    builder.add_edge(START, "talk")
-    builder.add_edge("talk", END)
-    return builder.compile()
-
-
-def build_hitl():
-    builder = StateGraph(State)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", END)
+    builder.add_node(name, node)
+    builder.add_edge(START, name)
+    builder.add_edge(name, END)
     return builder.compile()
 
 
 async_graph = build(_async_step)
 sync_graph = build(_sync_step)
 one_step = build(_async_step, steps=1)
-hitl_graph = build_hitl()
+hitl_graph = single_node("ask", ask)
 
 GRAPHS = {
     "steps": async_graph,
     "sync_steps": sync_graph,
     "one": one_step,
     "hitl": hitl_graph,
-    "custom": build_custom(),
+    "custom": single_node("talk", talk),
 }
