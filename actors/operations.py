@@ -115,6 +115,11 @@ class Operations(AssistantOperations, StateOperations):
 
     # --- runs ------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _implicit_thread_metadata(options: dict[str, Any]) -> dict[str, Any]:
+        """A thread a run creates takes the run's metadata: whoever owns the run owns its thread."""
+        return dict(options.get("metadata") or {})
+
     def prepare_run(self, thread_id: str | None, assistant_id: str, **options: Any) -> Run:
         """Validate a run request and build its record (nothing is sent yet)."""
         self._validate_options(options)
@@ -124,12 +129,12 @@ class Operations(AssistantOperations, StateOperations):
         if thread_id is None:
             # A stateless run gets a thread of its own; `on_completion` (default: delete) says
             # whether it outlives the run. On a caller's thread the option means nothing.
-            thread_id = self.create_thread().thread_id
+            thread_id = self.create_thread(metadata=self._implicit_thread_metadata(options)).thread_id
             options["on_completion"] = on_completion or "delete"
         elif self.storage.get_thread(thread_id) is None:
             if options.get("if_not_exists") != "create":
                 raise NotFound("Thread or assistant not found.")
-            self.create_thread(thread_id, if_exists="do_nothing")
+            self.create_thread(thread_id, self._implicit_thread_metadata(options), if_exists="do_nothing")
         metadata = {**(options.get("metadata") or {}), "graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
         kwargs = {k: options[k] for k in RUN_OPTIONS if options.get(k) is not None}
         return Run(

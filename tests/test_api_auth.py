@@ -279,3 +279,17 @@ async def test_other_spellings_of_an_id_are_checked_too(live_server, alice):
     async with httpx.AsyncClient(base_url=live_server.url, headers={"Authorization": "Bearer token-bob"}) as http:
         for spelling in spellings:
             assert (await http.get(f"/threads/{spelling}")).status_code == 404, spelling
+
+
+async def test_a_thread_made_by_a_run_belongs_to_the_runs_owner(alice, bob):
+    run = await alice.runs.create(None, "one", input={"tag": "s"}, on_completion="keep")
+    tid = run["thread_id"]
+    assert (await alice.runs.join(tid, run["run_id"]))["messages"] == ["s:0"]
+    assert (await alice.threads.get(tid))["metadata"]["owner"] == "alice"
+    with pytest.raises(NotFoundError):
+        await bob.threads.get(tid)
+    named = "5b1d4c7e-0f7a-4f4e-9a51-6a1f0c2b9d33"
+    await alice.runs.create(named, "one", input={"tag": "n"}, if_not_exists="create")
+    assert (await alice.threads.get(named))["metadata"]["owner"] == "alice"
+    with pytest.raises(NotFoundError):
+        await bob.threads.get(named)
