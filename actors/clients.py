@@ -1,13 +1,20 @@
 """The embedded clients: the same names and arguments as `langgraph-sdk`'s clients, without HTTP.
 
-`system.threads` / `system.runs` are synchronous (like `get_sync_client()`), `system.aio.threads` /
-`system.aio.runs` are coroutines (like `get_client()`). Records come back as plain dicts, as the SDK
-returns them; stream parts as `(event, data)` tuples.
+`system.assistants` / `system.threads` / `system.runs` are synchronous (like `get_sync_client()`);
+`system.aio.assistants` / `.threads` / `.runs` are coroutines (like `get_client()`). Records come back as
+plain dicts, as the SDK returns them; stream parts as `(event, data)` tuples.
+
+Each operation is written once, in a `*Calls` class, returning a value or a `concurrent.futures.Future`;
+`_sync` and `_async` turn that class into the two faces (wait with `.result()`, or await without
+blocking the loop).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import concurrent.futures
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -16,126 +23,168 @@ from .operations import Operations
 from .runtime import wait_future
 from .streams import AsyncSubscription, SyncSubscription
 
-TIMEOUT = None  # sync waits follow the run; callers wanting a bound use the async API with wait_for
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, msgspec.Struct):
+        return msgspec.to_builtins(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
-def _plain(record: Any) -> Any:
-    return msgspec.to_builtins(record) if isinstance(record, msgspec.Struct) else record
-
-
-class SyncThreads:
+class AssistantsCalls:
     def __init__(self, ops: Operations) -> None:
         self._ops = ops
 
-    def create(self, *, thread_id: str | None = None, metadata: dict[str, Any] | None = None, if_exists: str = "raise") -> dict[str, Any]:
-        return _plain(self._ops.create_thread(thread_id, metadata, if_exists))
+    def get(self, assistant_id: str) -> Any:
+        return self._ops.get_assistant(assistant_id)
 
-    def get(self, thread_id: str) -> dict[str, Any]:
-        return _plain(self._ops.get_thread(thread_id))
+    def create(self, graph_id: str, **fields: Any) -> Any:
+        return self._ops.create_assistant(graph_id, **fields)
 
-    def update(self, thread_id: str, *, metadata: dict[str, Any]) -> dict[str, Any]:
-        return _plain(self._ops.update_thread(thread_id, metadata).result(TIMEOUT))
+    def update(self, assistant_id: str, **fields: Any) -> Any:
+        return self._ops.update_assistant(assistant_id, **fields)
 
-    def delete(self, thread_id: str) -> None:
-        self._ops.delete_thread(thread_id).result(TIMEOUT)
+    def delete(self, assistant_id: str, *, delete_threads: bool = False) -> None:
+        self._ops.delete_assistant(assistant_id, delete_threads=delete_threads)
 
-    def search(self, *, metadata: dict[str, Any] | None = None, status: str | None = None, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:
-        return [_plain(t) for t in self._ops.search_threads(metadata, status, limit, offset)]  # type: ignore[arg-type]
+    def search(self, *, graph_id: str | None = None, metadata: dict[str, Any] | None = None, limit: int = 10, offset: int = 0) -> Any:
+        return self._ops.search_assistants(graph_id, metadata, limit, offset)
 
-    def get_state(self, thread_id: str) -> dict[str, Any]:
-        return self._ops.get_state(thread_id).result(TIMEOUT)
+    def count(self, *, graph_id: str | None = None, metadata: dict[str, Any] | None = None) -> Any:
+        return self._ops.count_assistants(graph_id, metadata)
+
+    def get_graph(self, assistant_id: str, *, xray: bool | int = False) -> Any:
+        return self._ops.assistant_graph(assistant_id, xray)
+
+    def get_schemas(self, assistant_id: str) -> Any:
+        return self._ops.assistant_schemas(assistant_id)
 
 
-class SyncRuns:
+class ThreadsCalls:
     def __init__(self, ops: Operations) -> None:
         self._ops = ops
 
-    def create(self, thread_id: str | None, assistant_id: str, **options: Any) -> dict[str, Any]:
-        return _plain(self._ops.create_run(thread_id, assistant_id, **options).result(TIMEOUT))
+    def create(self, *, thread_id: str | None = None, metadata: dict[str, Any] | None = None, if_exists: str = "raise") -> Any:
+        return self._ops.create_thread(thread_id, metadata, if_exists)
 
-    def get(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        return _plain(self._ops.get_run(thread_id, run_id))
+    def get(self, thread_id: str) -> Any:
+        return self._ops.get_thread(thread_id)
 
-    def list(self, thread_id: str, *, limit: int = 10, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
-        return [_plain(r) for r in self._ops.list_runs(thread_id, limit, offset, status)]
+    def update(self, thread_id: str, *, metadata: dict[str, Any]) -> Any:
+        return self._ops.update_thread(thread_id, metadata)
+
+    def delete(self, thread_id: str) -> Any:
+        return self._ops.delete_thread(thread_id)
+
+    def search(self, *, metadata: dict[str, Any] | None = None, status: str | None = None, limit: int = 10, offset: int = 0) -> Any:
+        return self._ops.search_threads(metadata, status, limit, offset)  # type: ignore[arg-type]
+
+    def copy(self, thread_id: str) -> Any:
+        return self._ops.copy_thread(thread_id)
+
+    def get_state(self, thread_id: str, checkpoint: dict[str, Any] | None = None) -> Any:
+        return self._ops.get_state(thread_id, checkpoint)
+
+    def update_state(self, thread_id: str, values: Any, *, as_node: str | None = None, checkpoint: dict[str, Any] | None = None) -> Any:
+        return self._ops.update_state(thread_id, values, as_node=as_node, checkpoint=checkpoint)
+
+    def get_history(self, thread_id: str, *, limit: int = 10, before: Any = None, metadata: dict[str, Any] | None = None) -> Any:
+        return self._ops.get_history(thread_id, limit=limit, before=before, metadata=metadata)
+
+
+class RunsCalls:
+    def __init__(self, ops: Operations) -> None:
+        self._ops = ops
+
+    def create(self, thread_id: str | None, assistant_id: str, **options: Any) -> Any:
+        return self._ops.create_run(thread_id, assistant_id, **options)
+
+    def get(self, thread_id: str, run_id: str) -> Any:
+        return self._ops.get_run(thread_id, run_id)
+
+    def list(self, thread_id: str, *, limit: int = 10, offset: int = 0, status: str | None = None) -> Any:
+        return self._ops.list_runs(thread_id, limit, offset, status)
 
     def join(self, thread_id: str, run_id: str) -> Any:
-        return self._ops.join_run(thread_id, run_id).result(TIMEOUT)
+        return self._ops.join_run(thread_id, run_id)
 
-    def wait(self, thread_id: str | None, assistant_id: str, **options: Any) -> Any:
-        run = self.create(thread_id, assistant_id, **options)
-        return self.join(run["thread_id"], run["run_id"])
-
-    def cancel(self, thread_id: str, run_id: str, *, wait: bool = False, action: str = "interrupt") -> None:
-        self._ops.cancel_run(thread_id, run_id, wait=wait, action=action).result(TIMEOUT)  # type: ignore[arg-type]
+    def cancel(self, thread_id: str, run_id: str, *, wait: bool = False, action: str = "interrupt") -> Any:
+        return self._ops.cancel_run(thread_id, run_id, wait=wait, action=action)  # type: ignore[arg-type]
 
     def delete(self, thread_id: str, run_id: str) -> None:
         self._ops.delete_run(thread_id, run_id)
 
+
+def _public(calls: type) -> list[tuple[str, Callable[..., Any]]]:
+    return [(name, fn) for name, fn in vars(calls).items() if inspect.isfunction(fn) and not name.startswith("_")]
+
+
+def _sync(calls: type) -> type:
+    """A class whose methods wait for each call's future (if any) and return plain values."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = fn(self, *args, **kwargs)
+            if isinstance(result, concurrent.futures.Future):
+                result = result.result()
+            return _plain(result)
+
+        return method
+
+    return type(f"Sync{calls.__name__.removesuffix('Calls')}", (calls,), {n: wrap(f) for n, f in _public(calls)})
+
+
+def _async(calls: type) -> type:
+    """A class whose methods are coroutines awaiting each call's future without blocking the loop."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = fn(self, *args, **kwargs)
+            if isinstance(result, concurrent.futures.Future):
+                result = await wait_future(result)
+            return _plain(result)
+
+        return method
+
+    return type(f"Async{calls.__name__.removesuffix('Calls')}", (calls,), {n: wrap(f) for n, f in _public(calls)})
+
+
+SyncAssistants = _sync(AssistantsCalls)
+SyncThreads = _sync(ThreadsCalls)
+AsyncAssistants = _async(AssistantsCalls)
+AsyncThreads = _async(ThreadsCalls)
+
+
+class SyncRuns(_sync(RunsCalls)):  # type: ignore[misc]
+    def wait(self, thread_id: str | None, assistant_id: str, **options: Any) -> Any:
+        """Create a run and wait for it: the thread's values after it."""
+        run = self.create(thread_id, assistant_id, **options)
+        return self.join(run["thread_id"], run["run_id"])
+
     def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> Iterator[tuple[str, Any]]:
+        """Create a run and iterate its events; subscribed before the run can start."""
         run = self._ops.prepare_run(thread_id, assistant_id, **options)
         subscription = SyncSubscription(self._ops.open_stream(run))
-        reply = self._ops.submit_run(run)
-        reply.result(TIMEOUT)  # raises ThreadBusy etc. before any event is yielded
+        self._ops.submit_run(run).result()  # raises ThreadBusy etc. before any event is yielded
         for event in subscription:
             yield event.event, event.decoded()
 
 
-class AsyncThreads:
-    def __init__(self, ops: Operations) -> None:
-        self._ops = ops
-
-    async def create(self, *, thread_id: str | None = None, metadata: dict[str, Any] | None = None, if_exists: str = "raise") -> dict[str, Any]:
-        return _plain(self._ops.create_thread(thread_id, metadata, if_exists))
-
-    async def get(self, thread_id: str) -> dict[str, Any]:
-        return _plain(self._ops.get_thread(thread_id))
-
-    async def update(self, thread_id: str, *, metadata: dict[str, Any]) -> dict[str, Any]:
-        return _plain(await wait_future(self._ops.update_thread(thread_id, metadata)))
-
-    async def delete(self, thread_id: str) -> None:
-        await wait_future(self._ops.delete_thread(thread_id))
-
-    async def search(self, *, metadata: dict[str, Any] | None = None, status: str | None = None, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:
-        return [_plain(t) for t in self._ops.search_threads(metadata, status, limit, offset)]  # type: ignore[arg-type]
-
-    async def get_state(self, thread_id: str) -> dict[str, Any]:
-        return await wait_future(self._ops.get_state(thread_id))
-
-
-class AsyncRuns:
-    def __init__(self, ops: Operations) -> None:
-        self._ops = ops
-
-    async def create(self, thread_id: str | None, assistant_id: str, **options: Any) -> dict[str, Any]:
-        return _plain(await wait_future(self._ops.create_run(thread_id, assistant_id, **options)))
-
-    async def get(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        return _plain(self._ops.get_run(thread_id, run_id))
-
-    async def list(self, thread_id: str, *, limit: int = 10, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
-        return [_plain(r) for r in self._ops.list_runs(thread_id, limit, offset, status)]
-
-    async def join(self, thread_id: str, run_id: str) -> Any:
-        return await wait_future(self._ops.join_run(thread_id, run_id))
-
+class AsyncRuns(_async(RunsCalls)):  # type: ignore[misc]
     async def wait(self, thread_id: str | None, assistant_id: str, **options: Any) -> Any:
+        """Create a run and wait for it: the thread's values after it."""
         run = await self.create(thread_id, assistant_id, **options)
         return await self.join(run["thread_id"], run["run_id"])
 
-    async def cancel(self, thread_id: str, run_id: str, *, wait: bool = False, action: str = "interrupt") -> None:
-        await wait_future(self._ops.cancel_run(thread_id, run_id, wait=wait, action=action))  # type: ignore[arg-type]
-
-    async def delete(self, thread_id: str, run_id: str) -> None:
-        self._ops.delete_run(thread_id, run_id)
-
     async def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> AsyncIterator[tuple[str, Any]]:
+        """Create a run and iterate its events; subscribed before the run can start."""
         run = self._ops.prepare_run(thread_id, assistant_id, **options)
         subscription = AsyncSubscription(self._ops.open_stream(run))
-        reply = self._ops.submit_run(run)
         try:
-            await wait_future(reply)
+            await wait_future(self._ops.submit_run(run))
         except BaseException:
             subscription.close()
             raise
@@ -147,5 +196,6 @@ class AsyncClient:
     """`system.aio`: the async face of the embedded system."""
 
     def __init__(self, ops: Operations) -> None:
+        self.assistants = AsyncAssistants(ops)
         self.threads = AsyncThreads(ops)
         self.runs = AsyncRuns(ops)

@@ -16,7 +16,7 @@ from typing import Any
 import pykka
 from langgraph.pregel import Pregel
 
-from .clients import AsyncClient, SyncRuns, SyncThreads
+from .clients import AsyncClient, SyncAssistants, SyncRuns, SyncThreads
 from .context import SystemContext
 from .crons import CronScheduler
 from .store_index import store_index_from_config, with_index
@@ -54,6 +54,7 @@ class ActorSystem:
         self.ctx.registry = ThreadRegistry(lambda thread_id: ThreadActor.start(thread_id, self.ctx))
         self._create_default_assistants()
         self.ops = Operations(self.ctx)
+        self.assistants = SyncAssistants(self.ops)
         self.threads = SyncThreads(self.ops)
         self.runs = SyncRuns(self.ops)
         self.aio = AsyncClient(self.ops)

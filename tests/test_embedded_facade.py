@@ -1,0 +1,43 @@
+"""The embedded facade mirrors the SDK: assistants, threads (state, history, copy) and runs, sync and async."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors import NotFound
+from tests.helpers import inp
+
+
+def test_sync_assistants_threads_state_and_history(system):
+    assistants = system.assistants.search(graph_id="one")
+    assert assistants and assistants[0]["graph_id"] == "one"
+    assert system.assistants.get("one")["assistant_id"] == assistants[0]["assistant_id"]
+    assert "one" in {a["graph_id"] for a in system.assistants.search(limit=100)}
+
+    tid = system.threads.create(metadata={"k": "v"})["thread_id"]
+    system.runs.wait(tid, "one", input={"messages": [], **inp("a")})
+    system.runs.wait(tid, "one", input=inp("b"))
+    assert system.threads.get_state(tid)["values"]["messages"] == ["a:0", "b:0"]
+    history = system.threads.get_history(tid, limit=50)
+    assert len(history) >= 4 and history[0]["values"]["messages"] == ["a:0", "b:0"]
+    updated = system.threads.update_state(tid, {"messages": ["edited"]}, as_node="step0")
+    assert updated["checkpoint"]["checkpoint_id"]
+    assert system.threads.get_state(tid)["values"]["messages"] == ["a:0", "b:0", "edited"]
+    copy = system.threads.copy(tid)
+    assert system.threads.get_state(copy["thread_id"])["values"]["messages"] == ["a:0", "b:0", "edited"]
+    assert system.threads.search(metadata={"k": "v"}, limit=100)[0]["metadata"]["k"] == "v"
+    system.threads.delete(copy["thread_id"])
+    with pytest.raises(NotFound):
+        system.threads.get(copy["thread_id"])
+
+
+async def test_async_faces_return_the_same_shapes(system):
+    assistant = await system.aio.assistants.get("one")
+    thread = await system.aio.threads.create()
+    run = await system.aio.runs.create(thread["thread_id"], assistant["assistant_id"], input={"messages": [], **inp("c")})
+    assert (await system.aio.runs.join(thread["thread_id"], run["run_id"]))["messages"] == ["c:0"]
+    assert [r["run_id"] for r in await system.aio.runs.list(thread["thread_id"])] == [run["run_id"]]
+    assert (await system.aio.threads.get_state(thread["thread_id"]))["values"]["messages"] == ["c:0"]
+    assert len(await system.aio.threads.get_history(thread["thread_id"])) >= 2
+    schemas = await system.aio.assistants.get_schemas("one")
+    assert "input_schema" in schemas
