@@ -327,7 +327,8 @@ class Operations(AssistantOperations, StateOperations):
     def _next_run_to_follow(self, thread_id: str, seen: set[str]) -> Run | None:
         runs = [r for r in self.storage.list_runs(thread_id) if r.run_id not in seen]
         running = [r for r in runs if r.status == "running"]
-        pending = sorted((r for r in runs if r.status == "pending" and not r.kwargs.get("after_seconds")), key=lambda r: r.run_id)
+        # list_runs is newest first in acceptance order (run ids are random within a millisecond)
+        pending = [r for r in reversed(runs) if r.status == "pending" and not r.kwargs.get("after_seconds")]
         return (running or pending or [None])[0]
 
     def _validate_options(self, options: dict[str, Any]) -> None:
