@@ -45,6 +45,7 @@ class ThreadActor(pykka.ThreadingActor):
         self.cancel_waiters: dict[str, list[m.Reply]] = {}
         self.deleting: list[m.Reply] = []
         self.generation = 0
+        self.timer_armed = False
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -323,12 +324,19 @@ class ThreadActor(pykka.ThreadingActor):
         self._arm_passivation()
 
     def _arm_passivation(self) -> None:
+        # One timer at a time: a tick that finds activity since it was armed re-arms it, so an
+        # idle actor stops between one and two idle timeouts after its last message, and a busy
+        # thread does not wake the graph loop with a new timer after every run.
+        if self.timer_armed:
+            return
+        self.timer_armed = True
         self.ctx.runtime.call_later(
             self.ctx.settings.idle_timeout,
             partial(self.ctx.tell_thread, self.thread_id, m.PassivateIfIdle(self.generation), spawn=False),
         )
 
     def _passivate(self, generation: int) -> None:
+        self.timer_armed = False
         if self.active is not None or self.queue or self.cancel_waiters:
             return  # busy: `_became_idle` arms a new timer when the slot frees
         # Any message since the timer was armed means activity, which may not have armed a timer of
