@@ -35,16 +35,21 @@ def assert_clean(history) -> None:
     assert any(op.streamed for op in history.accepted())  # some runs were read through runs.stream
 
 
-def test_embedded_run_has_no_violations():
-    target = EmbeddedTarget()
+def run_harness(target, workload: Workload) -> History:
+    """Drive `workload` against `target` to the end, then close the target."""
 
     async def go():
         try:
-            return await Harness(target, Workload(**SHORT)).run()
+            return await Harness(target, workload).run()
         finally:
             await target.aclose()
 
-    history = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_embedded_run_has_no_violations():
+    target = EmbeddedTarget()
+    history = run_harness(target, Workload(**SHORT))
     target.journal.unlink()
     assert_clean(history)
     report = build_report(history, [])
@@ -59,14 +64,7 @@ def test_http_run_open_loop_has_no_violations(monkeypatch, tmp_path):
     with ActorSystem({GRAPH_ID: graph}) as system, LiveServer(create_app(system, own_system=False)) as server:
         target = HttpTarget(server.url, journal)
         workload = Workload(**{**SHORT, "arrival": "open", "rate": 150.0, "total_runs": 70})
-
-        async def go():
-            try:
-                return await Harness(target, workload).run()
-            finally:
-                await target.aclose()
-
-        history = asyncio.run(go())
+        history = run_harness(target, workload)
     journal.unlink()
     assert_clean(history)
     assert len(history.creates()) == 70
@@ -126,14 +124,7 @@ def test_mix_parsing():
 def test_a_duration_bounds_the_run_by_itself():
     target = EmbeddedTarget()
     workload = Workload(threads=2, runs_per_thread=100_000, users=1, steps=1, step_duration=0.0, duration=0.3, seed=1)
-
-    async def go():
-        try:
-            return await Harness(target, workload).run()
-        finally:
-            await target.aclose()
-
-    history = asyncio.run(go())
+    history = run_harness(target, workload)
     target.journal.unlink()
     sent = len(history.creates())
     assert 0 < sent < workload.planned_runs
