@@ -10,6 +10,7 @@ from .errors import InvalidInput, NotFound
 from .graphs import GraphRegistry
 from .models import Assistant, Run
 from .registry import ThreadRegistry
+from .dispatch import PoolDispatcher
 from .runtime import GraphLoop
 from .settings import Settings
 from .storage import Storage
@@ -48,6 +49,8 @@ class SystemContext:
         self.storage = storage
         self.runtime = runtime
         self.graphs = graphs
+        self.actor_pool = PoolDispatcher(settings.actor_workers, "switchboard-thread-actor")
+        """The workers thread actors take turns on (actors/dispatch.py)."""
         self.streams = StreamRegistry()
         self.watchers = RunWatchers(storage)
         self.registry: ThreadRegistry  # set by the system, which knows how to spawn thread actors

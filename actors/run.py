@@ -3,6 +3,10 @@
 The graph itself runs on the graph loop (`RunDriver`); this actor's mailbox only carries control
 messages, so a `StopRun` is handled at once even while a long step executes. When the driver has
 really stopped, the actor reports `RunEnded` to its thread actor and stops itself.
+
+The actor is dispatched on the graph loop too (`actors/dispatch.py`): its handlers never block (they
+signal the driver, or tell the thread actor), and living beside its driver spares every run an OS
+thread and a hand-off at its start and at its end.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 import pykka
 
+from .dispatch import DispatchedActor
 from .driver import RunDriver, RunJob
 from .messages import DriverFinished, RunEnded, StopRun
 from .models import RunOutcome
@@ -22,9 +27,10 @@ from .streams import RunStream
 log = logging.getLogger("switchboard.run")
 
 
-class RunActor(pykka.ThreadingActor):
+class RunActor(DispatchedActor):
     def __init__(self, job: RunJob, stream: RunStream, runtime: GraphLoop, thread_ref: pykka.ActorRef[Any]) -> None:
         super().__init__()
+        self.dispatcher = runtime
         self.job = job
         self.thread_ref = thread_ref
         self.driver = RunDriver(job, stream, runtime)
@@ -35,7 +41,7 @@ class RunActor(pykka.ThreadingActor):
         self.driver.start().add_done_callback(self._driver_returned)
 
     def _driver_returned(self, future: concurrent.futures.Future[RunOutcome]) -> None:
-        # Runs on the graph loop thread: hand the result back as a message.
+        # Runs on the graph loop, outside a turn of this actor: hand the result back as a message.
         try:
             message = DriverFinished(outcome=future.result())
         except BaseException as exc:  # noqa: BLE001 - a driver bug must still end the run

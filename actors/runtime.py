@@ -93,9 +93,23 @@ class GraphLoop:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
+    def on_loop(self) -> bool:
+        return threading.current_thread() is self._thread
+
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule a coroutine on the loop from any thread."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        """Schedule a coroutine on the loop from any thread (on the loop itself: a task at once)."""
+        if not self.on_loop():
+            return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self.loop.create_task(coro).add_done_callback(lambda task: _copy_outcome(task, future))
+        return future
+
+    def execute(self, turn: Callable[[], None]) -> None:
+        """The dispatcher of actors that live on this loop (`actors/dispatch.py`): run `turn` soon."""
+        if self.on_loop():
+            self.loop.call_soon(turn)
+        else:
+            self.loop.call_soon_threadsafe(turn)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
         """Run a coroutine on the loop and wait for it (from a non-loop thread only)."""
@@ -106,7 +120,10 @@ class GraphLoop:
         return await wait_future(self.submit(coro))
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
+        if self.on_loop():
+            self.loop.call_soon(fn, *args)
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
         """Thread-safe `loop.call_later`: cheap timers for passivation and delayed runs."""
@@ -133,6 +150,15 @@ class GraphLoop:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _copy_outcome(task: asyncio.Task[T], future: concurrent.futures.Future[T]) -> None:
+    if task.cancelled():
+        future.cancel()
+    elif (exc := task.exception()) is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(task.result())
 
 
 class _LazyTimer:

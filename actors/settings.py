@@ -29,6 +29,9 @@ class Settings(msgspec.Struct, kw_only=True):
     """Seconds an idle thread actor lives before it is passivated (its state is in storage)."""
     stream_keep_seconds: float = 60.0
     """How long a finished resumable run keeps its events for late joiners."""
+    actor_workers: int = 16
+    """Worker threads thread actors take turns on. A turn may block on a storage call, so a few
+    more than the cores; thread actors no longer hold a thread each (actors/dispatch.py)."""
     max_sync_workers: int = 64
     """Threads for sync graph nodes."""
     webhook_attempts: int = 3

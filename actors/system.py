@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import pykka
 from langgraph.pregel import Pregel
 
 from .clients import AsyncClient, SyncAssistants, SyncRuns, SyncThreads
@@ -123,8 +122,8 @@ class ActorSystem:
             self.runtime.call(self.storage.aclose(), timeout=10)
         except Exception:  # noqa: BLE001 - closing on the way out; the process may be ending anyway
             log.exception("closing storage connections failed")
-        self.runtime.stop()
-        pykka.ActorRegistry.stop_all(block=True, timeout=5)
+        self.runtime.stop()  # run actors live on the loop: they go with it
+        self.ctx.actor_pool.shutdown()
         self.storage.close()
 
     def __enter__(self) -> ActorSystem:

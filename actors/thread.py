@@ -19,6 +19,7 @@ import pykka
 from . import messages as m
 from . import serde
 from .context import SystemContext
+from .dispatch import DispatchedActor
 from .errors import NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
@@ -31,9 +32,10 @@ Phase = Literal["running", "stopping", "cleaning"]
 BUSY_DETAIL = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 
 
-class ThreadActor(pykka.ThreadingActor):
+class ThreadActor(DispatchedActor):
     def __init__(self, thread_id: str, ctx: SystemContext) -> None:
         super().__init__()
+        self.dispatcher = ctx.actor_pool  # thread actors share a pool of workers: actors/dispatch.py
         self.thread_id = thread_id
         self.ctx = ctx
         self.storage = ctx.storage
