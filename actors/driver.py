@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -71,6 +72,15 @@ class RunDriver:
         self.runtime = runtime
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = False
+        # The root graph's last `values` chunk: for a run that simply completes, the thread's final
+        # values, so the outcome needs no state read (see `_quick_outcome`).
+        self._last_values: Any = _NOTHING
+        self._track_values = (
+            "events" not in job.stream_mode
+            and job.interrupt_before is None
+            and job.interrupt_after is None
+            and values_are_state(job.graph)
+        )
 
     def start(self) -> concurrent.futures.Future[RunOutcome]:
         return self.runtime.submit(self._main())
@@ -110,6 +120,9 @@ class RunDriver:
         job = self.job
         modes = [STREAM_MODES[m][0] for m in job.stream_mode if m != "events"]
         names = {STREAM_MODES[m][0]: STREAM_MODES[m][1] for m in job.stream_mode if m != "events"}
+        track = self._track_values
+        if track:
+            modes.append("values")  # read, and published only if asked for
         kwargs: dict[str, Any] = {
             "stream_mode": list(dict.fromkeys(modes)) or ["values"],
             "subgraphs": job.stream_subgraphs,
@@ -131,6 +144,8 @@ class RunDriver:
                 namespace, mode, chunk = part
             else:
                 namespace, (mode, chunk) = (), part
+            if track and mode == "values" and not namespace:
+                self._last_values = chunk
             if mode == "messages":
                 if messages is not None:
                     messages.add(chunk, namespace)
@@ -156,8 +171,18 @@ class RunDriver:
             if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
                 yield event["data"]["chunk"]
 
+    def _quick_outcome(self) -> RunOutcome | None:
+        """The outcome of a run that completed, from its last `values` chunk; None when the state
+        must be read (an interrupt, no chunk seen, a graph whose values are not its whole state)."""
+        values = self._last_values
+        if not isinstance(values, dict) or "__interrupt__" in values:
+            return None
+        return RunOutcome(status="success", thread_status="idle", values=serde.to_jsonable(values))
+
     async def _outcome(self, *, cancelled: bool, error: BaseException | None) -> RunOutcome:
         job = self.job
+        if not cancelled and error is None and (quick := self._quick_outcome()) is not None:
+            return quick
         state_config = {"configurable": {"thread_id": job.thread_id}}
         try:
             snapshot = await job.graph.aget_state(state_config)
@@ -182,6 +207,34 @@ class RunDriver:
                 status="success", thread_status="interrupted", values=values, interrupts=interrupts
             )
         return RunOutcome(status="success", thread_status="idle", values=values)
+
+
+_NOTHING = object()
+
+
+_values_are_state: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def values_are_state(graph: Any) -> bool:
+    """Whether the graph's `values` stream is its whole state and any pause shows in it as
+    `__interrupt__`: its output channels are its state channels, and neither it nor a subgraph has
+    static breakpoints (`interrupt_before/after` compiled in), which pause without that key.
+    Worked out once per graph."""
+    known = _values_are_state.get(graph)
+    if known is None:
+        known = _values_are_state[graph] = _inspect_values(graph)
+    return known
+
+
+def _inspect_values(graph: Any) -> bool:
+    try:
+        graphs = [graph, *(sub for _ns, sub in graph.get_subgraphs(recurse=True))]
+        if any(g.interrupt_before_nodes or g.interrupt_after_nodes for g in graphs):
+            return False
+        output, state = graph.output_channels, graph.stream_channels_asis
+        return isinstance(output, (list, tuple)) and list(output) == list(state)
+    except Exception:  # noqa: BLE001 - an unusual graph: read the state, as always
+        return False
 
 
 class MessageEvents:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any
 
+from langgraph.types import StateSnapshot
+
 from . import serde
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound
@@ -41,9 +43,9 @@ def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
 
     def task(t: Any) -> dict[str, Any]:
         state = t.state
-        if state is not None and hasattr(state, "values"):
+        if isinstance(state, StateSnapshot):  # a subgraph's state (asked for with subgraphs=True)
             state = snapshot_to_dict(state)
-        elif state is not None:
+        elif state is not None:  # a config pointing at a subgraph's checkpoint (a dict: not `.values`)
             state = {"configurable": dict(state.get("configurable", {}))}
         return {
             "id": t.id,
