@@ -72,9 +72,8 @@ class DeleteThread(msgspec.Struct, frozen=True, tag=True):
 
 
 class PassivateIfIdle(msgspec.Struct, frozen=True, tag=True):
-    """Timer tick: stop this actor if nothing happened since `generation` (its state is in storage)."""
-
-    generation: int
+    """The passivation sweep's tick: stop this actor if it has been idle for `idle_timeout` (its
+    state is in storage)."""
 
 
 # --- RunActor: one per running run, executes the graph and answers stop requests ---------------

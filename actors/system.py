@@ -22,6 +22,7 @@ from .store_index import store_index_from_config, with_index
 from .graphs import GraphRegistry, load_graphs
 from .models import Assistant, graph_assistant_id
 from .operations import Operations
+from .passivation import PassivationSweep
 from .registry import ThreadRegistry
 from .runtime import GraphLoop
 from .settings import Settings
@@ -51,6 +52,7 @@ class ActorSystem:
         registry = GraphRegistry(graphs, self.storage.checkpointer, self.storage.store)
         self.ctx = SystemContext(self.settings, self.storage, self.runtime, registry)
         self.ctx.registry = ThreadRegistry(lambda thread_id: ThreadActor.start(thread_id, self.ctx))
+        self.passivation = PassivationSweep(self.ctx)
         self._create_default_assistants()
         self.ops = Operations(self.ctx)
         self.assistants = SyncAssistants(self.ops)
@@ -61,6 +63,7 @@ class ActorSystem:
         self.recovery: RecoveryReport = recover(self.ctx)
         self.crons = CronScheduler(self.ctx, self.ops)
         self.crons.start()
+        self.passivation.start()
 
     def _open_storage(self, given: Storage | None) -> Storage:
         """The given storage, or the backend the settings name (async parts on the graph loop); its
@@ -114,6 +117,7 @@ class ActorSystem:
         if self._stopped:
             return
         self.crons.stop()
+        self.passivation.stop()
         self._stopped = True
         self.ctx.draining = True
         for ref in self.ctx.registry.refs():

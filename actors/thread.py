@@ -9,7 +9,7 @@ starts before its predecessor's `RunEnded` (and, for rollback, `RollbackDone`) h
 from __future__ import annotations
 
 import logging
-from functools import partial
+import time
 from collections import deque
 from typing import Any, Literal
 
@@ -46,8 +46,7 @@ class ThreadActor(DispatchedActor):
         self.queue: deque[str] = deque()
         self.cancel_waiters: dict[str, list[m.Reply]] = {}
         self.deleting: list[m.Reply] = []
-        self.generation = 0
-        self.timer_armed = False
+        self.last_active = time.monotonic()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -59,8 +58,8 @@ class ThreadActor(DispatchedActor):
         self._start_next()
 
     def on_receive(self, message: Any) -> None:
-        if not isinstance(message, m.PassivateIfIdle):  # timer ticks are not activity
-            self.generation += 1
+        if not isinstance(message, m.PassivateIfIdle):  # sweep ticks are not activity
+            self.last_active = time.monotonic()
         try:
             self._dispatch(message)
         except Exception as exc:  # an actor that dies here would strand the thread: log, reply, live on
@@ -86,7 +85,7 @@ class ThreadActor(DispatchedActor):
             case m.RunDue():
                 self._run_due(message.run_id)
             case m.PassivateIfIdle():
-                self._passivate(message.generation)
+                self._passivate()
 
     # --- new runs -------------------------------------------------------------------------------
 
@@ -323,28 +322,14 @@ class ThreadActor(DispatchedActor):
         thread = self.storage.get_thread(self.thread_id)
         if thread is not None and thread.status == "busy":
             self.storage.update_thread(self.thread_id, status="idle")
-        self._arm_passivation()
 
-    def _arm_passivation(self) -> None:
-        # One timer at a time: a tick that finds activity since it was armed re-arms it, so an
-        # idle actor stops between one and two idle timeouts after its last message, and a busy
-        # thread does not wake the graph loop with a new timer after every run.
-        if self.timer_armed:
+    def _passivate(self) -> None:
+        # Ticks come from one sweep for all actors (actors/passivation.py), so going idle costs no
+        # timer; an idle actor stops between one and one and a half idle timeouts after its last
+        # message.
+        if self.active is not None or self.queue or self.cancel_waiters or self.deleting:
             return
-        self.timer_armed = True
-        self.ctx.runtime.call_later(
-            self.ctx.settings.idle_timeout,
-            partial(self.ctx.tell_thread, self.thread_id, m.PassivateIfIdle(self.generation), spawn=False),
-        )
-
-    def _passivate(self, generation: int) -> None:
-        self.timer_armed = False
-        if self.active is not None or self.queue or self.cancel_waiters:
-            return  # busy: `_became_idle` arms a new timer when the slot frees
-        # Any message since the timer was armed means activity, which may not have armed a timer of
-        # its own (a patch, a cancel of a finished run): check again later.
-        if generation != self.generation:
-            self._arm_passivation()
+        if time.monotonic() - self.last_active < self.ctx.settings.idle_timeout:
             return
         if self.ctx.registry.release(self.thread_id, self.actor_ref, self.actor_inbox.empty):
             self.stop()
