@@ -27,9 +27,34 @@ async def wait_future(future: concurrent.futures.Future[T]) -> T:
     """Await a thread-safe future without blocking the event loop.
 
     pykka's own `Future.__await__` calls the blocking `get()`; our messages carry a
-    `concurrent.futures.Future` instead, which asyncio wraps with `call_soon_threadsafe`.
+    `concurrent.futures.Future` instead. Unlike `asyncio.wrap_future`, a cancelled waiter (an HTTP
+    client that went away) does not cancel the future: an actor's reply or a run's end must still
+    be deliverable, and is simply not read. Also lighter: one callback, no second future chained.
     """
-    return await asyncio.wrap_future(future)
+    if future.done():
+        return future.result()
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[T] = loop.create_future()
+
+    def wake(done: concurrent.futures.Future[T]) -> None:
+        try:
+            loop.call_soon_threadsafe(_deliver, waiter, done)
+        except RuntimeError:  # the waiting loop is closed: nobody reads this any more
+            pass
+
+    future.add_done_callback(wake)
+    return await waiter
+
+
+def _deliver(waiter: asyncio.Future[T], done: concurrent.futures.Future[T]) -> None:
+    if waiter.done():  # the waiter was cancelled
+        return
+    if done.cancelled():
+        waiter.cancel()
+    elif (exc := done.exception()) is not None:
+        waiter.set_exception(exc)
+    else:
+        waiter.set_result(done.result())
 
 
 class TrackingExecutor(concurrent.futures.ThreadPoolExecutor):

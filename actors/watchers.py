@@ -46,11 +46,13 @@ class RunWatchers:
             record()
             waiters = self._waiters.pop(run_id, [])
         for future in waiters:
-            future.set_result(output)
+            if not future.done():  # a waiter may have given up (cancelled); the others still hear
+                future.set_result(output)
 
     def forget(self, run_id: str, reason: str) -> None:
         """The run was deleted: its waiters get a 404."""
         with self.lock:
             waiters = self._waiters.pop(run_id, [])
         for future in waiters:
-            future.set_exception(NotFound(reason))
+            if not future.done():
+                future.set_exception(NotFound(reason))

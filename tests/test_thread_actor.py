@@ -211,3 +211,26 @@ async def test_the_async_facade_streams_values_and_updates(system):
     assert names[0] == "metadata"
     assert names.count("updates") == 3 and names.count("values") == 4
     assert parts[-1] == ("values", {**inp("s"), "messages": ["s:0", "s:1", "s:2"]})
+
+
+async def test_a_caller_that_gives_up_on_its_create_does_not_strand_the_run():
+    """An HTTP client that disconnects while its create is in flight cancels its waiter; the run
+    was still accepted and must still run to the end (not stay `pending` with nobody to start it)."""
+    import asyncio
+    import threading
+
+    with ActorSystem(GRAPHS, settings=Settings(actor_workers=1)) as system:
+        tid = new_thread(system)
+        gate = threading.Event()
+        system.ctx.actor_pool.execute(lambda: gate.wait(10))  # the only worker is held: no reply yet
+        create = asyncio.create_task(system.aio.runs.create(tid, "steps", input=inp("gone")))
+        await asyncio.sleep(0)  # the CreateRun is sent; its reply is awaited
+        create.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await create
+        gate.set()  # only now does the thread actor see the CreateRun, its caller gone
+        runs = []
+        await asyncio.to_thread(wait_until, lambda: runs.extend(system.runs.list(tid)) or runs)
+        state = await asyncio.wait_for(system.aio.runs.join(tid, runs[0]["run_id"]), 20)
+        assert state["messages"] == ["gone:0", "gone:1", "gone:2"]
+        assert system.runs.get(tid, runs[0]["run_id"])["status"] == "success"
