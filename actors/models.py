@@ -6,6 +6,9 @@ can copy them cheaply (`msgspec.structs.replace`).
 
 from __future__ import annotations
 
+import functools
+import os
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -27,12 +30,13 @@ def now() -> datetime:
 
 def new_id() -> str:
     """A time-ordered UUID (v7 layout), so ids sort by creation like the reference server's."""
-    ms = int(now().timestamp() * 1000)
-    rand = uuid.uuid4().int & ((1 << 74) - 1)
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10)) & ((1 << 74) - 1)
     value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
     return str(uuid.UUID(int=value))
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every run naming its graph instead of an assistant
 def graph_assistant_id(graph_id: str) -> str:
     """The stable id of a graph's default assistant (same graph id -> same UUID across restarts)."""
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"switchboard.assistant.{graph_id}"))
