@@ -70,7 +70,8 @@ class RunDriver:
         self.job = job
         self.stream = stream
         self.runtime = runtime
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._in_steps = False
         self._stop_requested = False
         # The root graph's last `values` chunk: for a run that simply completes, the thread's final
         # values, so the outcome needs no state read (see `_quick_outcome`).
@@ -91,25 +92,30 @@ class RunDriver:
 
     def _cancel(self) -> None:
         self._stop_requested = True
-        if self._task is not None:
-            self._task.cancel()
+        if self._in_steps and self._task is not None:
+            self._task.cancel()  # lands in `_steps`, at the await in flight
 
     async def _main(self) -> RunOutcome:
         job = self.job
         token = current_run_id.set(job.run_id)
+        self._task = asyncio.current_task()
         try:
             self.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
-            self._task = asyncio.create_task(self._steps())
-            if self._stop_requested:
-                self._task.cancel()
             error: BaseException | None = None
-            cancelled = False
-            try:
-                await asyncio.shield(self._task)
-            except asyncio.CancelledError:
-                cancelled = True
-            except Exception as exc:  # a node raised: the run ends in `error`, the thread lives on
-                error = exc
+            cancelled = self._stop_requested  # stopped before it began: no step runs
+            if not cancelled:
+                # The steps run in this task (no task of their own: one less hop per run); a stop
+                # cancels it only while `_in_steps`, so what follows always completes.
+                self._in_steps = True
+                try:
+                    await self._steps()
+                except asyncio.CancelledError:
+                    cancelled = True
+                    self._task.uncancel()
+                except Exception as exc:  # a node raised: the run ends in `error`, the thread lives on
+                    error = exc
+                finally:
+                    self._in_steps = False
             # Sync nodes cannot be cancelled: wait until they return; their results are discarded.
             await self.runtime.executor.drained(job.run_id)
             return await self._outcome(cancelled=cancelled, error=error)
