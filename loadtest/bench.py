@@ -12,6 +12,7 @@ The reference server is used when `--reference` (or SWITCHBOARD_REFERENCE_LANGGR
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import asyncio
 import contextlib
 import json
@@ -161,11 +162,46 @@ async def enqueued(target: Any, runs: int, trials: int) -> list[float]:
     return out
 
 
+async def hop_round_trips(trials: int = 3000) -> dict[str, float]:
+    """What one cross-thread hand-off costs here: an asyncio caller tells a dispatched actor a message
+    that it answers at once, on the thread-actor pool or on the graph loop (p50, microseconds).
+    A create+join makes about four such hand-offs that the floor does not."""
+    from actors.dispatch import DispatchedActor, PoolDispatcher
+    from actors.runtime import GraphLoop, wait_future
+
+    class Echo(DispatchedActor):
+        def __init__(self, dispatcher: Any) -> None:
+            super().__init__()
+            self.dispatcher = dispatcher
+
+        def on_receive(self, reply: Any) -> None:
+            reply.set_result(None)
+
+    pool, loop = PoolDispatcher(4, "bench-hops"), GraphLoop(2)
+    out: dict[str, float] = {}
+    try:
+        for name, dispatcher in (("pool", pool), ("graph_loop", loop)):
+            ref = Echo.start(dispatcher)
+            samples = []
+            for _ in range(trials):
+                reply: concurrent.futures.Future[None] = concurrent.futures.Future()
+                t0 = time.perf_counter()
+                ref.tell(reply)
+                await wait_future(reply)
+                samples.append(time.perf_counter() - t0)
+            out[name] = p50(samples) * 1e6
+            ref.stop()
+    finally:
+        pool.shutdown()
+        loop.stop()
+    return out
+
+
 def p50(values: list[float]) -> float:
     return statistics.median(values)
 
 
-async def measure(targets: dict[str, Any], sizes: dict[str, dict[str, int]], rounds: int = 5) -> dict[str, dict[str, Any]]:
+async def measure(targets: dict[str, Any], sizes: dict[str, dict[str, int]], rounds: int = 10) -> dict[str, dict[str, Any]]:
     """Every figure for every target. create+join - the figure compared as a ratio - is taken in
     interleaved rounds, so a burst of load on this shared machine hits every target alike."""
     samples: dict[str, list[float]] = {name: [] for name in targets}
@@ -281,6 +317,12 @@ def render(results: dict[str, Any]) -> str:
             ratios.append(f"{titles[n]}: create+join {t['create_join_p50_ms'] / base['create_join_p50_ms']:.2f}× the floor")
     if ratios:
         lines += ["", "Ratios: " + "; ".join(ratios) + "."]
+    hops = results.get("hops")
+    if hops:
+        lines.append(
+            f"One cross-thread round trip from an asyncio caller (p50): through the thread-actor pool "
+            f"{hops['pool']:.0f} µs, through the graph loop {hops['graph_loop']:.0f} µs."
+        )
     if "reference" in results["targets"] and "http" in results["targets"]:
         ref, ours = results["targets"]["reference"], results["targets"]["http"]
         lines.append(
@@ -333,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(memory_child(args.memory_child, idle_timeout=0.5, touch=not args.memory_control)))
         return 0
     only = set(args.only.split(","))
-    sizes = {"create_join": 200, "runs_each": 20, "interrupt": 30, "enqueued": 7}
+    sizes = {"create_join": 500, "runs_each": 20, "interrupt": 30, "enqueued": 7}
     ref_sizes = {"create_join": 10, "runs_each": 4, "interrupt": 5, "enqueued": 1}
     if args.quick:
         sizes = {"create_join": 30, "runs_each": 4, "interrupt": 5, "enqueued": 2}
@@ -358,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             makers["http"] = stack.enter_context(ServerProcess("switchboard", journal=journal)).target
         print(f"measuring create+join of {', '.join(makers)} in interleaved rounds ...", file=sys.stderr)
         results["targets"].update(asyncio.run(measure_targets(makers, {name: sizes for name in makers})))
+    results["hops"] = asyncio.run(hop_round_trips())
     if "reference" in only:
         if args.reference and Path(args.reference).exists():
             with ServerProcess("reference", langgraph_bin=args.reference, journal=journal) as server:
