@@ -143,6 +143,11 @@ class DispatchedActor(pykka.Actor):
         actor._start_actor_loop()
         return actor.actor_ref
 
+    def stop_after_this_message(self) -> None:
+        """Stop at the end of the current message, without the extra turn `stop()` takes (it queues
+        a stop request behind whatever is waiting); anything still queued is answered as dead."""
+        self._stop()
+
     def _stop(self) -> None:
         self.actor_stopped.set()
         try:

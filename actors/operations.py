@@ -157,7 +157,6 @@ class Operations(AssistantOperations, StateOperations):
         the run cannot make us miss it)."""
         if self.ctx.draining:
             return failed(ShuttingDown("The server is shutting down and accepts no new runs; retry shortly."))
-        output: concurrent.futures.Future[Any] = concurrent.futures.Future()
         if run.kwargs.get("stream_resumable"):
             self.open_stream(run)
         reply: concurrent.futures.Future[Run] = concurrent.futures.Future()
@@ -165,10 +164,13 @@ class Operations(AssistantOperations, StateOperations):
             reply.add_done_callback(lambda f: f.exception() and self.ctx.streams.discard(run.run_id))
         if run.kwargs.get("webhook") or run.kwargs.get("on_completion") == "delete":
             reply.add_done_callback(lambda accepted: self._follow_up(run, accepted))
-        if then_watch:
-            reply.add_done_callback(lambda accepted: chain(accepted, output, lambda: self.ctx.watchers.watch(run.run_id)))
+        if not then_watch:
+            self.ctx.tell_thread(run.thread_id, m.CreateRun(run=run, reply=reply))
+            return reply
+        output: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        reply.add_done_callback(lambda accepted: chain(accepted, output, lambda: self.ctx.watchers.watch(run.run_id)))
         self.ctx.tell_thread(run.thread_id, m.CreateRun(run=run, reply=reply))
-        return output if then_watch else reply
+        return output
 
     def _follow_up(self, run: Run, accepted: concurrent.futures.Future[Run]) -> None:
         """Once a run is accepted: when it ends, send its webhook and delete its temporary thread.

@@ -62,4 +62,4 @@ class RunActor(DispatchedActor):
                 error={"error": "InternalError", "message": message.error or "driver failed"},
             )
             self.thread_ref.tell(RunEnded(run_id=self.job.run_id, outcome=outcome))
-            self.stop()
+            self.stop_after_this_message()  # a StopRun still queued is moot: the run has ended
