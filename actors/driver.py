@@ -66,8 +66,10 @@ def _event_name(base: str, namespace: Sequence[str]) -> str:
 
 
 class RunDriver:
-    def __init__(self, job: RunJob, stream: RunStream, runtime: GraphLoop) -> None:
+    def __init__(self, job: RunJob, stream: RunStream, runtime: GraphLoop, timeout: float | None = None) -> None:
         self.job = job
+        self.timeout = timeout
+        self._timed_out = False
         self.stream = stream
         self.runtime = runtime
         self._task: asyncio.Task[Any] | None = None
@@ -95,6 +97,11 @@ class RunDriver:
         if self._in_steps and self._task is not None:
             self._task.cancel()  # lands in `_steps`, at the await in flight
 
+    def _time_out(self) -> None:
+        if self._in_steps and not self._stop_requested:  # a stop asked for first keeps its meaning
+            self._timed_out = True
+            self._cancel()
+
     async def _main(self) -> RunOutcome:
         job = self.job
         token = current_run_id.set(job.run_id)
@@ -107,6 +114,9 @@ class RunDriver:
                 # The steps run in this task (no task of their own: one less hop per run); a stop
                 # cancels it only while `_in_steps`, so what follows always completes.
                 self._in_steps = True
+                timer = None
+                if self.timeout is not None:
+                    timer = asyncio.get_running_loop().call_later(self.timeout, self._time_out)
                 try:
                     await self._steps()
                 except asyncio.CancelledError:
@@ -116,6 +126,8 @@ class RunDriver:
                     error = exc
                 finally:
                     self._in_steps = False
+                    if timer is not None:
+                        timer.cancel()
             # Sync nodes cannot be cancelled: wait until they return; their results are discarded.
             await self.runtime.executor.drained(job.run_id)
             return await self._outcome(cancelled=cancelled, error=error)
@@ -206,6 +218,13 @@ class RunDriver:
             detail = {"error": type(error).__name__, "message": str(error)}
             self.stream.publish("error", detail)
             return RunOutcome(status="error", thread_status="error", values=values, error=detail)
+        if self._timed_out:
+            detail = {
+                "error": "TimeoutError",
+                "message": f"The run did not finish within {self.timeout:g} s and was stopped (--run-timeout).",
+            }
+            self.stream.publish("error", detail)
+            return RunOutcome(status="timeout", thread_status="error", values=values, error=detail)
         if cancelled:
             return RunOutcome(status="interrupted", thread_status="idle", values=values)
         if interrupts or paused:

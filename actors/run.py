@@ -28,12 +28,14 @@ log = logging.getLogger("switchboard.run")
 
 
 class RunActor(DispatchedActor):
-    def __init__(self, job: RunJob, stream: RunStream, runtime: GraphLoop, thread_ref: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self, job: RunJob, stream: RunStream, runtime: GraphLoop, thread_ref: pykka.ActorRef[Any], timeout: float | None = None
+    ) -> None:
         super().__init__()
         self.dispatcher = runtime
         self.job = job
         self.thread_ref = thread_ref
-        self.driver = RunDriver(job, stream, runtime)
+        self.driver = RunDriver(job, stream, runtime, timeout)
         self.finished = False
         self.stop_requested = False
 

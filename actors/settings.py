@@ -23,6 +23,9 @@ class Settings(msgspec.Struct, kw_only=True):
     """LangGraph checkpoint durability for runs that do not ask for one: "sync" writes each step's
     checkpoint before the next step starts, so every completed step survives a crash ("async"
     overlaps the write with the next step; "exit" writes only at the end)."""
+    run_timeout: float = 86400.0
+    """Seconds a run may execute before it is stopped and ends `timeout` (its thread `error`; its
+    completed steps stay). As the reference server's BG_JOB_TIMEOUT_SECS, whose default it shares."""
     shutdown_grace: float = 30.0
     """On SIGTERM/Ctrl-C: seconds running runs get to finish before they are interrupted."""
     idle_timeout: float = 30.0

@@ -157,7 +157,7 @@ class ThreadActor(DispatchedActor):
             stream = self.ctx.streams.open(run_id)
             self.active, self.phase = ActiveRun(run_id), "running"
             self.active_graph_id = job.graph_id
-            self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref)
+            self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)
         if self.active is None and not self.queue:
             self._became_idle()
 

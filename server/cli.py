@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from types import FrameType
@@ -40,11 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-grace", type=float, default=30.0,
         help="on SIGTERM/Ctrl-C, seconds running runs get to finish before they are interrupted (default: %(default)s)",
     )
+    serve.add_argument(
+        "--run-timeout", type=float, default=float(os.environ.get("BG_JOB_TIMEOUT_SECS", 86400)),
+        help="seconds a run may execute before it ends `timeout` (default: $BG_JOB_TIMEOUT_SECS or %(default)s)",
+    )
     loadtest.cli.add_parser(commands)
     return parser
 
 
 def serve(args: argparse.Namespace) -> int:
+    if args.run_timeout <= 0:
+        print("switchboard: --run-timeout must be a positive number of seconds", file=sys.stderr)
+        return 2
     storage = args.storage or ("postgres" if args.database_url else "sqlite")
     if storage == "postgres" and not args.database_url:
         print("switchboard: --storage postgres needs --database-url postgresql://...", file=sys.stderr)
@@ -52,6 +60,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings(
         config_path=args.config, host=args.host, port=args.port, idle_timeout=args.idle_timeout,
         storage=storage, data_dir=args.data_dir, database_url=args.database_url, shutdown_grace=args.shutdown_grace,
+        run_timeout=args.run_timeout,
     )
     try:
         system = ActorSystem(settings=settings)

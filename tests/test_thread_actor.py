@@ -234,3 +234,26 @@ async def test_a_caller_that_gives_up_on_its_create_does_not_strand_the_run():
         state = await asyncio.wait_for(system.aio.runs.join(tid, runs[0]["run_id"]), 20)
         assert state["messages"] == ["gone:0", "gone:1", "gone:2"]
         assert system.runs.get(tid, runs[0]["run_id"])["status"] == "success"
+
+
+def test_a_run_past_the_run_timeout_ends_timeout_and_keeps_its_completed_steps():
+    with ActorSystem(GRAPHS, settings=Settings(run_timeout=0.5)) as system:
+        tid = new_thread(system)
+        run = system.runs.create(tid, "steps", input={"messages": [], **inp("slow", slow_at=1, slow_delay=SLOW_STEP)})
+        output = system.runs.join(tid, run["run_id"])
+        assert output["__error__"]["error"] == "TimeoutError"
+        assert system.runs.get(tid, run["run_id"])["status"] == "timeout"
+        assert system.threads.get(tid)["status"] == "error"
+        assert system.threads.get_state(tid)["values"]["messages"] == ["slow:0"]
+        assert saw(run["run_id"], 1, "start") and not saw(run["run_id"], 1, "end")
+        # the thread is free for the next run, which finishes well within the timeout
+        assert system.runs.wait(tid, "steps", input=inp("next"))["messages"][-1] == "next:2"
+        assert system.threads.get(tid)["status"] == "idle"
+
+
+def test_serve_takes_the_run_timeout_from_the_flag_or_the_reference_servers_variable(monkeypatch):
+    from server.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "--run-timeout", "5"]).run_timeout == 5
+    monkeypatch.setenv("BG_JOB_TIMEOUT_SECS", "7")
+    assert build_parser().parse_args(["serve"]).run_timeout == 7
