@@ -155,7 +155,15 @@ def _async(calls: type) -> type:
 SyncAssistants = _sync(AssistantsCalls)
 SyncThreads = _sync(ThreadsCalls)
 AsyncAssistants = _async(AssistantsCalls)
-AsyncThreads = _async(ThreadsCalls)
+
+
+class AsyncThreads(_async(ThreadsCalls)):  # type: ignore[misc]
+    async def join_stream(self, thread_id: str, *, stream_mode: str | list[str] = "run_modes") -> AsyncIterator[tuple[str, Any]]:
+        """Follow the thread from now on (`run_modes`, `lifecycle`, `state_update`), as `(event, data)`;
+        ends when the thread is deleted."""
+        modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
+        async for event in self._ops.follow_thread(thread_id, modes):
+            yield event.event, event.decoded()
 
 
 class SyncRuns(_sync(RunsCalls)):  # type: ignore[misc]

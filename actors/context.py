@@ -4,6 +4,7 @@ run watchers and the thread registry. Actors read it; only messages change anoth
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidInput, NotFound
@@ -14,22 +15,24 @@ from .dispatch import PoolDispatcher
 from .runtime import GraphLoop
 from .settings import Settings
 from .storage import Storage
-from .streams import RunStream
+from .streams import Deliver, RunStream, ThreadFeed
 from .watchers import RunWatchers
 
 
 class StreamRegistry:
-    """The open event streams of runs, by run id."""
+    """The open event streams of runs, by run id, and the feeds of followed threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._streams: dict[str, RunStream] = {}
+        self._feeds: dict[str, ThreadFeed] = {}
 
-    def open(self, run_id: str, *, resumable: bool = False) -> RunStream:
+    def open(self, run_id: str, *, resumable: bool = False, thread_id: str | None = None) -> RunStream:
         with self._lock:
             stream = self._streams.get(run_id)
             if stream is None:
-                stream = self._streams[run_id] = RunStream(run_id, resumable=resumable)
+                feed = (lambda: self._feeds.get(thread_id)) if thread_id is not None else None
+                stream = self._streams[run_id] = RunStream(run_id, resumable=resumable, feed=feed)
             return stream
 
     def get(self, run_id: str) -> RunStream | None:
@@ -41,6 +44,41 @@ class StreamRegistry:
 
     def __len__(self) -> int:
         return len(self._streams)
+
+    # --- thread feeds ----------------------------------------------------------------------------
+
+    def follow(self, thread_id: str, deliver: Deliver) -> Callable[[], None]:
+        """Subscribe `deliver` to the thread's feed (made if nobody followed it yet); returns how
+        to unsubscribe. Under the registry lock, so a feed is never dropped as a follower joins."""
+        with self._lock:
+            feed = self._feeds.get(thread_id)
+            if feed is None or feed.closed:
+                feed = self._feeds[thread_id] = ThreadFeed(thread_id)
+            unsubscribe = feed.subscribe(deliver)
+
+        def unfollow() -> None:
+            with self._lock:
+                unsubscribe()
+                if self._feeds.get(thread_id) is feed and not feed.wanted:
+                    del self._feeds[thread_id]
+
+        return unfollow
+
+    def feed(self, thread_id: str) -> ThreadFeed | None:
+        """The thread's feed if someone follows it."""
+        feed = self._feeds.get(thread_id)
+        return feed if feed is not None and feed.wanted else None
+
+    def followers(self, thread_id: str) -> int:
+        """How many readers follow the thread's stream now."""
+        feed = self._feeds.get(thread_id)
+        return feed.followers if feed is not None else 0
+
+    def close_feed(self, thread_id: str) -> None:
+        with self._lock:
+            feed = self._feeds.pop(thread_id, None)
+        if feed is not None:
+            feed.close()
 
 
 class SystemContext:

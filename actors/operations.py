@@ -5,7 +5,7 @@ through a `concurrent.futures.Future`. Nothing here blocks: callers choose how t
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, get_args
 
 from . import messages as m
@@ -148,7 +148,7 @@ class Operations(AssistantOperations, StateOperations):
 
     def open_stream(self, run: Run) -> RunStream:
         """Open a run's event stream before it is submitted, so a subscriber misses nothing."""
-        return self.ctx.streams.open(run.run_id, resumable=bool(run.kwargs.get("stream_resumable")))
+        return self.ctx.streams.open(run.run_id, resumable=bool(run.kwargs.get("stream_resumable")), thread_id=run.thread_id)
 
     def submit_run(self, run: Run, *, then_watch: bool = False) -> concurrent.futures.Future[Any]:
         """Hand a prepared run to its thread actor; the reply is the run (`pending`) or `ThreadBusy`.
@@ -199,7 +199,7 @@ class Operations(AssistantOperations, StateOperations):
         run = self.get_run(thread_id, run_id)
         stream = self.ctx.streams.get(run_id)
         if stream is None:
-            stream = self.ctx.streams.open(run_id)
+            stream = self.ctx.streams.open(run_id, thread_id=thread_id)
             if run.status in TERMINAL_RUN_STATUSES:
                 stream.close()
                 self.ctx.streams.discard(run_id)
@@ -307,31 +307,25 @@ class Operations(AssistantOperations, StateOperations):
         futures = [self.cancel_run(r.thread_id, r.run_id, action=action) for r in targets]
         return all_done(futures, lambda: len(targets), ignore=NotFound)
 
-    async def follow_thread(self, thread_id: str) -> AsyncIterator[StreamEvent]:
-        """The events of the thread's runs, one run after the other: the running one, then each
-        pending one as it starts. Ends when the thread has no running or pending run left."""
+    def follow_thread(self, thread_id: str, modes: Sequence[str] = ("run_modes",)) -> AsyncIterator[StreamEvent]:
+        """What happens on the thread from now on, until the caller leaves or the thread is deleted
+        (as the reference server's thread stream): `run_modes` - every event of every run;
+        `lifecycle` - each run's start (`metadata` with its run_id) and end (`metadata`
+        `{"status": "run_done"}`); `state_update` - the new state after `update_state`."""
+        for mode in modes:  # checked (and the thread looked up) now, before any event is sent
+            _check_choice("stream_mode", mode, THREAD_STREAM_MODES)
         self.get_thread(thread_id)
-        seen: set[str] = set()
-        while (run := self._next_run_to_follow(thread_id, seen)) is not None:
-            seen.add(run.run_id)
-            try:
-                stream = self.join_stream(thread_id, run.run_id)
-            except NotFound:  # deleted meanwhile (rolled back): follow the next one
-                continue
-            subscription = AsyncSubscription(stream)
-            self.stream_still_live(run.run_id, stream)
+
+        async def events() -> AsyncIterator[StreamEvent]:
+            subscription = AsyncSubscription(subscribe=lambda deliver: self.ctx.streams.follow(thread_id, deliver))
             try:
                 async for event in subscription:
-                    yield event
+                    if _thread_event_wanted(event, modes):
+                        yield event
             finally:
                 subscription.close()
 
-    def _next_run_to_follow(self, thread_id: str, seen: set[str]) -> Run | None:
-        runs = [r for r in self.storage.list_runs(thread_id) if r.run_id not in seen]
-        running = [r for r in runs if r.status == "running"]
-        # list_runs is newest first in acceptance order (run ids are random within a millisecond)
-        pending = [r for r in reversed(runs) if r.status == "pending" and not r.kwargs.get("after_seconds")]
-        return (running or pending or [None])[0]
+        return events()
 
     def _validate_options(self, options: dict[str, Any]) -> None:
         unknown = set(options) - set(RUN_OPTIONS) - {"metadata", "multitask_strategy"}
@@ -351,3 +345,17 @@ class Operations(AssistantOperations, StateOperations):
         after = options.get("after_seconds")
         if after is not None and (not isinstance(after, (int, float)) or after < 0):
             raise InvalidInput(f"after_seconds: must be a number >= 0, got {after!r}")
+
+
+THREAD_STREAM_MODES = ("run_modes", "lifecycle", "state_update")
+
+
+def _thread_event_wanted(event: StreamEvent, modes: Sequence[str]) -> bool:
+    if event.event == "state_update":
+        return "state_update" in modes
+    if "run_modes" in modes:
+        return True
+    if "lifecycle" in modes and event.event == "metadata":
+        data = event.decoded()
+        return isinstance(data, dict) and (data.get("status") == "run_done" or "attempt" in data)
+    return False

@@ -195,6 +195,9 @@ class StateOperations:
                     thread_id, values=serde.to_jsonable(snapshot.values), interrupts=interrupts,
                     status=status, state_updated_at=now(),
                 )
+            feed = self.ctx.streams.feed(thread_id)
+            if feed is not None:  # whoever follows the thread with stream_mode=state_update
+                feed.publish("state_update", {"state": snapshot_to_dict(snapshot), "thread_id": thread_id})
             return {"checkpoint": _checkpoint_of(new_config)}
 
         return self.ctx.runtime.submit(write())

@@ -30,10 +30,69 @@ class StreamEvent(msgspec.Struct, frozen=True):
 Deliver = Callable[["StreamEvent | None"], None]  # None means: the stream has ended
 
 
+class ThreadFeed:
+    """Everything that happens on one thread, for `GET /threads/{id}/stream`: every event of its
+    runs (forwarded by their `RunStream`s), `metadata` `{"status": "run_done"}` as each run ends, and
+    `state_update` when its state is updated by hand. Live only (no replay); ids are the feed's own.
+    Exists while someone listens; closed when the thread is deleted."""
+
+    def __init__(self, thread_id: str) -> None:
+        self.thread_id = thread_id
+        self._lock = threading.Lock()
+        self._subscribers: list[Deliver] = []
+        self._next_id = 0
+        self.closed = False
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self._subscribers)
+
+    @property
+    def followers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, event: str, data: Any) -> None:
+        if self._subscribers:
+            self.forward(event, data if isinstance(data, bytes) else serde.dumps(data))
+
+    def forward(self, event: str, encoded: bytes) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            item = StreamEvent(self._next_id, event, encoded)
+            self._next_id += 1
+            subscribers = list(self._subscribers)
+        for deliver in subscribers:
+            deliver(item)
+
+    def subscribe(self, deliver: Deliver) -> Callable[[], None]:
+        with self._lock:
+            closed = self.closed
+            if not closed:
+                self._subscribers.append(deliver)
+        if closed:
+            deliver(None)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if deliver in self._subscribers:
+                    self._subscribers.remove(deliver)
+
+        return unsubscribe
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            subscribers, self._subscribers = self._subscribers, []
+        for deliver in subscribers:
+            deliver(None)
+
+
 class RunStream:
-    def __init__(self, run_id: str, *, resumable: bool = False) -> None:
+    def __init__(self, run_id: str, *, resumable: bool = False, feed: Callable[[], ThreadFeed | None] | None = None) -> None:
         self.run_id = run_id
         self.resumable = resumable
+        self._feed = feed  # the run's thread's feed, if anyone follows the thread
         self._lock = threading.Lock()
         self._subscribers: list[Deliver] = []
         self._history: list[StreamEvent] = []
@@ -43,10 +102,15 @@ class RunStream:
     @property
     def wanted(self) -> bool:
         """Whether publishing is worth its encoding cost right now."""
-        return self.resumable or bool(self._subscribers)
+        return self.resumable or bool(self._subscribers) or self._followed() is not None
+
+    def _followed(self) -> ThreadFeed | None:
+        feed = self._feed() if self._feed is not None else None
+        return feed if feed is not None and feed.wanted else None
 
     def publish(self, event: str, data: Any) -> None:
-        if not self.wanted:
+        feed = self._followed()
+        if not (self.resumable or self._subscribers or feed is not None):
             return
         encoded = data if isinstance(data, bytes) else serde.dumps(data)
         with self._lock:
@@ -59,6 +123,8 @@ class RunStream:
             subscribers = list(self._subscribers)
         for deliver in subscribers:
             deliver(item)
+        if feed is not None:
+            feed.forward(event, encoded)
 
     def close(self) -> None:
         with self._lock:
@@ -90,12 +156,23 @@ class RunStream:
 
 
 class AsyncSubscription:
-    """Iterate a run's events from any asyncio loop."""
+    """Iterate a run's (or a thread feed's) events from any asyncio loop."""
 
-    def __init__(self, stream: RunStream, *, after_id: int | None = None) -> None:
+    def __init__(
+        self,
+        stream: RunStream | None = None,
+        *,
+        after_id: int | None = None,
+        subscribe: Callable[[Deliver], Callable[[], None]] | None = None,
+    ) -> None:
+        """Listen to `stream`, or through `subscribe(deliver) -> unsubscribe` (a thread feed)."""
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
-        self._unsubscribe = stream.subscribe(self._deliver, after_id=after_id)
+        if subscribe is not None:
+            self._unsubscribe = subscribe(self._deliver)
+        else:
+            assert stream is not None
+            self._unsubscribe = stream.subscribe(self._deliver, after_id=after_id)
 
     def _deliver(self, item: StreamEvent | None) -> None:
         try:

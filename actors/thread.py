@@ -154,7 +154,7 @@ class ThreadActor(DispatchedActor):
                 continue
             self.storage.update_run(run_id, status="running")
             self.storage.update_thread(self.thread_id, status="busy")
-            stream = self.ctx.streams.open(run_id)
+            stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
             self.active, self.phase = ActiveRun(run_id), "running"
             self.active_graph_id = job.graph_id
             self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)
@@ -272,6 +272,9 @@ class ThreadActor(DispatchedActor):
         self._close_stream(run_id)
 
     def _close_stream(self, run_id: str) -> None:
+        feed = self.ctx.streams.feed(self.thread_id)
+        if feed is not None:  # whoever follows the thread hears that this run is over
+            feed.publish("metadata", {"status": "run_done", "run_id": run_id})
         stream = self.ctx.streams.get(run_id)
         if stream is not None:
             stream.close()
@@ -310,6 +313,7 @@ class ThreadActor(DispatchedActor):
             self.ctx.watchers.forget(run.run_id, f"Run {run.run_id} was deleted with its thread.")
         self.storage.delete_thread(self.thread_id)
         self.ctx.runtime.call(self.storage.delete_thread_checkpoints(self.thread_id))
+        self.ctx.streams.close_feed(self.thread_id)  # its followers' streams end
         replies, self.deleting = self.deleting, []
         for reply in replies:
             reply.set_result(None)

@@ -3,12 +3,14 @@ checkpoint, update_state with as_node, history, and joining a thread's stream.""
 
 from __future__ import annotations
 
+import asyncio
 
 import httpx
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 from tests.api_support import system  # noqa: F401 - fixture
+from tests.conftest import wait_until
 
 
 async def test_create_with_id_and_if_exists(client):
@@ -148,21 +150,63 @@ async def test_delete_cancels_running_run(client):
         await client.threads.get(thread["thread_id"])
 
 
-async def test_join_thread_stream_follows_its_runs(client):
-    thread = await client.threads.create()
-    tid = thread["thread_id"]
-    # resumable runs keep their events, so a joiner sees them from the start
-    first = await client.runs.create(tid, "steps", input={"tag": "j", "delay": 0.5}, stream_resumable=True)
-    second = await client.runs.create(tid, "one", input={"tag": "k"}, stream_resumable=True)
+async def _follow(client, tid, until, **kwargs):
+    """Read the thread's stream until `until(events)`; the reader then leaves (the stream itself
+    never ends while the thread exists)."""
     events = []
-    async for part in await client.threads.join_stream(tid):
+    async for part in await client.threads.join_stream(tid, **kwargs):
         events.append(part)
-    run_ids = [p.data["run_id"] for p in events if p.event == "metadata"]
-    assert run_ids == [first["run_id"], second["run_id"]]
-    last_values = [p.data for p in events if p.event == "values"][-1]
-    assert last_values["messages"][-1] == "k:0"
-    # nothing running: the stream ends at once
-    assert [p.event async for p in await client.threads.join_stream(tid)] == ["end"]
+        if until(events):
+            return events
+    return events
+
+
+def _run_done(events):
+    return [p.data["run_id"] for p in events if p.event == "metadata" and p.data.get("status") == "run_done"]
+
+
+async def _following(system, tid):
+    await asyncio.to_thread(wait_until, lambda: system.ctx.streams.followers(tid) > 0)
+
+
+async def test_join_thread_stream_follows_every_run_from_now_on(client, system):
+    tid = (await client.threads.create())["thread_id"]
+    reader = asyncio.create_task(_follow(client, tid, lambda ev: len(_run_done(ev)) == 2))
+    await _following(system, tid)
+    first = await client.runs.create(tid, "steps", input={"tag": "j", "delay": 0.2})
+    second = await client.runs.create(tid, "one", input={"tag": "k"})
+    events = await asyncio.wait_for(reader, 20)
+    starts = [p.data["run_id"] for p in events if p.event == "metadata" and "attempt" in p.data]
+    assert starts == [first["run_id"], second["run_id"]]
+    assert _run_done(events) == [first["run_id"], second["run_id"]]
+    assert [p.data for p in events if p.event == "values"][-1]["messages"][-1] == "k:0"
+    # the reader left: nobody follows the thread any more
+    await asyncio.to_thread(wait_until, lambda: system.ctx.streams.followers(tid) == 0)
+
+
+async def test_join_thread_stream_lifecycle_and_state_update_modes(client, system):
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "steps", input={"tag": "s"})
+    lifecycle = asyncio.create_task(_follow(client, tid, lambda ev: len(_run_done(ev)) == 1, stream_mode="lifecycle"))
+    updates = asyncio.create_task(_follow(client, tid, lambda ev: len(ev) == 1, stream_mode=["state_update"]))
+    await asyncio.to_thread(wait_until, lambda: system.ctx.streams.followers(tid) == 2)
+    await client.threads.update_state(tid, {"messages": ["edited"]}, as_node="step2")
+    run = await client.runs.create(tid, "one", input={"tag": "t"})
+    got = await asyncio.wait_for(lifecycle, 20)
+    assert [p.event for p in got] == ["metadata", "metadata"]  # start and end, nothing else
+    assert got[0].data["run_id"] == run["run_id"] and _run_done(got) == [run["run_id"]]
+    (update,) = await asyncio.wait_for(updates, 20)
+    assert update.event == "state_update" and update.data["thread_id"] == tid
+    assert update.data["state"]["values"]["messages"][-1] == "edited"
+
+
+async def test_join_thread_stream_ends_when_the_thread_is_deleted(client, system):
+    tid = (await client.threads.create())["thread_id"]
+    reader = asyncio.create_task(_follow(client, tid, lambda ev: False))
+    await _following(system, tid)
+    await client.threads.delete(tid)
+    events = await asyncio.wait_for(reader, 20)
+    assert [p.event for p in events] == ["end"]
 
 
 async def test_thread_bad_input(client, live_server):
@@ -181,6 +225,9 @@ async def test_thread_bad_input(client, live_server):
         assert r.status_code == 404
         r = await http.get("/threads/00000000-0000-0000-0000-000000000000/stream")
         assert r.status_code == 404
+        thread = (await http.post("/threads", json={})).json()
+        r = await http.get(f"/threads/{thread['thread_id']}/stream", params={"stream_mode": "everything"})
+        assert r.status_code == 422 and "stream_mode" in r.json()["detail"]
 
 
 async def test_create_with_supersteps(client):

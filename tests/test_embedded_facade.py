@@ -41,3 +41,25 @@ async def test_async_faces_return_the_same_shapes(system):
     assert len(await system.aio.threads.get_history(thread["thread_id"])) >= 2
     schemas = await system.aio.assistants.get_schemas("one")
     assert "input_schema" in schemas
+
+
+async def test_async_threads_join_stream_follows_runs_until_the_thread_is_deleted(system):
+    import asyncio
+
+    from tests.conftest import wait_until
+
+    tid = (await system.aio.threads.create())["thread_id"]
+    seen: list[tuple[str, object]] = []
+
+    async def follow():
+        async for event, data in system.aio.threads.join_stream(tid, stream_mode="lifecycle"):
+            seen.append((event, data))
+
+    reader = asyncio.create_task(follow())
+    await asyncio.to_thread(wait_until, lambda: system.ctx.streams.followers(tid) == 1)
+    run = await system.aio.runs.wait(tid, "one", input={"messages": [], **inp("f")})
+    assert run["messages"] == ["f:0"]
+    await asyncio.to_thread(wait_until, lambda: len(seen) == 2)
+    await system.aio.threads.delete(tid)
+    await asyncio.wait_for(reader, 10)  # the stream ended with the thread
+    assert [e for e, _ in seen] == ["metadata", "metadata"] and seen[1][1]["status"] == "run_done"

@@ -121,9 +121,9 @@ async def history(request: Request) -> JSONResponse:
 
 async def join_stream(request: Request) -> Response:
     thread_id = path_id(request, "thread_id")
-    ops = _ops(request)
-    ops.get_thread(thread_id)  # 404 before the stream starts
-    return sse_response(_Closable(ops.follow_thread(thread_id)))
+    modes = request.query_params.getlist("stream_mode") or ["run_modes"]
+    # 404 (thread) or 422 (stream_mode) before the stream starts
+    return sse_response(_Closable(_ops(request).follow_thread(thread_id, modes)))
 
 
 class _Closable:
