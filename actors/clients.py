@@ -116,6 +116,13 @@ class RunsCalls:
         self._ops.delete_run(thread_id, run_id)
 
 
+def _not_on_the_systems_loop(ops: Operations) -> None:
+    """A system on the caller's loop (`ActorSystem.on_running_loop`) answers through that loop, so
+    waiting for it there would wait forever."""
+    if ops.ctx.runtime.adopted and ops.ctx.runtime.on_loop():
+        raise RuntimeError("this system runs on this event loop: use `system.aio` here (the sync facade would block it)")
+
+
 def _public(calls: type) -> list[tuple[str, Callable[..., Any]]]:
     return [(name, fn) for name, fn in vars(calls).items() if inspect.isfunction(fn) and not name.startswith("_")]
 
@@ -126,6 +133,7 @@ def _sync(calls: type) -> type:
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            _not_on_the_systems_loop(self._ops)
             result = fn(self, *args, **kwargs)
             if isinstance(result, concurrent.futures.Future):
                 result = result.result()
@@ -174,6 +182,7 @@ class SyncRuns(_sync(RunsCalls)):  # type: ignore[misc]
 
     def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> Iterator[tuple[str, Any]]:
         """Create a run and iterate its events; subscribed before the run can start."""
+        _not_on_the_systems_loop(self._ops)
         run = self._ops.prepare_run(thread_id, assistant_id, **options)
         subscription = SyncSubscription(self._ops.open_stream(run))
         self._ops.submit_run(run).result()  # raises ThreadBusy etc. before any event is yielded

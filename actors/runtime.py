@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -38,12 +39,22 @@ async def wait_future(future: concurrent.futures.Future[T]) -> T:
 
     def wake(done: concurrent.futures.Future[T]) -> None:
         try:
-            loop.call_soon_threadsafe(_deliver, waiter, done)
+            if _running_loop() is loop:  # resolved on the waiter's own loop (an adopted graph loop)
+                loop.call_soon(_deliver, waiter, done)
+            else:
+                loop.call_soon_threadsafe(_deliver, waiter, done)
         except RuntimeError:  # the waiting loop is closed: nobody reads this any more
             pass
 
     future.add_done_callback(wake)
     return await waiter
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _deliver(waiter: asyncio.Future[T], done: concurrent.futures.Future[T]) -> None:
@@ -105,10 +116,21 @@ class TrackingExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 class GraphLoop:
-    """An asyncio loop in a daemon thread; graphs, checkpointers and timers live on it."""
+    """An asyncio loop in a daemon thread; graphs, checkpointers and timers live on it.
 
-    def __init__(self, max_sync_workers: int | None = 64) -> None:
+    With `loop=`, an already running loop is adopted instead (`ActorSystem.on_running_loop`): no
+    thread of our own; the loop's default executor becomes our tracking one (sync graph nodes run
+    there, and a stopped run waits for them); `astop()` cancels only what we started on it."""
+
+    def __init__(self, max_sync_workers: int | None = 64, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.executor = TrackingExecutor(max_workers=max_sync_workers)
+        self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        self.adopted = loop is not None
+        if loop is not None:
+            self.loop = loop
+            self.loop.set_default_executor(self.executor)
+            self._thread = threading.current_thread()
+            return
         self.loop = asyncio.new_event_loop()
         self.loop.set_default_executor(self.executor)
         self._thread = threading.Thread(target=self._run, name="switchboard-graph-loop", daemon=True)
@@ -126,7 +148,9 @@ class GraphLoop:
         if not self.on_loop():
             return asyncio.run_coroutine_threadsafe(coro, self.loop)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self.loop.create_task(coro).add_done_callback(lambda task: _copy_outcome(task, future))
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(lambda task: _copy_outcome(task, future))
         return future
 
     def execute(self, turn: Callable[[], None]) -> None:
@@ -138,6 +162,9 @@ class GraphLoop:
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
         """Run a coroutine on the loop and wait for it (from a non-loop thread only)."""
+        if self.on_loop():
+            coro.close()
+            raise RuntimeError("waiting on the graph loop from the graph loop itself would deadlock; await it instead")
         return self.submit(coro).result(timeout)
 
     async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -158,7 +185,17 @@ class GraphLoop:
         self.loop.call_soon_threadsafe(lambda: holder.set_result(self.loop.call_later(delay, fn, *args)))
         return _LazyTimer(holder)  # type: ignore[return-value]
 
+    async def astop(self) -> None:
+        """Adopted loop: cancel the tasks we started on it (runs, timers' work) and let them end."""
+        tasks = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
     def stop(self) -> None:
+        if self.adopted:
+            raise RuntimeError("an adopted loop is stopped with `await astop()`, on that loop")
         if self.loop.is_closed():
             return
 

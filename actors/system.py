@@ -9,6 +9,7 @@ registry together, creates one default assistant per graph, and exposes the clie
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -41,16 +42,25 @@ class ActorSystem:
         *,
         settings: Settings | None = None,
         storage: Storage | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        if loop is not None and (storage is not None or self.settings.storage != "memory"):
+            raise ValueError(
+                "a system on the caller's loop keeps its records in memory: SQLite or PostgreSQL calls "
+                "would block that loop (use a system with its own threads for those)"
+            )
         if graphs is None:
             if self.settings.config_path is None:
                 raise ValueError("give graphs, or settings.config_path naming a langgraph.json")
             graphs = load_graphs(self.settings.config_path)
-        self.runtime = GraphLoop(self.settings.max_sync_workers)
+        self.runtime = GraphLoop(self.settings.max_sync_workers, loop=loop)
         self.storage = self._open_storage(storage)
         registry = GraphRegistry(graphs, self.storage.checkpointer, self.storage.store)
         self.ctx = SystemContext(self.settings, self.storage, self.runtime, registry)
+        if loop is not None:  # everything on the caller's loop: thread actors take turns there too
+            self.ctx.actor_pool.shutdown()
+            self.ctx.actor_pool = self.runtime  # type: ignore[assignment]
         self.ctx.registry = ThreadRegistry(lambda thread_id: ThreadActor.start(thread_id, self.ctx))
         self.passivation = PassivationSweep(self.ctx)
         self._create_default_assistants()
@@ -83,6 +93,16 @@ class ActorSystem:
             raise
 
     @classmethod
+    def on_running_loop(cls, graphs: dict[str, Pregel] | None = None, *, settings: Settings | None = None) -> ActorSystem:
+        """A system that lives on the asyncio loop running now, with no threads of its own (sync
+        graph nodes still run in an executor): thread actors, run actors and graphs all take turns
+        on it, as LangGraph itself does when you `ainvoke` a graph. Records are kept in memory. Use
+        `system.aio` and `await system.aclose()` (or `async with`) from that loop; the sync
+        facade works from other threads only. Faster per run (no thread hand-offs), but a graph
+        step that blocks the loop holds up every thread's requests, as it would hold up the app."""
+        return cls(graphs, settings=settings, loop=asyncio.get_running_loop())
+
+    @classmethod
     def from_config(cls, config_path: str | Path, **settings: Any) -> ActorSystem:
         return cls(settings=Settings(config_path=str(config_path), **settings))
 
@@ -113,15 +133,42 @@ class ActorSystem:
         Pending runs stay pending for the next start. Call `shutdown()` afterwards."""
         return drain(self.ctx, self.ops, self.settings.shutdown_grace if grace is None else grace)
 
-    def shutdown(self) -> None:
+    async def aclose(self) -> None:
+        """Shut down from an asyncio loop: on the adopted loop itself, or (threaded system) from
+        any loop, without blocking it."""
+        if not self.runtime.adopted:
+            await asyncio.to_thread(self.shutdown)
+            return
         if self._stopped:
             return
+        self._stop_accepting()
+        try:
+            await self.storage.aclose()
+        except Exception:  # noqa: BLE001 - closing on the way out
+            log.exception("closing storage connections failed")
+        await self.runtime.astop()
+        self.storage.close()
+
+    async def __aenter__(self) -> ActorSystem:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    def _stop_accepting(self) -> None:
         self.crons.stop()
         self.passivation.stop()
         self._stopped = True
         self.ctx.draining = True
         for ref in self.ctx.registry.refs():
             ref.stop(block=False)
+
+    def shutdown(self) -> None:
+        if self.runtime.adopted:
+            raise RuntimeError("this system lives on an asyncio loop: `await system.aclose()` there")
+        if self._stopped:
+            return
+        self._stop_accepting()
         try:
             self.runtime.call(self.storage.aclose(), timeout=10)
         except Exception:  # noqa: BLE001 - closing on the way out; the process may be ending anyway

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from collections import deque
 from typing import Any, Literal
 
@@ -312,11 +313,12 @@ class ThreadActor(DispatchedActor):
         for run in self.storage.list_runs(self.thread_id):
             self.ctx.watchers.forget(run.run_id, f"Run {run.run_id} was deleted with its thread.")
         self.storage.delete_thread(self.thread_id)
-        self.ctx.runtime.call(self.storage.delete_thread_checkpoints(self.thread_id))
         self.ctx.streams.close_feed(self.thread_id)  # its followers' streams end
         replies, self.deleting = self.deleting, []
-        for reply in replies:
-            reply.set_result(None)
+        # The deleters hear back once the checkpoints are gone too; the actor does not wait for that
+        # (it may itself run on the graph loop, where the deletion happens).
+        deleted = self.ctx.runtime.submit(self.storage.delete_thread_checkpoints(self.thread_id))
+        deleted.add_done_callback(partial(_answer_all, replies))
         if self.ctx.registry.release(self.thread_id, self.actor_ref, lambda: True):
             self.stop()
 
@@ -337,3 +339,14 @@ class ThreadActor(DispatchedActor):
             return
         if self.ctx.registry.release(self.thread_id, self.actor_ref, self.actor_inbox.empty):
             self.stop()
+
+
+def _answer_all(replies: list[m.Reply], deleted: Any) -> None:
+    error = None if deleted.cancelled() else deleted.exception()
+    for reply in replies:
+        if reply.done():
+            continue
+        if error is not None:
+            reply.set_exception(error)
+        else:
+            reply.set_result(None)

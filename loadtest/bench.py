@@ -289,8 +289,9 @@ def load() -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    names = [n for n in ("baseline", "embedded", "http", "reference") if n in results["targets"]]
+    names = [n for n in ("baseline", "embedded", "embedded-loop", "http", "reference") if n in results["targets"]]
     titles = {"baseline": "in-process LangGraph (floor)", "embedded": "switchboard embedded",
+              "embedded-loop": "switchboard embedded, on the caller's loop",
               "http": "switchboard HTTP", "reference": "reference (`langgraph dev`)"}
     rows = [
         ("create+join p50, 1 step (ms)", "create_join_p50_ms", "{:.2f}"),
@@ -311,7 +312,7 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     base = results["targets"].get("baseline", {})
     ratios = []
-    for n in ("embedded", "http", "reference"):
+    for n in ("embedded", "embedded-loop", "http", "reference"):
         t = results["targets"].get(n)
         if t and base:
             ratios.append(f"{titles[n]}: create+join {t['create_join_p50_ms'] / base['create_join_p50_ms']:.2f}× the floor")
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
     p.add_argument("--reference", default=os.environ.get("SWITCHBOARD_REFERENCE_LANGGRAPH"), help="the reference server's `langgraph` binary")
     p.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
-    p.add_argument("--only", default="baseline,embedded,http,reference,memory", help="comma-separated subset")
+    p.add_argument("--only", default="baseline,embedded,embedded-loop,http,reference,memory", help="comma-separated subset")
     p.add_argument("--memory-threads", type=int, default=100_000)
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     p.add_argument("--json", help="also write the raw results here")
@@ -396,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             makers["baseline"] = lambda: BaselineTarget(journal)
         if "embedded" in only:
             makers["embedded"] = lambda: EmbeddedTarget(journal)
+        if "embedded-loop" in only:
+            makers["embedded-loop"] = lambda: EmbeddedTarget(journal, on_caller_loop=True)
         if "http" in only:
             makers["http"] = stack.enter_context(ServerProcess("switchboard", journal=journal)).target
         print(f"measuring create+join of {', '.join(makers)} in interleaved rounds ...", file=sys.stderr)

@@ -24,6 +24,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p = commands.add_parser("loadtest", help="drive a server with double-texting traffic and check the semantics")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--embedded", action="store_true", help="the in-process actor system (no HTTP)")
+    target.add_argument(
+        "--embedded-loop", action="store_true",
+        help="the in-process actor system on the harness's own event loop (ActorSystem.on_running_loop)",
+    )
     target.add_argument("--serve", action="store_true", help="start switchboard on a free loopback port and drive it over HTTP")
     target.add_argument("--reference", metavar="LANGGRAPH_BIN", help="start the reference server (`langgraph dev`) from this binary")
     target.add_argument("--url", help="a running server serving loadtest/langgraph.json (needs --journal)")
@@ -121,12 +125,21 @@ def run(args: argparse.Namespace) -> int:
         target: Any = HttpTarget(args.url, Path(args.journal), name=args.url)
     elif args.embedded:
         target = EmbeddedTarget()
+    elif args.embedded_loop:
+        target = None  # made on the loop the workload runs on
     else:
         server = ServerProcess("reference" if args.reference else "switchboard", langgraph_bin=args.reference, storage=args.storage)
         server.__enter__()
         target = server.target()
+    made: list[Any] = []
+
+    async def drive() -> Any:
+        made.append(target or EmbeddedTarget(on_caller_loop=True))
+        return await execute(made[0], workload, progress=not args.no_progress and sys.stderr.isatty())
+
     try:
-        history = asyncio.run(execute(target, workload, progress=not args.no_progress and sys.stderr.isatty()))
+        history = asyncio.run(drive())
+        target = made[0]
     finally:
         if server is not None:
             server.stop()

@@ -67,7 +67,9 @@ class EmbeddedTarget:
 
     name = "embedded"
 
-    def __init__(self, journal: Path | None = None, idle_timeout: float = 30.0) -> None:
+    def __init__(self, journal: Path | None = None, idle_timeout: float = 30.0, *, on_caller_loop: bool = False) -> None:
+        """`on_caller_loop`: the system lives on the running loop (`ActorSystem.on_running_loop`);
+        construct it from a coroutine on that loop."""
         from actors import ActorSystem, Settings
 
         from .graph import graph
@@ -75,7 +77,12 @@ class EmbeddedTarget:
         self.journal = journal or new_journal()
         self._previous_journal = os.environ.get(JOURNAL_ENV)
         os.environ[JOURNAL_ENV] = str(self.journal)  # the graph runs in this process
-        self.system = ActorSystem({GRAPH_ID: graph}, settings=Settings(idle_timeout=idle_timeout))
+        settings = Settings(idle_timeout=idle_timeout)
+        if on_caller_loop:
+            self.name = "embedded-loop"
+            self.system = ActorSystem.on_running_loop({GRAPH_ID: graph}, settings=settings)
+        else:
+            self.system = ActorSystem({GRAPH_ID: graph}, settings=settings)
         self.aio = self.system.aio
 
     async def create_thread(self) -> str:
@@ -134,7 +141,7 @@ class EmbeddedTarget:
         return list((state.get("values") or {}).get("done") or [])
 
     async def aclose(self) -> None:
-        self.system.shutdown()
+        await self.system.aclose()
         if self._previous_journal is None:
             os.environ.pop(JOURNAL_ENV, None)
         else:

@@ -58,6 +58,20 @@ def test_embedded_run_has_no_violations():
     assert report["throughput_runs_per_s"] > 0
 
 
+def test_embedded_run_on_the_harness_loop_has_no_violations():
+    async def go():
+        target = EmbeddedTarget(on_caller_loop=True)
+        try:
+            return target, await Harness(target, Workload(**SHORT)).run()
+        finally:
+            await target.aclose()
+
+    target, history = asyncio.run(go())
+    target.journal.unlink()
+    assert_clean(history)
+    assert len(history.creates()) == 6 * 12
+
+
 def test_http_run_open_loop_has_no_violations(monkeypatch, tmp_path):
     journal = new_journal()
     monkeypatch.setenv("SWITCHBOARD_LOADTEST_JOURNAL", str(journal))
