@@ -36,10 +36,11 @@ async def wait_future(future: concurrent.futures.Future[T]) -> T:
         return future.result()
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[T] = loop.create_future()
+    loop_thread = threading.get_ident()
 
     def wake(done: concurrent.futures.Future[T]) -> None:
         try:
-            if _running_loop() is loop:  # resolved on the waiter's own loop (an adopted graph loop)
+            if threading.get_ident() == loop_thread:  # resolved on the waiter's own loop (adopted)
                 loop.call_soon(_deliver, waiter, done)
             else:
                 loop.call_soon_threadsafe(_deliver, waiter, done)
@@ -48,13 +49,6 @@ async def wait_future(future: concurrent.futures.Future[T]) -> T:
 
     future.add_done_callback(wake)
     return await waiter
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _deliver(waiter: asyncio.Future[T], done: concurrent.futures.Future[T]) -> None:

@@ -145,3 +145,14 @@ def test_the_seed_example_runs_unchanged_with_the_js_client(served_example, tmp_
     assert report["first_status"] == "interrupted"
     assert contents(report["state"])[1] == "Thinking about: what's the weather in sf?"
     assert contents(report["state"])[-1].endswith("(You asked: what's the weather in nyc?)")
+
+
+def test_the_embedded_examples_in_the_readme_run_as_written():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Embedded, without HTTP", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```python")[1:]]
+    assert len(blocks) == 2
+    for block in blocks:
+        result = subprocess.run([sys.executable, "-c", block], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "messages" in result.stdout
