@@ -30,69 +30,11 @@ class StreamEvent(msgspec.Struct, frozen=True):
 Deliver = Callable[["StreamEvent | None"], None]  # None means: the stream has ended
 
 
-class ThreadFeed:
-    """Everything that happens on one thread, for `GET /threads/{id}/stream`: every event of its
-    runs (forwarded by their `RunStream`s), `metadata` `{"status": "run_done"}` as each run ends, and
-    `state_update` when its state is updated by hand. Live only (no replay); ids are the feed's own.
-    Exists while someone listens; closed when the thread is deleted."""
+class Broadcast:
+    """Numbered events to any number of subscribers, optionally kept for replay; thread-safe."""
 
-    def __init__(self, thread_id: str) -> None:
-        self.thread_id = thread_id
-        self._lock = threading.Lock()
-        self._subscribers: list[Deliver] = []
-        self._next_id = 0
-        self.closed = False
-
-    @property
-    def wanted(self) -> bool:
-        return bool(self._subscribers)
-
-    @property
-    def followers(self) -> int:
-        return len(self._subscribers)
-
-    def publish(self, event: str, data: Any) -> None:
-        if self._subscribers:
-            self.forward(event, data if isinstance(data, bytes) else serde.dumps(data))
-
-    def forward(self, event: str, encoded: bytes) -> None:
-        with self._lock:
-            if self.closed:
-                return
-            item = StreamEvent(self._next_id, event, encoded)
-            self._next_id += 1
-            subscribers = list(self._subscribers)
-        for deliver in subscribers:
-            deliver(item)
-
-    def subscribe(self, deliver: Deliver) -> Callable[[], None]:
-        with self._lock:
-            closed = self.closed
-            if not closed:
-                self._subscribers.append(deliver)
-        if closed:
-            deliver(None)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if deliver in self._subscribers:
-                    self._subscribers.remove(deliver)
-
-        return unsubscribe
-
-    def close(self) -> None:
-        with self._lock:
-            self.closed = True
-            subscribers, self._subscribers = self._subscribers, []
-        for deliver in subscribers:
-            deliver(None)
-
-
-class RunStream:
-    def __init__(self, run_id: str, *, resumable: bool = False, feed: Callable[[], ThreadFeed | None] | None = None) -> None:
-        self.run_id = run_id
-        self.resumable = resumable
-        self._feed = feed  # the run's thread's feed, if anyone follows the thread
+    def __init__(self, *, keep: bool = False) -> None:
+        self.keep = keep
         self._lock = threading.Lock()
         self._subscribers: list[Deliver] = []
         self._history: list[StreamEvent] = []
@@ -100,31 +42,20 @@ class RunStream:
         self.closed = False
 
     @property
-    def wanted(self) -> bool:
-        """Whether publishing is worth its encoding cost right now."""
-        return self.resumable or bool(self._subscribers) or self._followed() is not None
+    def followers(self) -> int:
+        return len(self._subscribers)
 
-    def _followed(self) -> ThreadFeed | None:
-        feed = self._feed() if self._feed is not None else None
-        return feed if feed is not None and feed.wanted else None
-
-    def publish(self, event: str, data: Any) -> None:
-        feed = self._followed()
-        if not (self.resumable or self._subscribers or feed is not None):
-            return
-        encoded = data if isinstance(data, bytes) else serde.dumps(data)
+    def emit(self, event: str, encoded: bytes) -> None:
         with self._lock:
             if self.closed:
                 return
             item = StreamEvent(self._next_id, event, encoded)
             self._next_id += 1
-            if self.resumable:
+            if self.keep:
                 self._history.append(item)
             subscribers = list(self._subscribers)
         for deliver in subscribers:
             deliver(item)
-        if feed is not None:
-            feed.forward(event, encoded)
 
     def close(self) -> None:
         with self._lock:
@@ -136,7 +67,7 @@ class RunStream:
             deliver(None)
 
     def subscribe(self, deliver: Deliver, *, after_id: int | None = None) -> Callable[[], None]:
-        """Add a listener; with `after_id`, replay what it missed (resumable runs only)."""
+        """Add a listener; if events are kept, replay those after `after_id` (all without it)."""
         with self._lock:
             backlog = [e for e in self._history if after_id is None or e.id > after_id]
             closed = self.closed
@@ -153,6 +84,54 @@ class RunStream:
                     self._subscribers.remove(deliver)
 
         return unsubscribe
+
+
+class ThreadFeed(Broadcast):
+    """Everything that happens on one thread, for `GET /threads/{id}/stream`: every event of its
+    runs (forwarded by their `RunStream`s), `metadata` `{"status": "run_done"}` as each run ends, and
+    `state_update` when its state is updated by hand. Live only (no replay); ids are the feed's own.
+    Exists while someone listens; closed when the thread is deleted."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self._subscribers)
+
+    def publish(self, event: str, data: Any) -> None:
+        if self._subscribers:
+            self.emit(event, data if isinstance(data, bytes) else serde.dumps(data))
+
+
+class RunStream(Broadcast):
+    """One run's events; kept for late joiners if the run is resumable, and forwarded to its
+    thread's feed while someone follows the thread."""
+
+    def __init__(self, run_id: str, *, resumable: bool = False, feed: Callable[[], ThreadFeed | None] | None = None) -> None:
+        super().__init__(keep=resumable)
+        self.run_id = run_id
+        self.resumable = resumable
+        self._feed = feed  # the run's thread's feed, if anyone follows the thread
+
+    @property
+    def wanted(self) -> bool:
+        """Whether publishing is worth its encoding cost right now."""
+        return self.resumable or bool(self._subscribers) or self._followed() is not None
+
+    def _followed(self) -> ThreadFeed | None:
+        feed = self._feed() if self._feed is not None else None
+        return feed if feed is not None and feed.wanted else None
+
+    def publish(self, event: str, data: Any) -> None:
+        feed = self._followed()
+        if not (self.resumable or self._subscribers or feed is not None):
+            return
+        encoded = data if isinstance(data, bytes) else serde.dumps(data)
+        self.emit(event, encoded)
+        if feed is not None and not self.closed:
+            feed.emit(event, encoded)
 
 
 class AsyncSubscription:
