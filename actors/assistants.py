@@ -13,14 +13,11 @@ from typing import Any
 import msgspec
 
 from .context import SystemContext
+from .filters import matches_metadata
 from .errors import Conflict, InvalidInput, NotFound
 from .models import Assistant, graph_assistant_id, new_id, now
 
 ASSISTANT_SORT_KEYS = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
-
-
-def matches_metadata(metadata: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
-    return all(metadata.get(k) == v for k, v in (wanted or {}).items())
 
 
 def sort_records(records: list[Any], sort_by: str | None, sort_order: str | None, default: str) -> list[Any]:

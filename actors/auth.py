@@ -22,7 +22,8 @@ from langgraph_sdk import Auth
 from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
 from langgraph_sdk.auth.types import AuthContext
 
-from .errors import Forbidden, SwitchboardError, Unauthorized
+from .errors import Forbidden, InvalidInput, SwitchboardError, Unauthorized
+from .filters import is_operators, matches_metadata
 from .graphs import GraphConfigError, read_config
 from .loading import import_object
 
@@ -75,24 +76,14 @@ def as_user(result: Any) -> AuthUser:
 
 
 def matches(filters: Filters | None, metadata: Mapping[str, Any] | None) -> bool:
-    """Whether a record's metadata passes a handler's filter."""
-    metadata = metadata or {}
+    """Whether a record's metadata passes a handler's filter (a mapping value is operators)."""
     for key, condition in (filters or {}).items():
-        have = metadata.get(key)
-        if isinstance(condition, Mapping):
-            for op, wanted in condition.items():
-                if op == "$eq" and have != wanted:
-                    return False
-                if op == "$contains":
-                    values = have if isinstance(have, (list, tuple)) else []
-                    needed = wanted if isinstance(wanted, list) else [wanted]
-                    if not all(w in values for w in needed):
-                        return False
-                if op not in ("$eq", "$contains"):
-                    raise ValueError(f"unsupported filter operator {op!r} on {key!r} (use $eq or $contains)")
-        elif have != condition:
-            return False
-    return True
+        if isinstance(condition, Mapping) and not is_operators(condition):
+            raise ValueError(f"unsupported filter on {key!r}: {dict(condition)!r} (use $eq or $contains)")
+    try:
+        return matches_metadata(metadata, filters)
+    except InvalidInput as exc:
+        raise ValueError(exc.detail) from None
 
 
 def equalities(filters: Filters | None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from croniter import croniter
 
 from .context import SystemContext
 from .errors import InvalidInput, NotFound
+from .filters import matches_metadata
 from .models import Cron, new_id, now
 
 if TYPE_CHECKING:
@@ -278,5 +279,5 @@ class CronScheduler:
             if (assistant_id is None or c.assistant_id == assistant_id)
             and (thread_id is None or c.thread_id == thread_id)
             and (enabled is None or c.enabled == enabled)
-            and all(c.metadata.get(k) == v for k, v in (metadata or {}).items())
+            and matches_metadata(c.metadata, metadata)
         ]

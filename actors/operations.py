@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, get_args
 
 from . import messages as m
-from .assistants import AssistantOperations, matches_metadata, sort_records
+from .assistants import AssistantOperations, sort_records
+from .filters import matches_metadata
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
 from .models import TERMINAL_RUN_STATUSES, IfNotExists, Run, RunStatus, StopAction, Strategy, Thread, ThreadStatus, new_id

@@ -7,8 +7,9 @@ it), runs the user's `@auth.on` handler (`actors/auth.py`), then applies the ans
 - `create`: the (possibly edited) `metadata` of the value, plus the filter's `key == value` parts,
   is written into the request body: a record carries its owner from birth.
 - `object`: the record named in the path must pass the filter, else 404 (as if it did not exist).
-- `search` / `count`: the filter's `key == value` parts are pushed into the body's `metadata`
-  filter (a conflicting one gives an empty answer); `$contains` parts filter a search's results.
+- `search` / `count`: the whole filter (`$eq` and `$contains`) is combined with the body's own
+  `metadata` filter (`actors/filters.py`; a conflicting equality gives an empty answer), so pages
+  and counts are exact.
 - `store`: the handler may rewrite `namespace` (e.g. prefix the user's id); it is written back.
 
 Public routes (`/ok`, `/info`, `/docs`, `/openapi.json`, `/metrics`) skip auth.
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.auth import AuthUser, Authorizer, equalities, matches
 from actors.errors import Conflict, Forbidden, NotFound, SwitchboardError
+from actors.filters import combine
 from actors.models import graph_assistant_id
 
 from .http import JSONResponse
@@ -150,15 +152,12 @@ class AuthMiddleware:
                 raise Forbidden(f"with auth on, {scope['path']} needs {field!r} (only your own threads can be touched)")
             for thread_id in ids if isinstance(ids, list) else [ids]:
                 self._check("threads", str(thread_id), filters)
-        elif kind in ("search", "count") and filters and isinstance(body, dict):
-            wanted = equalities(filters)
-            given = body.get("metadata") or {}
-            if any(k in given and given[k] != v for k, v in wanted.items()):
+        elif kind in ("search", "count") and filters and isinstance(body, dict) and isinstance(body.get("metadata") or {}, dict):
+            combined = combine(body.get("metadata"), filters)
+            if combined is None:  # asks for someone else's records only
                 await JSONResponse(0 if kind == "count" else [])(scope, receive, send)
                 return
-            body["metadata"] = {**given, **wanted}
-            if kind == "search" and len(wanted) < len(filters):
-                send = _filtering(send, filters)
+            body["metadata"] = combined  # the whole filter: pages and counts are exact
         await self.app(scope, request.replay(body), send)
 
     def _stamp(self, body: dict[str, Any], filters: dict[str, Any] | None, value: dict[str, Any]) -> None:
@@ -306,32 +305,3 @@ class _Unparsed:
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
-
-
-def _filtering(send: Send, filters: dict[str, Any]) -> Send:
-    """Drop the items of a JSON list response whose metadata fails the filter (`$contains`)."""
-    start: Message | None = None
-    chunks: list[bytes] = []
-
-    async def filtered(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start":
-            start = message
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body"):
-            return
-        raw = b"".join(chunks)
-        assert start is not None
-        try:
-            items = json.loads(raw)
-            if isinstance(items, list) and start["status"] == 200:
-                raw = json.dumps([i for i in items if matches(filters, (i or {}).get("metadata"))]).encode()
-        except ValueError:
-            pass
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        await send({**start, "headers": [*headers, (b"content-length", str(len(raw)).encode())]})
-        await send({"type": "http.response.body", "body": raw, "more_body": False})
-
-    return filtered
-

@@ -232,6 +232,16 @@ async def test_contains_filters_select_what_a_user_may_see(shared_server):
     assert both["thread_id"] in seen_by_bo and ada_only["thread_id"] not in seen_by_bo
     seen_by_ada = {t["thread_id"] for t in await ada.threads.search(limit=100)}
     assert {both["thread_id"], ada_only["thread_id"]} <= seen_by_ada
+    # the filter is applied before paging and counting: bo's first page of one is the thread he
+    # may see (not the newer one he may not, filtered out afterwards), and his count agrees
+    marker = {"suite": "contains-paging"}
+    older = await ada.threads.create(metadata={**marker, "members": ["ada", "bo"]})
+    await ada.threads.create(metadata={**marker, "members": ["ada"]})
+    page = await bo.threads.search(metadata=marker, limit=1)
+    assert [t["thread_id"] for t in page] == [older["thread_id"]]
+    assert await bo.threads.count(metadata=marker) == 1
+    assert await ada.threads.count(metadata=marker) == 2
+    assert await bo.threads.count(metadata={**marker, "members": {"$contains": "ada"}}) == 1
 
     async with httpx.AsyncClient(base_url=shared_server.url, headers={"x-user": "bo"}) as http:
         everything = await http.post("/runs/cancel", json={"status": "running"})
@@ -293,3 +303,14 @@ async def test_a_thread_made_by_a_run_belongs_to_the_runs_owner(alice, bob):
     assert (await alice.threads.get(named))["metadata"]["owner"] == "alice"
     with pytest.raises(NotFoundError):
         await bob.threads.get(named)
+
+
+def test_combining_a_request_filter_with_an_imposed_one():
+    from actors.filters import combine, matches_metadata
+
+    assert combine({"n": 1}, {"owner": "a"}) == {"n": 1, "owner": "a"}
+    assert combine({"owner": "b"}, {"owner": "a"}) is None  # someone else's: nothing can match
+    both = combine({"tags": {"$contains": "x"}}, {"tags": {"$contains": "y"}, "owner": {"$eq": "a"}})
+    assert matches_metadata({"tags": ["x", "y"], "owner": "a"}, both)
+    assert not matches_metadata({"tags": ["x"], "owner": "a"}, both)
+    assert matches_metadata({"k": {"a": 1}}, {"k": {"a": 1}})  # a plain mapping is still equality

@@ -215,6 +215,8 @@ async def test_thread_bad_input(client, live_server):
         assert r.status_code == 422 and "thread_id" in r.json()["detail"]
         r = await http.post("/threads/search", json={"status": "sleeping"})
         assert r.status_code == 422 and "status" in r.json()["detail"]
+        r = await http.post("/threads/count", json={"metadata": {"tags": {"$regex": "x"}}})
+        assert r.status_code == 422 and "metadata.tags" in r.json()["detail"] and "$regex" in r.json()["detail"]
         r = await http.post("/threads/prune", json={"thread_ids": "x"})
         assert r.status_code == 422 and "thread_ids" in r.json()["detail"]
         r = await http.post("/threads/prune", json={"thread_ids": [], "strategy": "all"})
