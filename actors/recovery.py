@@ -5,8 +5,8 @@ threads marked `busy`, and `pending` runs whose thread actor is gone. Before the
 `recover()`:
 
 - ends every `running` run. The strategy that was stopping it, if any, is applied as the thread actor
-  would have: a pending run with `rollback` strategy behind it -> the run is deleted with its
-  checkpoints; with `interrupt` -> `interrupted`. Otherwise the run becomes `error` with the
+  would have: a pending run with `rollback` strategy behind it (a delayed one once it is due) -> the
+  run is deleted with its checkpoints; with `interrupt` -> `interrupted`. Otherwise the run becomes `error` with the
   `ServerRestarted` error below. It is not resumed: the step that was in flight may have had side
   effects (a tool call, a payment) that a blind re-execution would repeat, and the client that waited
   for it has gone. Every step that completed is in the thread's checkpoints, so a new run with
@@ -45,13 +45,20 @@ class RecoveryReport(msgspec.Struct, kw_only=True):
 
 
 def _pending_stop(pending: list[Run]) -> str | None:
-    """The stop an accepted interrupt/rollback run had asked of the active run (rollback wins)."""
-    strategies = {r.multitask_strategy for r in pending if not r.kwargs.get("after_seconds")}
+    """The stop an accepted interrupt/rollback run had asked of the active run (rollback wins). A
+    delayed run counts once it is due: it had stopped the run, or would have on waking now."""
+    at = now()
+    strategies = {r.multitask_strategy for r in pending if _due(r, at)}
     if "rollback" in strategies:
         return "rollback"
     if "interrupt" in strategies:
         return "interrupt"
     return None
+
+
+def _due(run: Run, at: Any) -> bool:
+    delay = run.kwargs.get("after_seconds")
+    return not delay or (at - run.created_at).total_seconds() >= float(delay)
 
 
 def _state_values(ctx: SystemContext, thread_id: str) -> tuple[bool, Any]:

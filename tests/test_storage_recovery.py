@@ -4,12 +4,13 @@ the thread `busy`, runs `pending`), then an `ActorSystem` starts on it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from actors import ActorSystem, Settings
-from actors.models import Run, Thread, graph_assistant_id, new_id
+from actors.models import Run, Thread, graph_assistant_id, new_id, now
 from actors.recovery import RESTART_ERROR
 from tests.backends import backend_settings
 from tests.conftest import wait_until
@@ -22,7 +23,7 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
         yield Settings(idle_timeout=5.0, **fields)
 
 
-def _crashed_thread(settings: Settings, *pending_strategies: str) -> tuple[str, str, list[str]]:
+def _crashed_thread(settings: Settings, *pending_strategies: str, after_seconds: float | None = None) -> tuple[str, str, list[str]]:
     """A thread whose first run completed one step and was `running` at the 'crash', with pending
     runs behind it; returns (thread_id, running run id, pending run ids)."""
     with ActorSystem(GRAPHS, settings=settings) as system:
@@ -34,9 +35,13 @@ def _crashed_thread(settings: Settings, *pending_strategies: str) -> tuple[str, 
         storage.put_run(running)
         pending = []
         for i, strategy in enumerate(pending_strategies):
+            kwargs = {"input": {"tag": f"p{i}", "delay": 0}}
+            if after_seconds is not None:  # a delayed run, accepted ten seconds before the crash
+                kwargs["after_seconds"] = after_seconds
             run = Run(
                 run_id=new_id(), thread_id=thread_id, assistant_id=graph_assistant_id("one"),
-                multitask_strategy=strategy, kwargs={"input": {"tag": f"p{i}", "delay": 0}},  # type: ignore[arg-type]
+                multitask_strategy=strategy, kwargs=kwargs,  # type: ignore[arg-type]
+                created_at=now() - timedelta(seconds=10),
             )
             storage.put_run(run)
             pending.append(run.run_id)
@@ -88,3 +93,19 @@ def test_pending_runs_of_a_deleted_thread_are_dropped(settings: Settings) -> Non
     with ActorSystem(GRAPHS, settings=settings) as system:
         assert system.storage.get_run(orphan.run_id) is None
         assert system.live_thread_actors() == 0
+
+
+def test_a_delayed_interrupt_run_that_was_due_had_interrupted_the_running_one(settings: Settings) -> None:
+    thread_id, running, pending = _crashed_thread(settings, "interrupt", after_seconds=1)
+    with ActorSystem(GRAPHS, settings=settings) as system:
+        assert system.recovery.interrupted == [running]
+        assert system.runs.get(thread_id, running)["status"] == "interrupted"
+        system.runs.join(thread_id, pending[0])  # due already: it runs at once, not after another delay
+        assert system.runs.get(thread_id, pending[0])["status"] == "success"
+
+
+def test_a_delayed_interrupt_run_not_yet_due_had_stopped_nothing(settings: Settings) -> None:
+    thread_id, running, pending = _crashed_thread(settings, "interrupt", after_seconds=3600)
+    with ActorSystem(GRAPHS, settings=settings) as system:
+        assert system.recovery.errored == [running]
+        assert system.runs.get(thread_id, pending[0])["status"] == "pending"
