@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -46,7 +47,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a run may execute before it ends `timeout` (default: $BG_JOB_TIMEOUT_SECS or %(default)s)",
     )
     loadtest.cli.add_parser(commands)
+    migrate = commands.add_parser(
+        "migrate", help="copy all data (records, checkpoints, store) from one storage into another, empty one"
+    )
+    source = migrate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-data-dir", help="the SQLite data directory to copy from")
+    source.add_argument("--from-database-url", help="the PostgreSQL database to copy from")
+    target = migrate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to-database-url", help="the PostgreSQL database to copy into (empty)")
+    target.add_argument("--to-data-dir", help="the SQLite data directory to copy into (empty)")
     return parser
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """Both storages are opened as a server would (so neither may be in use by one), the copy runs on
+    one graph loop, and the destination is refused unless it is empty."""
+    from actors.runtime import GraphLoop
+    from actors.storage import open_storage
+    from actors.storage.copy import NotEmpty, copy_storage
+
+    def settings(data_dir: str | None, url: str | None) -> Settings:
+        if url:
+            return Settings(storage="postgres", database_url=url)
+        return Settings(storage="sqlite", data_dir=data_dir or ".switchboard")
+
+    if args.from_data_dir and not Path(args.from_data_dir).is_dir():
+        print(f"switchboard migrate: no data directory {args.from_data_dir}", file=sys.stderr)
+        return 2
+    runtime = GraphLoop(4)
+    opened = []
+    try:
+        source = open_storage(settings(args.from_data_dir, args.from_database_url), runtime)
+        opened.append(source)
+        destination = open_storage(settings(args.to_data_dir, args.to_database_url), runtime)
+        opened.append(destination)
+        report = runtime.call(copy_storage(source, destination), timeout=None)
+    except (StorageUnavailable, NotEmpty, ValueError) as exc:
+        print(f"switchboard migrate: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for storage in opened:
+            runtime.call(storage.aclose())
+            storage.close()
+        runtime.stop()
+    records = ", ".join(f"{n} {k}" for k, n in report.records.items())
+    print(f"copied {records}; {report.checkpoints} checkpoints ({report.writes} pending writes); {report.store_items} store items")
+    return 0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -129,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     if args.command == "loadtest":
         return loadtest.cli.run(args)
+    if args.command == "migrate":
+        return migrate(args)
     return 2
 
 
