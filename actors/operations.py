@@ -308,17 +308,23 @@ class Operations(AssistantOperations, StateOperations):
         futures = [self.cancel_run(r.thread_id, r.run_id, action=action) for r in targets]
         return all_done(futures, lambda: len(targets), ignore=NotFound)
 
-    def follow_thread(self, thread_id: str, modes: Sequence[str] = ("run_modes",)) -> AsyncIterator[StreamEvent]:
+    def follow_thread(
+        self, thread_id: str, modes: Sequence[str] = ("run_modes",), *, after_id: int | None = None
+    ) -> AsyncIterator[StreamEvent]:
         """What happens on the thread from now on, until the caller leaves or the thread is deleted
         (as the reference server's thread stream): `run_modes` - every event of every run;
         `lifecycle` - each run's start (`metadata` with its run_id) and end (`metadata`
-        `{"status": "run_done"}`); `state_update` - the new state after `update_state`."""
+        `{"status": "run_done"}`); `state_update` - the new state after `update_state`. With
+        `after_id` (a reconnect's Last-Event-ID), the events since that id are replayed first if
+        the thread's feed still has them (it keeps them a while after its last reader left)."""
         for mode in modes:  # checked (and the thread looked up) now, before any event is sent
             _check_choice("stream_mode", mode, THREAD_STREAM_MODES)
         self.get_thread(thread_id)
 
         async def events() -> AsyncIterator[StreamEvent]:
-            subscription = AsyncSubscription(subscribe=lambda deliver: self.ctx.streams.follow(thread_id, deliver))
+            subscription = AsyncSubscription(
+                subscribe=lambda deliver: self.ctx.streams.follow(thread_id, deliver, after_id=after_id)
+            )
             try:
                 async for event in subscription:
                     if _thread_event_wanted(event, modes):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -33,13 +34,17 @@ Deliver = Callable[["StreamEvent | None"], None]  # None means: the stream has e
 class Broadcast:
     """Numbered events to any number of subscribers, optionally kept for replay; thread-safe."""
 
-    def __init__(self, *, keep: bool = False) -> None:
+    def __init__(self, *, keep: bool = False, keep_last: int | None = None) -> None:
         self.keep = keep
         self._lock = threading.Lock()
         self._subscribers: list[Deliver] = []
-        self._history: list[StreamEvent] = []
+        self._history: deque[StreamEvent] = deque(maxlen=keep_last)
         self._next_id = 0
         self.closed = False
+
+    @property
+    def last_id(self) -> int:
+        return self._next_id - 1
 
     @property
     def followers(self) -> int:
@@ -89,19 +94,25 @@ class Broadcast:
 class ThreadFeed(Broadcast):
     """Everything that happens on one thread, for `GET /threads/{id}/stream`: every event of its
     runs (forwarded by their `RunStream`s), `metadata` `{"status": "run_done"}` as each run ends, and
-    `state_update` when its state is updated by hand. Live only (no replay); ids are the feed's own.
-    Exists while someone listens; closed when the thread is deleted."""
+    `state_update` when its state is updated by hand; ids are the feed's own. Exists while someone
+    follows the thread and lingers a while after the last one leaves, keeping its last `KEEP`
+    events, so a reader that reconnects with `Last-Event-ID` gets what it missed. Closed when the
+    thread is deleted."""
+
+    KEEP = 1000
 
     def __init__(self, thread_id: str) -> None:
-        super().__init__()
+        super().__init__(keep=True, keep_last=self.KEEP)
         self.thread_id = thread_id
+        self.lingering = False
+        self.generation = 0
 
     @property
     def wanted(self) -> bool:
-        return bool(self._subscribers)
+        return bool(self._subscribers) or self.lingering
 
     def publish(self, event: str, data: Any) -> None:
-        if self._subscribers:
+        if self.wanted:
             self.emit(event, data if isinstance(data, bytes) else serde.dumps(data))
 
 

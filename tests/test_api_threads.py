@@ -200,6 +200,30 @@ async def test_join_thread_stream_lifecycle_and_state_update_modes(client, syste
     assert update.data["state"]["values"]["messages"][-1] == "edited"
 
 
+async def test_join_thread_stream_reconnect_with_last_event_id_gets_what_it_missed(client, system):
+    tid = (await client.threads.create())["thread_id"]
+    first = asyncio.create_task(_follow(client, tid, lambda ev: len(_run_done(ev)) == 1, stream_mode="lifecycle"))
+    await _following(system, tid)
+    a = await client.runs.create(tid, "one", input={"tag": "a"})
+    seen = await asyncio.wait_for(first, 20)
+    assert _run_done(seen) == [a["run_id"]] and seen[-1].id is not None
+    await asyncio.to_thread(wait_until, lambda: system.ctx.streams.followers(tid) == 0)
+    # while nobody reads, another run comes and goes
+    b = await client.runs.create(tid, "one", input={"tag": "b"})
+    await client.runs.join(tid, b["run_id"])
+    missed = await asyncio.wait_for(
+        _follow(client, tid, lambda ev: len(_run_done(ev)) == 1, stream_mode="lifecycle", last_event_id=seen[-1].id), 20
+    )
+    assert [p.data["run_id"] for p in missed] == [b["run_id"], b["run_id"]]  # its start and its end
+    assert all(int(p.id) > int(seen[-1].id) for p in missed)
+    # a new reader without Last-Event-ID starts from now: nothing is replayed to it
+    fresh = asyncio.create_task(_follow(client, tid, lambda ev: True, stream_mode="lifecycle"))
+    await asyncio.to_thread(wait_until, lambda: system.ctx.streams.followers(tid) == 1)
+    c = await client.runs.create(tid, "one", input={"tag": "c"})
+    (start,) = await asyncio.wait_for(fresh, 20)
+    assert start.data["run_id"] == c["run_id"]
+
+
 async def test_join_thread_stream_ends_when_the_thread_is_deleted(client, system):
     tid = (await client.threads.create())["thread_id"]
     reader = asyncio.create_task(_follow(client, tid, lambda ev: False))

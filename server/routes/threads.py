@@ -122,8 +122,10 @@ async def history(request: Request) -> JSONResponse:
 async def join_stream(request: Request) -> Response:
     thread_id = path_id(request, "thread_id")
     modes = request.query_params.getlist("stream_mode") or ["run_modes"]
+    last_event_id = request.headers.get("last-event-id")
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     # 404 (thread) or 422 (stream_mode) before the stream starts
-    return sse_response(_Closable(_ops(request).follow_thread(thread_id, modes)))
+    return sse_response(_Closable(_ops(request).follow_thread(thread_id, modes, after_id=after)), with_ids=True)
 
 
 class _Closable:
