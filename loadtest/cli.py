@@ -32,7 +32,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     target.add_argument("--reference", metavar="LANGGRAPH_BIN", help="start the reference server (`langgraph dev`) from this binary")
     target.add_argument("--url", help="a running server serving loadtest/langgraph.json (needs --journal)")
     target.add_argument("--check", metavar="HISTORY", help="no traffic: re-check a history saved with --history")
-    p.add_argument("--storage", choices=["memory", "sqlite"], default="memory", help="with --serve: the server's storage (default: %(default)s)")
+    p.add_argument("--storage", choices=["memory", "sqlite", "postgres"], default="memory", help="with --serve: the server's storage (default: %(default)s)")
+    p.add_argument("--database-url", help="with --serve --storage postgres: a scratch database (the runs stay in it)")
     p.add_argument("--journal", help=f"with --url: the journal file the server's graph writes ({JOURNAL_ENV})")
     p.add_argument("--allow-remote", action="store_true", help="allow a --url that is not on loopback")
     w = p.add_argument_group("workload")
@@ -128,7 +129,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.embedded_loop:
         target = None  # made on the loop the workload runs on
     else:
-        server = ServerProcess("reference" if args.reference else "switchboard", langgraph_bin=args.reference, storage=args.storage)
+        try:
+            server = ServerProcess(
+                "reference" if args.reference else "switchboard", langgraph_bin=args.reference,
+                storage=args.storage, database_url=args.database_url,
+            )
+        except ValueError as exc:
+            print(f"switchboard loadtest: {exc}", file=sys.stderr)
+            return 2
         server.__enter__()
         target = server.target()
     made: list[Any] = []

@@ -237,7 +237,12 @@ class ServerProcess:
     the given binary (a separate venv; never ours)."""
 
     def __init__(
-        self, kind: str = "switchboard", langgraph_bin: str | None = None, journal: Path | None = None, storage: str = "memory"
+        self,
+        kind: str = "switchboard",
+        langgraph_bin: str | None = None,
+        journal: Path | None = None,
+        storage: str = "memory",
+        database_url: str | None = None,
     ) -> None:
         self.kind = kind
         self.port = free_port()
@@ -252,6 +257,10 @@ class ServerProcess:
             if storage == "sqlite":
                 self.data_dir = tempfile.TemporaryDirectory(prefix="switchboard-loadtest-data-")
                 cmd += ["--data-dir", self.data_dir.name]
+            if storage == "postgres":
+                if not database_url:
+                    raise ValueError("--storage postgres needs --database-url (a scratch database: the runs stay in it)")
+                cmd += ["--database-url", database_url]
         elif kind == "reference":
             if not langgraph_bin:
                 raise ValueError("the reference server needs the path of its `langgraph` binary")

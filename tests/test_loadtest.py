@@ -116,6 +116,7 @@ def test_cli_serve_drives_a_real_server_process(tmp_path, capsys):
         (["--embedded", "--mix", "enqueue=50,shout=1"], "--mix"),
         (["--embedded", "--threads", "0"], "--threads"),
         (["--embedded", "--steps", "99"], "--steps"),
+        (["--serve", "--storage", "postgres"], "--database-url"),
     ],
 )
 def test_cli_refuses_bad_input(argv, message, capsys):
