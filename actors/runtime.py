@@ -52,14 +52,8 @@ async def wait_future(future: concurrent.futures.Future[T]) -> T:
 
 
 def _deliver(waiter: asyncio.Future[T], done: concurrent.futures.Future[T]) -> None:
-    if waiter.done():  # the waiter was cancelled
-        return
-    if done.cancelled():
-        waiter.cancel()
-    elif (exc := done.exception()) is not None:
-        waiter.set_exception(exc)
-    else:
-        waiter.set_result(done.result())
+    if not waiter.done():  # else the waiter was cancelled
+        _copy_outcome(done, waiter)
 
 
 class TrackingExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -174,7 +168,7 @@ class GraphLoop:
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
         """Thread-safe `loop.call_later`: cheap timers for passivation and delayed runs."""
         holder: concurrent.futures.Future[asyncio.TimerHandle] = concurrent.futures.Future()
-        if threading.current_thread() is self._thread:
+        if self.on_loop():
             return self.loop.call_later(delay, fn, *args)
         self.loop.call_soon_threadsafe(lambda: holder.set_result(self.loop.call_later(delay, fn, *args)))
         return _LazyTimer(holder)  # type: ignore[return-value]
@@ -208,13 +202,14 @@ class GraphLoop:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _copy_outcome(task: asyncio.Task[T], future: concurrent.futures.Future[T]) -> None:
-    if task.cancelled():
-        future.cancel()
-    elif (exc := task.exception()) is not None:
-        future.set_exception(exc)
+def _copy_outcome(source: Any, target: Any) -> None:
+    """Copy a finished future's outcome into another (asyncio and concurrent futures alike)."""
+    if source.cancelled():
+        target.cancel()
+    elif (exc := source.exception()) is not None:
+        target.set_exception(exc)
     else:
-        future.set_result(task.result())
+        target.set_result(source.result())
 
 
 class _LazyTimer:
