@@ -1,0 +1,62 @@
+"""The listed differences: the table in docs/differences.md, the one place a known difference between
+switchboard and the reference server is written down (with its reason). The test reads it from there.
+
+A row is `| D<n> | `scenario glob`... | `path glob`... | what differs | why |`; in a glob `*` matches any
+text (dots and brackets included) and everything else is literal."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compare import Difference
+
+DIFFERENCES_MD = Path(__file__).resolve().parents[2] / "docs" / "differences.md"
+ROW = re.compile(r"^\|\s*(D\d+)\s*\|(.*?)\|(.*?)\|(.*?)\|(.*?)\|\s*$")
+CODE = re.compile(r"`([^`]+)`")
+
+
+def glob(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern)) + r"\Z")
+
+
+@dataclass
+class Listed:
+    id: str
+    scenarios: list[re.Pattern[str]]
+    paths: list[re.Pattern[str]]
+    what: str
+    why: str
+    used: int = field(default=0)
+
+    def covers(self, diff: Difference) -> bool:
+        return any(s.match(diff.scenario) for s in self.scenarios) and any(p.match(diff.path) for p in self.paths)
+
+    def applies_to(self, scenario: str) -> bool:
+        return any(s.match(scenario) for s in self.scenarios)
+
+
+def load(path: Path = DIFFERENCES_MD) -> list[Listed]:
+    listed = []
+    for line in path.read_text().splitlines():
+        row = ROW.match(line)
+        if not row:
+            continue
+        ident, scenarios, paths, what, why = (cell.strip() for cell in row.groups())
+        entry = Listed(ident, [glob(s) for s in CODE.findall(scenarios)], [glob(p) for p in CODE.findall(paths)], what, why)
+        if not entry.scenarios or not entry.paths or not why:
+            raise ValueError(f"{path}: row {ident} needs scenario and path globs in backticks and a reason")
+        listed.append(entry)
+    return listed
+
+
+def unlisted(diffs: list[Difference], listed: list[Listed]) -> list[Difference]:
+    out = []
+    for diff in diffs:
+        matches = [entry for entry in listed if entry.covers(diff)]
+        for entry in matches:
+            entry.used += 1
+        if not matches:
+            out.append(diff)
+    return out
