@@ -98,10 +98,11 @@ class Probe:
         return response.status_code
 
     async def sse(self, name: str, method: str, path: str, *, headers: dict[str, str] | None = None,
-                  stop_after: int | None = None, on_open: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
+                  stop_after: int | None = None, on_open: Any = None, until: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
         """A raw SSE request: records the status, headers and every frame exactly as framed (`event`,
         `data` parsed as JSON when it is JSON, `id` when sent). `stop_after` disconnects after n frames;
-        `on_open` is awaited once the response headers are in (e.g. to let the run go on)."""
+        `on_open` is awaited once the response headers are in (e.g. to let the run go on); `until(event)`
+        true disconnects after that event (for streams that do not end by themselves)."""
         events: list[dict[str, Any]] = []
         async with self.http.stream(method, path, headers=headers, **kwargs) as response:
             observed: dict[str, Any] = {
@@ -121,6 +122,8 @@ class Probe:
                             events.append(_finish(frame))
                             frame = {}
                             if stop_after is not None and len(events) >= stop_after:
+                                break
+                            if until is not None and until(events[-1]):
                                 break
                         continue
                     if line.startswith(":"):

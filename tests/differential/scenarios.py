@@ -96,6 +96,13 @@ async def threads_crud(p: Probe) -> None:
     await p.sdk_call("history_empty", p.sdk.threads.get_history(tid))
     await p.call("delete", "DELETE", f"/threads/{tid}")
     await p.call("get_deleted", "GET", f"/threads/{tid}")
+    kept = await p.thread("kept")
+    pruned = await p.thread("pruned")
+    await p.sdk.runs.wait(kept, "plain", input={"tag": "k"})
+    await p.sdk_call("prune_keep_latest", p.sdk.threads.prune([kept], strategy="keep_latest"))
+    await p.sdk_call("history_after_prune", p.sdk.threads.get_history(kept))
+    await p.sdk_call("prune_delete", p.sdk.threads.prune([pruned]))
+    await p.call("get_pruned", "GET", f"/threads/{pruned}")
 
 
 @scenario
@@ -375,6 +382,23 @@ async def stream_resumable(p: Probe) -> None:
 
 
 @scenario
+async def stream_thread(p: Probe) -> None:
+    """`GET /threads/{id}/stream`: what happens on the thread from the moment one joins."""
+    tid = await p.thread()
+
+    async def start_run() -> None:
+        run = await p.sdk.runs.create(tid, "plain", input={"tag": "ts"}, stream_mode=["values", "updates"])
+        p.label(run["run_id"], "run")
+
+    def last_values(event: dict) -> bool:
+        return event.get("event") == "values" and "ts:2" in (event.get("data") or {}).get("messages", [])
+
+    await p.sse("thread_stream", "GET", f"/threads/{tid}/stream", on_open=start_run, until=last_values)
+    # (`stream_mode=state_update` is not compared: the reference's in-memory runtime sends nothing on
+    # update_state, and waiting for an absence would take a guessed time.)
+
+
+@scenario
 async def stream_stateless(p: Probe) -> None:
     await p.sse("stream", "POST", "/runs/stream", json=stream_body("plain", ["values"], input={"tag": "sl"}))
 
@@ -439,6 +463,9 @@ async def crons(p: Probe) -> None:
         p.label(stateless["cron_id"], "cron2")
     await p.sdk_call("search", p.sdk.crons.search(thread_id=tid))
     await p.sdk_call("count", p.sdk.crons.count(thread_id=tid))
+    if cron:
+        await p.sdk_call("update", p.sdk.crons.update(cron["cron_id"], schedule="0 0 2 1 *", enabled=False))
+        await p.call("get", "GET", f"/runs/crons/{cron['cron_id']}")
     if cron:
         await p.call("delete", "DELETE", f"/runs/crons/{cron['cron_id']}")
     if stateless:
