@@ -57,11 +57,19 @@ class Probe:
             result = await awaitable
         except httpx.HTTPStatusError as error:
             self.record(name, {"__status__": error.response.status_code})
+            if error.response.status_code >= 500:
+                self._fresh_client()
             return None
         except httpx.TransportError as error:  # the server dropped the connection (a crash in its handler)
             self.record(name, {"__status__": f"connection dropped ({type(error).__name__})"})
+            self._fresh_client()
             return None
         return self.record(name, result)
+
+    def _fresh_client(self) -> None:
+        # After a server error the pooled connection may be half dead (the reference drops it while the
+        # next request goes out): later calls get a new client, so they do not fail by contagion.
+        self.sdk = get_client(url=self.url, timeout=60)
 
     async def sdk_stream(self, name: str, parts: Any) -> list[dict[str, Any]]:
         """Consume an SDK stream; record each part's event and data (the SDK's own view)."""

@@ -8,6 +8,7 @@ To add one: write `async def name(p: Probe)` under `@scenario`, record with `p.r
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 
 from .probe import Probe
@@ -500,3 +501,160 @@ async def bad_input(p: Probe) -> None:
     }
     for name, (method, path, kwargs) in cases.items():
         await p.status(name, method, path, **kwargs)
+
+
+# --- more run options
+
+
+@scenario
+async def runs_fork_replay(p: Probe) -> None:
+    tid = await p.thread()
+    await p.sdk.runs.wait(tid, "plain", input={"tag": "f"})
+    history = await p.sdk.threads.get_history(tid)
+    after_step0 = next(h for h in history if h["values"].get("messages") == ["f:0"])
+    checkpoint_id = after_step0["checkpoint"]["checkpoint_id"]
+    await p.sdk_call("replay", p.sdk.runs.wait(tid, "plain", input=None, checkpoint_id=checkpoint_id))
+    await p.sdk_call("fork", p.sdk.runs.wait(tid, "plain", input={"tag": "g"}, checkpoint_id=checkpoint_id))
+    await p.sdk_call("fork_by_checkpoint", p.sdk.runs.wait(
+        tid, "plain", input={"tag": "h"}, checkpoint={"checkpoint_id": checkpoint_id, "checkpoint_ns": ""}))
+    await p.sdk_call("state", p.sdk.threads.get_state(tid))
+    await p.sdk_call("history_len", _count(p.sdk.threads.get_history(tid, limit=100)))
+
+
+async def _count(awaitable) -> int:
+    return len(await awaitable)
+
+
+@scenario
+async def runs_command(p: Probe) -> None:
+    tid = await p.thread()
+    await p.sdk.runs.wait(tid, "plain", input={"tag": "c"}, interrupt_before=["step1"])
+    await p.sdk_call("goto", p.sdk.runs.wait(tid, "plain", command={"goto": "step2", "update": {"tag": "jumped"}}))
+    await p.sdk_call("state", p.sdk.threads.get_state(tid))
+    await p.status("input_and_command", "POST", f"/threads/{tid}/runs/wait",
+                   json={"assistant_id": "plain", "input": {"tag": "x"}, "command": {"resume": 1}})
+
+
+@scenario
+async def runs_if_not_exists(p: Probe) -> None:
+    tid = str(uuid.uuid4())
+    p.label(tid, "new_thread")
+    await p.sdk_call("create", p.sdk.runs.wait(tid, "plain", input={"tag": "n"}, if_not_exists="create"))
+    await p.sdk_call("thread", p.sdk.threads.get(tid))
+    await p.sdk.threads.delete(tid)
+    await p.status("reject", "POST", f"/threads/{tid}/runs/wait", json={"assistant_id": "plain", "if_not_exists": "reject"})
+
+
+@scenario
+async def runs_pagination(p: Probe) -> None:
+    tid = await p.thread()
+    for i in range(3):
+        run = await p.sdk.runs.create(tid, "plain", input={"tag": f"p{i}"})
+        p.label(run["run_id"], f"run{i}")
+        await p.sdk.runs.join(tid, run["run_id"])
+    await p.sdk_call("list", p.sdk.runs.list(tid, limit=2))
+    await p.sdk_call("list_offset", p.sdk.runs.list(tid, limit=2, offset=2))
+    await p.call("list_raw", "GET", f"/threads/{tid}/runs", params={"limit": 1}, record_headers=True)
+
+
+@scenario
+async def runs_interrupt_stream(p: Probe) -> None:
+    tid = await p.thread()
+    await p.sse("before", "POST", f"/threads/{tid}/runs/stream",
+                json=stream_body("plain", ["values", "updates", "debug"], input={"tag": "ib"}, interrupt_before=["step2"]))
+    await p.sse("continue", "POST", f"/threads/{tid}/runs/stream", json=stream_body("plain", ["updates"], input=None))
+
+
+@scenario
+async def runs_on_disconnect(p: Probe) -> None:
+    tid = await p.thread()
+    events = await p.sse("stream", "POST", f"/threads/{tid}/runs/stream", stop_after=1, json=stream_body(
+        "plain", ["values"], input={"tag": "d", "gate": f"{p.scenario}-never"}, on_disconnect="cancel"))
+    run_id = events[0]["data"]["run_id"]
+    p.label(run_id, "run")
+    p.record("run_status", await p.wait_run(tid, run_id, "interrupted", "success", "error"))
+
+
+@scenario
+async def runs_stream_double_text(p: Probe) -> None:
+    tid = await p.thread()
+    gate = f"{p.scenario}-gate"
+    first = await p.sdk.runs.create(tid, "plain", input={"tag": "a", "gate": gate}, durability="sync")
+    p.label(first["run_id"], "first")
+    await p.wait_run(tid, first["run_id"], "running")
+    await p.sse("reject", "POST", f"/threads/{tid}/runs/stream",
+                json=stream_body("plain", ["updates"], input={"tag": "b"}, multitask_strategy="reject"))
+    await p.status("wait_reject", "POST", f"/threads/{tid}/runs/wait",
+                   json={"assistant_id": "plain", "input": {"tag": "b"}, "multitask_strategy": "reject"})
+    queued = await p.sdk.runs.create(tid, "plain", input={"tag": "q"}, multitask_strategy="enqueue")
+    p.label(queued["run_id"], "queued")
+    await p.call("cancel_pending", "POST", f"/threads/{tid}/runs/{queued['run_id']}/cancel")
+    await p.wait_run(tid, queued["run_id"], "interrupted", "success", "error")
+    await p.call("pending_cancelled", "GET", f"/threads/{tid}/runs/{queued['run_id']}")
+    await p.open_gate(gate)
+    await p.sdk.runs.join(tid, first["run_id"])
+    await p.call("first", "GET", f"/threads/{tid}/runs/{first['run_id']}")
+
+
+@scenario
+async def stream_join_error(p: Probe) -> None:
+    tid = await p.thread()
+    run = await p.sdk.runs.create(tid, "plain", input={"tag": "x", "fail_at": 2}, stream_resumable=True,
+                                  stream_mode=["updates"])
+    p.label(run["run_id"], "run")
+    await p.sse("join", "GET", f"/threads/{tid}/runs/{run['run_id']}/stream", headers={"Last-Event-ID": "-1"})
+    await p.sdk_call("run", p.sdk.runs.get(tid, run["run_id"]))
+    await p.sdk_call("join_result", p.sdk.runs.join(tid, run["run_id"]))
+
+
+@scenario
+async def hitl_nested_stream_resume(p: Probe) -> None:
+    tid = await p.thread()
+    await p.sdk.runs.wait(tid, "nested_hitl", input={"tag": "r"})
+    await p.sse("resume", "POST", f"/threads/{tid}/runs/stream",
+                json=stream_body("nested_hitl", ["values", "updates"], subgraphs=True, command={"resume": "sure"}))
+
+
+# --- search options
+
+
+@scenario
+async def search_options(p: Probe) -> None:
+    meta = {"scenario": p.scenario}
+    for i, name in enumerate(("b-second", "a-first", "c-third")):
+        created = await p.sdk.assistants.create("plain", name=name, metadata={**meta, "i": i})
+        p.label(created["assistant_id"], f"assistant_{name}")
+    await p.sdk_call("by_name", p.sdk.assistants.search(metadata=meta, sort_by="name", sort_order="asc"))
+    await p.sdk_call("by_created_desc", p.sdk.assistants.search(metadata=meta, sort_by="created_at", sort_order="desc", limit=2))
+    await p.sdk_call("offset", p.sdk.assistants.search(metadata=meta, sort_by="name", offset=1, limit=1))
+    await p.sdk_call("select", p.sdk.assistants.search(metadata=meta, sort_by="name", select=["assistant_id", "name"]))
+    await p.sdk_call("graph_and_meta", p.sdk.assistants.search(graph_id="plain", metadata={**meta, "i": 1}))
+    await p.sdk_call("count_graph", p.sdk.assistants.count(graph_id="plain", metadata=meta))
+    threads = []
+    for i in range(3):
+        threads.append(await p.thread(f"thread{i}", i=i))
+    await p.sdk.runs.wait(threads[1], "plain", input={"tag": "v"})
+    await p.sdk_call("threads_idle_by_values", p.sdk.threads.search(metadata=meta, values={"tag": "v"}))
+    await p.sdk_call("threads_sorted", p.sdk.threads.search(metadata=meta, sort_by="created_at", sort_order="asc"))
+    await p.sdk_call("threads_status", p.sdk.threads.search(metadata=meta, status="idle", limit=1, offset=1,
+                                                             sort_by="created_at", sort_order="asc"))
+    await p.sdk_call("threads_select", p.sdk.threads.search(metadata=meta, select=["thread_id", "status"],
+                                                             sort_by="created_at", sort_order="asc"))
+    await p.sdk_call("threads_count_status", p.sdk.threads.count(metadata=meta, status="idle"))
+    await p.sdk_call("threads_ids", p.sdk.threads.search(ids=[threads[0], threads[2]], sort_by="created_at", sort_order="asc"))
+
+
+@scenario
+async def store_options(p: Probe) -> None:
+    ns = ["diff-store-options", "x"]
+    for key in ("k1", "k2", "k3"):
+        await p.sdk.store.put_item(ns, key, {"key": key, "even": key in ("k2",)}, index=False)
+    await p.sdk.store.put_item(["diff-store-options", "y", "z"], "deep", {"d": 1})
+    await p.sdk_call("search_limit", p.sdk.store.search_items(["diff-store-options"], limit=2, offset=1))
+    await p.sdk_call("search_filter_bool", p.sdk.store.search_items(["diff-store-options"], filter={"even": True}))
+    await p.sdk_call("namespaces_suffix", p.sdk.store.list_namespaces(prefix=["diff-store-options"], suffix=["z"]))
+    await p.sdk_call("namespaces_depth1", p.sdk.store.list_namespaces(prefix=["diff-store-options"], max_depth=1))
+    await p.sdk_call("put_again", p.sdk.store.put_item(ns, "k1", {"key": "k1", "v": 2}))
+    await p.sdk_call("get_updated", p.sdk.store.get_item(ns, "k1"))
+    await p.status("bad_namespace_label", "PUT", "/store/items", json={"namespace": ["a.b"], "key": "k", "value": {}})
+    await p.status("value_not_object", "PUT", "/store/items", json={"namespace": ["a"], "key": "k", "value": 3})
