@@ -13,7 +13,7 @@ from pathlib import Path
 from .compare import Difference
 
 DIFFERENCES_MD = Path(__file__).resolve().parents[2] / "docs" / "differences.md"
-ROW = re.compile(r"^\|\s*(D\d+)\s*\|(.*?)\|(.*?)\|(.*?)\|(.*?)\|\s*$")
+CELL = re.compile(r"(?<!\\)\|")  # a cell ends at a `|` that is not escaped (`\|` is a literal one)
 CODE = re.compile(r"`([^`]+)`")
 
 
@@ -33,17 +33,14 @@ class Listed:
     def covers(self, diff: Difference) -> bool:
         return any(s.match(diff.scenario) for s in self.scenarios) and any(p.match(diff.path) for p in self.paths)
 
-    def applies_to(self, scenario: str) -> bool:
-        return any(s.match(scenario) for s in self.scenarios)
-
 
 def load(path: Path = DIFFERENCES_MD) -> list[Listed]:
     listed = []
     for line in path.read_text().splitlines():
-        row = ROW.match(line)
-        if not row:
+        cells = [cell.strip().replace("\\|", "|") for cell in CELL.split(line.strip())]
+        if len(cells) != 7 or not re.fullmatch(r"D\d+", cells[1]):
             continue
-        ident, scenarios, paths, what, why = (cell.strip() for cell in row.groups())
+        ident, scenarios, paths, what, why = cells[1:6]
         entry = Listed(ident, [glob(s) for s in CODE.findall(scenarios)], [glob(p) for p in CODE.findall(paths)], what, why)
         if not entry.scenarios or not entry.paths or not why:
             raise ValueError(f"{path}: row {ident} needs scenario and path globs in backticks and a reason")

@@ -6,10 +6,11 @@ it imports only langgraph and langchain_core: nothing from this repository.
 - `plain`: three steps appending "<tag>:<i>"; `fail_at: i` makes step i raise; `gate: name` makes step 1
   wait until the store item ("gates", name) exists (the test opens it), so a run can be caught running
   without sleeping for a guessed time.
-- `nested`: a parent whose `child` node is a two-step subgraph.
+- `nested`: a parent whose `child` node is a two-step subgraph (its second step writes a custom event).
 - `hitl`: `ask` calls interrupt(), `answer` records the human's reply.
 - `nested_hitl`: the interrupt happens inside a subgraph.
-- `chat`: two nodes, each a fake chat model streaming tokens (no network).
+- `chat`: two nodes, each a fake chat model streaming tokens (no network); `nested_chat`: one of them
+  inside a subgraph.
 - `custom`: a node writing custom stream events.
 - `echo`: a node echoing its context and `configurable`.
 """
@@ -75,7 +76,12 @@ def step(i: int):
 
 plain = chain(State, *((f"step{i}", step(i)) for i in range(3))).compile()
 
-child = chain(State, ("inner_a", lambda s: {"messages": ["inner:a"]}), ("inner_b", lambda s: {"messages": ["inner:b"]}))
+def inner_b(state: State) -> dict[str, Any]:
+    get_stream_writer()({"from": "inner_b"})  # custom events from inside a subgraph
+    return {"messages": ["inner:b"]}
+
+
+child = chain(State, ("inner_a", lambda s: {"messages": ["inner:a"]}), ("inner_b", inner_b))
 nested = chain(State, ("child", child.compile()), ("after", lambda s: {"messages": ["outer:after"]})).compile()
 
 
@@ -100,6 +106,8 @@ def say(text: str):
 
 
 chat = chain(MessagesState, ("greet", say("hello big world")), ("close", say("bye now"))).compile()
+nested_chat = chain(MessagesState, ("talk", chain(MessagesState, ("inner_greet", say("hi from inside"))).compile()),
+                    ("close", say("bye now"))).compile()
 
 
 def shout(state: State) -> dict[str, Any]:

@@ -322,7 +322,7 @@ SUBGRAPH_MODES = ("values", "updates", "debug", "tasks", "checkpoints", "custom"
 
 
 def _input_for(graph: str) -> dict:
-    if graph == "chat":
+    if graph in ("chat", "nested_chat"):
         return {"messages": [{"role": "user", "content": "hi"}]}
     return {"tag": "t"}
 
@@ -341,6 +341,15 @@ async def stream_subgraphs(p: Probe) -> None:
     tid = await p.thread()
     await p.sse("stream", "POST", f"/threads/{tid}/runs/stream",
                 json=stream_body("nested", list(SUBGRAPH_MODES), subgraphs=True, input={"tag": "sub"}))
+
+
+@scenario
+async def stream_subgraphs_messages(p: Probe) -> None:
+    tid = await p.thread()
+    await p.sse("tuple", "POST", f"/threads/{tid}/runs/stream", json=stream_body(
+        "nested_chat", ["messages-tuple", "updates"], subgraphs=True, input=_input_for("chat")))
+    await p.sse("messages", "POST", f"/threads/{tid}/runs/stream", json=stream_body(
+        "nested_chat", "messages", subgraphs=True, input=_input_for("chat")))
 
 
 @scenario

@@ -16,7 +16,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 GRAPHS_FILE = HERE / "graphs.py"
-GRAPH_IDS = ("plain", "nested", "hitl", "nested_hitl", "chat", "custom", "echo")
+GRAPH_IDS = ("plain", "nested", "hitl", "nested_hitl", "chat", "nested_chat", "custom", "echo")
 
 REFERENCE_VENV = ROOT / ".venv-reference"
 # The versions the differences in docs/differences.md were measured against (issue 10: langgraph-api
