@@ -167,34 +167,46 @@ class AssistantOperations:
 
     # --- the graph behind it ---------------------------------------------------------------------
 
-    def assistant_graph(self, assistant_id: str, xray: bool | int = False) -> concurrent.futures.Future[dict[str, Any]]:
-        graph = self.ctx.graphs.get(self.get_assistant(assistant_id).graph_id)
+    def _open_graph(self, assistant: Assistant, headers: dict[str, str] | None) -> Any:
+        """The assistant's graph for introspection: a factory gets the assistant's config (plus the
+        request's configurable headers), as on the reference."""
+        config = dict(assistant.config)
+        config["configurable"] = {**(config.get("configurable") or {}), **(headers or {})}
+        return self.ctx.graphs.open(assistant.graph_id, config, "assistants.read")
+
+    def assistant_graph(
+        self, assistant_id: str, xray: bool | int = False, headers: dict[str, str] | None = None
+    ) -> concurrent.futures.Future[dict[str, Any]]:
+        assistant = self.get_assistant(assistant_id)
 
         async def draw() -> dict[str, Any]:
-            drawable = await graph.aget_graph(xray=xray)
+            async with self._open_graph(assistant, headers) as graph:
+                drawable = await graph.aget_graph(xray=xray)
             return drawable.to_json()
 
         return self.ctx.runtime.submit(draw())
 
-    def assistant_schemas(self, assistant_id: str) -> concurrent.futures.Future[dict[str, Any]]:
+    def assistant_schemas(
+        self, assistant_id: str, headers: dict[str, str] | None = None
+    ) -> concurrent.futures.Future[dict[str, Any]]:
         assistant = self.get_assistant(assistant_id)
-        graph = self.ctx.graphs.get(assistant.graph_id)
 
         async def schemas() -> dict[str, Any]:
-            return graph_schemas(assistant.graph_id, graph)
+            async with self._open_graph(assistant, headers) as graph:
+                return graph_schemas(assistant.graph_id, graph)
 
         return self.ctx.runtime.submit(schemas())
 
     def assistant_subgraphs(
-        self, assistant_id: str, namespace: str | None = None, recurse: bool = False
+        self, assistant_id: str, namespace: str | None = None, recurse: bool = False, headers: dict[str, str] | None = None
     ) -> concurrent.futures.Future[dict[str, Any]]:
         assistant = self.get_assistant(assistant_id)
-        graph = self.ctx.graphs.get(assistant.graph_id)
 
         async def subgraphs() -> dict[str, Any]:
             found = {}
-            async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
-                found[ns] = graph_schemas(assistant.graph_id, subgraph)
+            async with self._open_graph(assistant, headers) as graph:
+                async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
+                    found[ns] = graph_schemas(assistant.graph_id, subgraph)
             return found
 
         return self.ctx.runtime.submit(subgraphs())
@@ -225,6 +237,27 @@ def _schema(make: Any) -> dict[str, Any] | None:
         return None
 
 
+# Keys of `configurable` the server itself fills in: not part of a graph's config schema.
+_SERVER_CONFIGURABLE = ("__pregel_checkpointer", "__pregel_store", "checkpoint_id", "checkpoint_ns", "thread_id")
+
+
+def configurable_schema(graph: Any) -> dict[str, Any]:
+    """The JSON schema of the `configurable` part of the graph's config, as the reference returns
+    it (not the whole RunnableConfig model): titled after the graph's config type, if any."""
+    from pydantic import TypeAdapter
+
+    fields = getattr(graph.config_schema(), "model_fields", None) or {}
+    if "configurable" not in fields:
+        return {}
+    schema = TypeAdapter(fields["configurable"].annotation).json_schema()
+    for key in _SERVER_CONFIGURABLE:
+        schema.get("properties", {}).pop(key, None)
+    config_type = getattr(graph, "config_type", None)
+    if config_type is not None and hasattr(config_type, "__name__"):
+        schema["title"] = config_type.__name__
+    return schema
+
+
 def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
     """The JSON schemas of a compiled graph, in the reference's `GraphSchema` shape."""
     builder = getattr(graph, "builder", None)
@@ -242,6 +275,6 @@ def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
         "input_schema": _schema(graph.get_input_jsonschema),
         "output_schema": _schema(graph.get_output_jsonschema),
         "state_schema": _schema(state),
-        "config_schema": _schema(graph.get_config_jsonschema),
+        "config_schema": _schema(lambda: configurable_schema(graph)),
         "context_schema": _schema(graph.get_context_jsonschema),
     }

@@ -99,9 +99,10 @@ class StateOperations:
         runs = self.ctx.storage.list_runs(thread.thread_id)
         return any(r.status == "running" or (r.status == "pending" and not r.kwargs.get("after_seconds")) for r in runs)
 
-    def _thread_graph(self, thread: Thread) -> Any | None:
+    def _thread_graph(self, thread: Thread) -> str | None:
+        """The id of the thread's graph (opened on the graph loop: a factory is called then)."""
         graph_id = thread.metadata.get("graph_id")
-        return self.ctx.graphs.get(graph_id) if graph_id in self.ctx.graphs.ids else None
+        return graph_id if graph_id in self.ctx.graphs.ids else None
 
     def get_state(
         self, thread_id: str, checkpoint: dict[str, Any] | None = None, *, subgraphs: bool = False
@@ -120,7 +121,8 @@ class StateOperations:
                 found = await self.ctx.storage.checkpointer.aget_tuple(config)
                 if found is None:
                     raise NotFound(f"Checkpoint {config['configurable']['checkpoint_id']} not found.")
-            return snapshot_to_dict(await graph.aget_state(config, subgraphs=subgraphs))
+            async with self.ctx.graphs.open(graph, config, "threads.read") as opened:
+                return snapshot_to_dict(await opened.aget_state(config, subgraphs=subgraphs))
 
         return self.ctx.runtime.submit(read())
 
@@ -146,10 +148,11 @@ class StateOperations:
         before_config = _state_config(thread_id, before) if before else None
 
         async def read() -> list[dict[str, Any]]:
-            return [
-                snapshot_to_dict(s)
-                async for s in graph.aget_state_history(config, filter=metadata or None, before=before_config, limit=limit)
-            ]
+            async with self.ctx.graphs.open(graph, config, "threads.read") as opened:
+                return [
+                    snapshot_to_dict(s)
+                    async for s in opened.aget_state_history(config, filter=metadata or None, before=before_config, limit=limit)
+                ]
 
         return self.ctx.runtime.submit(read())
 
@@ -178,11 +181,12 @@ class StateOperations:
         storage = self.ctx.storage
 
         async def write() -> dict[str, Any]:
-            try:
-                new_config = await graph.aupdate_state(config, values, as_node=as_node)
-            except Exception as exc:  # unknown node, bad values: the request is at fault
-                raise InvalidInput(f"update_state: {type(exc).__name__}: {exc}") from None
-            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            async with self.ctx.graphs.open(graph, config, "threads.update") as opened:
+                try:
+                    new_config = await opened.aupdate_state(config, values, as_node=as_node)
+                except Exception as exc:  # unknown node, bad values: the request is at fault
+                    raise InvalidInput(f"update_state: {type(exc).__name__}: {exc}") from None
+                snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
             interrupts = {
                 t.id: [{"value": serde.to_jsonable(i.value), "id": i.id} for i in t.interrupts]
                 for t in snapshot.tasks
@@ -242,11 +246,13 @@ class StateOperations:
         storage = self.ctx.storage
 
         async def write() -> Thread:
-            try:
-                await graph.abulk_update_state({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}, steps)
-            except Exception as exc:  # unknown node, bad values: the request is at fault
-                raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
-            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+            async with self.ctx.graphs.open(graph, config, "threads.update") as opened:
+                try:
+                    await opened.abulk_update_state(config, steps)
+                except Exception as exc:  # unknown node, bad values: the request is at fault
+                    raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
+                snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
             updated = storage.update_thread(
                 thread_id, values=serde.to_jsonable(snapshot.values), state_updated_at=now(),
                 status="interrupted" if snapshot.next else "idle",
