@@ -42,18 +42,22 @@ def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
     """A LangGraph `StateSnapshot` in the reference's `ThreadState` wire shape."""
 
     def task(t: Any) -> dict[str, Any]:
-        state = t.state
-        if isinstance(state, StateSnapshot):  # a subgraph's state (asked for with subgraphs=True)
+        # A subgraph's task: its state with subgraphs=True, else where its checkpoint is (the
+        # reference's `checkpoint: {thread_id, checkpoint_ns}` and `state: null`).
+        state, checkpoint = t.state, None
+        if isinstance(state, StateSnapshot):
             state = snapshot_to_dict(state)
-        elif state is not None:  # a config pointing at a subgraph's checkpoint (a dict: not `.values`)
-            state = {"configurable": dict(state.get("configurable", {}))}
+        elif state is not None:  # a config pointing at the subgraph's checkpoint
+            configurable = state.get("configurable", {})
+            checkpoint = {"thread_id": configurable.get("thread_id"), "checkpoint_ns": configurable.get("checkpoint_ns", "")}
+            state = None
         return {
             "id": t.id,
             "name": t.name,
             "path": list(t.path),
             "error": repr(t.error) if t.error else None,
             "interrupts": _interrupts(t.interrupts),
-            "checkpoint": None,
+            "checkpoint": checkpoint,
             "state": state,
             "result": t.result,
         }
@@ -92,12 +96,13 @@ class StateOperations:
     def get_thread(self, thread_id: str) -> Thread: ...  # provided by Operations
 
     def _has_active_runs(self, thread: Thread) -> bool:
-        """A run is running or waiting its turn (accepted runs are stored before the reply, so this
-        holds from the moment a create returned; delayed runs not yet due do not count)."""
+        """A run is running or pending (accepted runs are stored before the reply, so this holds
+        from the moment a create returned). A delayed run (`after_seconds`) not yet due counts too,
+        as on the reference: its state would change under it."""
         if thread.status == "busy":
             return True
         runs = self.ctx.storage.list_runs(thread.thread_id)
-        return any(r.status == "running" or (r.status == "pending" and not r.kwargs.get("after_seconds")) for r in runs)
+        return any(r.status in ("running", "pending") for r in runs)
 
     def _thread_graph(self, thread: Thread) -> str | None:
         """The id of the thread's graph (opened on the graph loop: a factory is called then)."""

@@ -22,7 +22,7 @@ from .context import SystemContext
 from .crons import CronScheduler
 from .store_index import store_index_from_config, with_index
 from .graphs import GraphRegistry, graph_descriptions, load_graphs
-from .project import system_assistant_configs
+from .project import http_config, system_assistant_configs
 from .models import Assistant, graph_assistant_id
 from .operations import Operations
 from .passivation import PassivationSweep
@@ -56,6 +56,8 @@ class ActorSystem:
             if self.settings.config_path is None:
                 raise ValueError("give graphs, or settings.config_path naming a langgraph.json")
             graphs = load_graphs(self.settings.config_path)
+        if self.settings.config_path is not None and http_config(self.settings.config_path).disable_webhooks:
+            self.settings = msgspec.structs.replace(self.settings, send_webhooks=False)
         self.runtime = GraphLoop(self.settings.max_sync_workers, loop=loop)
         self.storage = self._open_storage(storage)
         registry = GraphRegistry(graphs, self.storage.checkpointer, self.storage.store)
