@@ -106,6 +106,8 @@ def validate(config: dict[str, Any], path: Path) -> None:
             )
         if http.app is not None and ":" not in http.app:
             raise GraphConfigError(f"{path}: http.app must look like './file.py:app' or 'package.module:app'")
+        if http.middleware_order == "auth_first":
+            raise GraphConfigError(f'{path}: http.middleware_order "auth_first" is not supported (custom middleware runs first)')
         if http.middleware_order is not None and http.middleware_order not in MIDDLEWARE_ORDERS:
             raise GraphConfigError(f"{path}: http.middleware_order must be one of {list(MIDDLEWARE_ORDERS)}")
     ui = config.get("ui")

@@ -15,9 +15,9 @@ from langgraph_sdk.errors import ConflictError
 from typing_extensions import TypedDict
 
 from actors import ActorSystem, Settings
+from actors.loading import import_object
 from tests.backends import backend_settings
 from tests.conftest import STORAGE
-from actors.loading import import_object
 from tests.graphs.steps import GRAPHS
 
 parent = import_object("./graphs.py:parent", Path(__file__).parent / "fixtures" / "project", "graph")

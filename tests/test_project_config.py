@@ -251,6 +251,7 @@ def test_ui_with_components_is_501_naming_the_feature(tmp_path):
         ({"graphs": {"g": {"description": "no path"}}}, "graphs.g: Object missing required field `path`"),
         ({"graphs": {"g": {"path": GRAPH, "descripton": "typo"}}}, "graphs.g: .*descripton"),
         ({"graphs": {"g": GRAPH}, "ui": ["x"]}, '"ui" must map graph ids'),
+        ({"graphs": {"g": GRAPH}, "http": {"middleware_order": "auth_first"}}, '"auth_first" is not supported'),
     ],
 )
 def test_a_bad_key_or_value_is_a_start_up_error_naming_it(tmp_path, config, message):
