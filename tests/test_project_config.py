@@ -69,6 +69,10 @@ def test_custom_routes_are_served_beside_the_api_and_their_middleware_wraps_both
     assert hello.headers["x-custom-middleware"] == api.headers["x-custom-middleware"] == "yes"
 
 
+def test_the_custom_apps_lifespan_runs_and_its_routes_see_the_system(server):
+    assert httpx.get(f"{server.url}/custom/lifespan").json() == {"lifespan": ["started"], "system": True}
+
+
 def test_custom_routes_come_first_except_health_metrics_and_docs(server):
     assert httpx.get(f"{server.url}/info").json() == {"shadowed": True}
     assert httpx.get(f"{server.url}/threads/{'0' * 8}-0000-0000-0000-{'0' * 12}/shadowed").json() == {"shadowed": True}
