@@ -225,20 +225,19 @@ class RunDriver:
         if not cancelled and error is None and (quick := self._quick_outcome()) is not None:
             return quick
         state_config = {"configurable": {"thread_id": job.thread_id}}
-        try:
-            if self.graph is None:  # its factory failed: there is no graph to read the state with
-                raise error or RuntimeError("the run's graph could not be made")
-            snapshot = await self.graph.aget_state(state_config)
-            values = serde.to_jsonable(snapshot.values)
-            paused = bool(snapshot.next)  # interrupt_before/after, or interrupt() in a node
-            interrupts = {}
-            for task in snapshot.tasks:
-                if task.interrupts:
-                    interrupts[task.id] = [{"value": serde.to_jsonable(i.value), "id": i.id} for i in task.interrupts]
-        except Exception as exc:  # the state itself cannot be read: report the run as failed
-            log.exception("run %s: reading the final state failed", job.run_id)
-            values, interrupts, paused = None, {}, False
-            error = error or exc
+        values, interrupts, paused = None, {}, False
+        if self.graph is not None:  # None: its factory raised, and that is the run's error
+            try:
+                snapshot = await self.graph.aget_state(state_config)
+                values = serde.to_jsonable(snapshot.values)
+                paused = bool(snapshot.next)  # interrupt_before/after, or interrupt() in a node
+                for task in snapshot.tasks:
+                    if task.interrupts:
+                        interrupts[task.id] = [{"value": serde.to_jsonable(i.value), "id": i.id} for i in task.interrupts]
+            except Exception as exc:  # the state itself cannot be read: report the run as failed
+                log.exception("run %s: reading the final state failed", job.run_id)
+                values, interrupts, paused = None, {}, False
+                error = error or exc
         if error is not None:
             detail = {"error": type(error).__name__, "message": str(error)}
             self.stream.publish("error", detail)

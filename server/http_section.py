@@ -133,6 +133,7 @@ class MountPrefix:
 
     def __init__(self, app: ASGIApp, prefix: str, root: ASGIApp) -> None:
         self.app, self.prefix, self.root = app, prefix, root
+        self.state = getattr(app, "state", None)  # as the API's: `create_app(...).state.system`
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
