@@ -14,7 +14,7 @@ import msgspec
 
 from .context import SystemContext
 from .filters import matches_metadata
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import BadRequest, Conflict, InvalidInput, NotFound
 from .models import Assistant, graph_assistant_id, new_id, now
 
 ASSISTANT_SORT_KEYS = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
@@ -60,13 +60,14 @@ class AssistantOperations:
             if if_exists == "do_nothing":
                 return existing
             raise Conflict(f"Assistant {assistant_id} already exists.")
+        config, context = mirrored(config or {}, context or {})
         assistant = Assistant(
             assistant_id=assistant_id,
             graph_id=graph_id,
             name=name or "Untitled",
             description=description,
-            config=dict(config or {}),
-            context=dict(context or {}),
+            config=config,
+            context=context,
             metadata=dict(metadata or {}),
         )
         self.ctx.storage.put_assistant(assistant)
@@ -93,10 +94,12 @@ class AssistantOperations:
         changes: dict[str, Any] = {"version": latest + 1, "updated_at": now()}
         if graph_id is not None:
             changes["graph_id"] = graph_id
-        if config is not None:
-            changes["config"] = dict(config)
-        if context is not None:
-            changes["context"] = dict(context)
+        if config is not None or context is not None:
+            given_config, given_context = mirrored(config or {}, context or {})
+            if config is not None or given_config.get("configurable"):
+                changes["config"] = given_config
+            if context is not None or given_context:
+                changes["context"] = given_context
         if metadata is not None:
             changes["metadata"] = {**current.metadata, **metadata}
         if name is not None:
@@ -222,6 +225,22 @@ class AssistantOperations:
     def _check_graph(self, graph_id: str) -> None:
         if graph_id not in self.ctx.graphs.ids:
             raise InvalidInput(f"graph_id: {graph_id!r} is not a registered graph; known graphs: {self.ctx.graphs.ids}")
+
+
+def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`config.configurable` and `context` kept equal, as the reference keeps them: whichever is
+    given is copied to the other; both at once is refused (400, the reference's answer)."""
+    config = dict(config)
+    if config.get("configurable") and context:
+        raise BadRequest(
+            "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in "
+            "LangGraph 0.6.0 and is the long term planned replacement for configurable."
+        )
+    if config.get("configurable"):
+        return config, dict(config["configurable"])
+    if context:
+        config["configurable"] = dict(context)
+    return config, dict(context)
 
 
 def _version_record(assistant: Assistant) -> dict[str, Any]:

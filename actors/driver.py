@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -173,7 +174,7 @@ class RunDriver:
         if job.interrupt_after is not None:
             kwargs["interrupt_after"] = job.interrupt_after
         if job.context is not None:
-            kwargs["context"] = job.context
+            kwargs["context"] = fit_context(getattr(self.graph, "context_schema", None), job.context)
         if job.durability is not None:
             kwargs["durability"] = job.durability
         graph_input = _command(job.command) if job.command else job.input
@@ -259,6 +260,21 @@ class RunDriver:
 
 
 _NOTHING = object()
+
+
+def fit_context(schema: Any, context: Any) -> Any:
+    """A context dict cut to the fields of the graph's dataclass or pydantic `context_schema`, as
+    the reference does: an assistant's context mirrors its `configurable`, whose other keys (and
+    unknown keys in a run's context) are dropped rather than failing the run."""
+    if not isinstance(context, dict) or not isinstance(schema, type):
+        return context
+    if dataclasses.is_dataclass(schema):
+        names = {f.name for f in dataclasses.fields(schema)}
+    elif hasattr(schema, "model_fields"):
+        names = set(schema.model_fields)
+    else:
+        return context  # a TypedDict or anything else: LangGraph passes it on as it is
+    return {k: v for k, v in context.items() if k in names}
 
 
 _values_are_state: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from langgraph.graph import END, START, StateGraph
-from langgraph_sdk.errors import ConflictError
+from langgraph_sdk.errors import BadRequestError, ConflictError
 from typing_extensions import TypedDict
 
 from actors import ActorSystem, Settings
@@ -88,3 +88,16 @@ async def test_update_state_is_409_while_a_run_is_pending_even_a_delayed_one(cli
         await client.threads.update_state(tid, {"tag": "edited"})
     await client.runs.cancel(tid, delayed["run_id"], wait=True)
     assert (await client.threads.update_state(tid, {"tag": "edited"}))["checkpoint"]["thread_id"] == tid
+
+
+async def test_assistant_config_configurable_and_context_mirror_each_other(client):
+    by_config = await client.assistants.create("one", config={"configurable": {"a": 1}})
+    assert by_config["context"] == {"a": 1}
+    by_context = await client.assistants.create("one", config={"tags": ["t"]}, context={"b": 2})
+    assert by_context["config"]["configurable"] == {"b": 2}
+    patched = await client.assistants.update(by_context["assistant_id"], context={"c": 3})
+    assert patched["config"] == {"configurable": {"c": 3}} and patched["context"] == {"c": 3}
+    patched = await client.assistants.update(by_context["assistant_id"], config={"configurable": {"d": 4}})
+    assert patched["context"] == {"d": 4}
+    with pytest.raises(BadRequestError):
+        await client.assistants.create("one", config={"configurable": {"a": 1}}, context={"b": 1})
