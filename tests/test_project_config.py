@@ -277,3 +277,45 @@ def test_serve_refuses_a_bad_config_with_the_message(tmp_path):
     )
     assert done.returncode == 2
     assert "http.disable_runs: Expected `bool`" in done.stderr
+
+
+def test_each_disable_flag_takes_its_routes_away_and_only_those(tmp_path):
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    flags = ["assistants", "threads", "runs", "store", "ui", "mcp", "a2a", "meta"]
+    config = tmp_path / "langgraph.json"
+    config.write_text(json.dumps({"graphs": {"configured": GRAPH}, "http": {f"disable_{f}": True for f in flags}}))
+    probes = {
+        "assistants": ("POST", "/assistants/search"),
+        "threads": ("POST", "/threads/search"),
+        "runs": ("POST", "/runs/wait"),
+        "thread runs": ("GET", f"/threads/{'0' * 8}-0000-0000-0000-{'0' * 12}/runs"),
+        "crons": ("POST", "/runs/crons/search"),
+        "store": ("POST", "/store/namespaces"),
+        "ui": ("POST", "/ui/configured"),
+        "mcp": ("POST", "/mcp"),
+        "a2a": ("POST", f"/a2a/{'0' * 8}-0000-0000-0000-{'0' * 12}"),
+        "meta": ("GET", "/info"),
+    }
+    with ActorSystem(settings=Settings(config_path=str(config))) as system:
+        http = TestClient(create_app(system, own_system=False))
+        for what, (method, path) in probes.items():
+            assert http.request(method, path, json={}).json() == {"detail": "Not Found"}, what
+        assert http.get("/ok").json() == {"ok": True}
+    config.write_text(json.dumps({"graphs": {"configured": GRAPH}}))
+    with ActorSystem(settings=Settings(config_path=str(config))) as system:
+        http = TestClient(create_app(system, own_system=False))
+        for what, (method, path) in probes.items():
+            assert http.request(method, path, json={}).json() != {"detail": "Not Found"}, what
+
+
+def test_disable_webhooks_turns_delivery_off(tmp_path):
+    config = tmp_path / "langgraph.json"
+    config.write_text(json.dumps({"graphs": {"configured": GRAPH}, "http": {"disable_webhooks": True}}))
+    with ActorSystem(settings=Settings(config_path=str(config))) as system:
+        assert system.settings.send_webhooks is False
+    config.write_text(json.dumps({"graphs": {"configured": GRAPH}}))
+    with ActorSystem(settings=Settings(config_path=str(config))) as system:
+        assert system.settings.send_webhooks is True
