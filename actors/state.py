@@ -81,6 +81,12 @@ def _interrupts(interrupts: Any) -> list[dict[str, Any]]:
     return [{"value": i.value, "id": i.id} for i in interrupts]
 
 
+def _factory_config(config: dict[str, Any], headers: dict[str, str] | None) -> dict[str, Any]:
+    """The config a graph factory is called with for a state read or update: the state config plus
+    the request's configurable headers, as on the reference."""
+    return {**config, "configurable": {**config["configurable"], **(headers or {})}} if headers else config
+
+
 def _state_config(thread_id: str, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
     configurable: dict[str, Any] = {"thread_id": thread_id}
     for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
@@ -110,7 +116,8 @@ class StateOperations:
         return graph_id if graph_id in self.ctx.graphs.ids else None
 
     def get_state(
-        self, thread_id: str, checkpoint: dict[str, Any] | None = None, *, subgraphs: bool = False
+        self, thread_id: str, checkpoint: dict[str, Any] | None = None, *, subgraphs: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """The thread's state now, or at `checkpoint` (`{"checkpoint_id": ..., "checkpoint_ns": ...}`)."""
         thread = self.get_thread(thread_id)
@@ -126,7 +133,7 @@ class StateOperations:
                 found = await self.ctx.storage.checkpointer.aget_tuple(config)
                 if found is None:
                     raise NotFound(f"Checkpoint {config['configurable']['checkpoint_id']} not found.")
-            async with self.ctx.graphs.open(graph, config, "threads.read") as opened:
+            async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.read") as opened:
                 return snapshot_to_dict(await opened.aget_state(config, subgraphs=subgraphs))
 
         return self.ctx.runtime.submit(read())
@@ -139,6 +146,7 @@ class StateOperations:
         before: dict[str, Any] | str | None = None,
         metadata: dict[str, Any] | None = None,
         checkpoint: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> concurrent.futures.Future[list[dict[str, Any]]]:
         """The thread's checkpoints, newest first."""
         if limit < 1:
@@ -153,7 +161,7 @@ class StateOperations:
         before_config = _state_config(thread_id, before) if before else None
 
         async def read() -> list[dict[str, Any]]:
-            async with self.ctx.graphs.open(graph, config, "threads.read") as opened:
+            async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.read") as opened:
                 return [
                     snapshot_to_dict(s)
                     async for s in opened.aget_state_history(config, filter=metadata or None, before=before_config, limit=limit)
@@ -169,6 +177,7 @@ class StateOperations:
         as_node: str | None = None,
         checkpoint: dict[str, Any] | None = None,
         checkpoint_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """Write `values` as if node `as_node` had returned them; a new checkpoint. Refused (409)
         while a run is active on the thread: the run's own next checkpoint would race it."""
@@ -186,7 +195,7 @@ class StateOperations:
         storage = self.ctx.storage
 
         async def write() -> dict[str, Any]:
-            async with self.ctx.graphs.open(graph, config, "threads.update") as opened:
+            async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.update") as opened:
                 try:
                     new_config = await opened.aupdate_state(config, values, as_node=as_node)
                 except Exception as exc:  # unknown node, bad values: the request is at fault

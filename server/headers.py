@@ -3,7 +3,8 @@
 As on the reference server: a header is copied (lower-cased name, its value) when it matches one
 of `includes` and none of `excludes` (`*` is the only wildcard); with no `includes`, none is.
 `authorization`, `x-api-key`, `x-service-key` and `x-tenant-id` never are; `langsmith-trace`
-always is. The same headers reach a graph factory called for introspection.
+always is. The same headers reach a graph factory called for a state read or update, or for
+introspection.
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -75,24 +77,35 @@ def _load_app(spec: str, base: Path) -> Starlette:
     return app
 
 
+# The custom app's own routes and lifespan, as imported: an app served again (a second
+# `create_app` in one process, as tests do) is composed from these, not from the composed ones.
+_ORIGINALS: weakref.WeakKeyDictionary[Starlette, tuple[list[BaseRoute], Any]] = weakref.WeakKeyDictionary()
+
+
 def _beside(api: Starlette, custom: Starlette, http: HttpConfig, auth_middleware: Any) -> Starlette:
-    """`custom`, serving its routes and then the API's, its middleware around both."""
+    """`custom`, serving its routes and then the API's, its middleware around both. The app object
+    itself is the one served (its middleware, exception handlers and state are what it has)."""
+    own, own_lifespan = _ORIGINALS.setdefault(custom, (list(custom.router.routes), custom.router.lifespan_context))
     forward = _Forward(api)
     first = () if http.disable_meta else UNSHADOWABLE
     then = ("/ok",) if http.disable_meta else SHADOWABLE
-    own: list[BaseRoute] = list(custom.router.routes)
     if http.enable_custom_route_auth and auth_middleware is not None:
-        for route in own:
-            route.app = auth_middleware(route.app)  # type: ignore[attr-defined]
+        own = [_guarded(route, auth_middleware) for route in own]
     custom.router.routes = [
         *(Route(path, forward) for path in first),
         *own,
         *(Route(path, forward) for path in then),
         Mount("", app=api),
     ]
-    custom.router.lifespan_context = _both_lifespans(api, custom.router.lifespan_context)
+    custom.router.lifespan_context = _both_lifespans(api, own_lifespan)
     custom.state = api.state  # request.app.state.system works on either side
     return custom
+
+
+def _guarded(route: BaseRoute, auth_middleware: Any) -> BaseRoute:
+    guarded = copy.copy(route)
+    guarded.app = auth_middleware(route.app)  # type: ignore[attr-defined]
+    return guarded
 
 
 class _Forward:

@@ -65,7 +65,7 @@ def test_custom_routes_are_served_beside_the_api_and_their_middleware_wraps_both
     hello = httpx.get(f"{server.url}/custom/hello")
     assert hello.json() == {"hello": "custom"}
     api = httpx.post(f"{server.url}/assistants/search", json={})
-    assert api.status_code == 200 and len(api.json()) == 5
+    assert api.status_code == 200 and {a["graph_id"] for a in api.json()} >= {"configured", "factory", "parent"}
     assert hello.headers["x-custom-middleware"] == api.headers["x-custom-middleware"] == "yes"
 
 
@@ -319,3 +319,22 @@ def test_disable_webhooks_turns_delivery_off(tmp_path):
     config.write_text(json.dumps({"graphs": {"configured": GRAPH}}))
     with ActorSystem(settings=Settings(config_path=str(config))) as system:
         assert system.settings.send_webhooks is True
+
+
+def test_configurable_headers_reach_a_factory_for_runs_state_and_introspection():
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    calls = import_object("./graphs.py:FACTORY_CALLS", PROJECT, "test")
+    with ActorSystem(settings=Settings(config_path=str(PROJECT / "langgraph.json"))) as system:
+        http = TestClient(create_app(system, own_system=False), headers={"x-team-probe": "p"})
+        calls.clear()
+        tid = http.post("/threads", json={}).json()["thread_id"]
+        assert http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "header_factory", "input": {"text": "a"}}).json() == {"text": "A"}
+        http.get(f"/threads/{tid}/state")
+        http.post(f"/threads/{tid}/history", json={})
+        http.post(f"/threads/{tid}/state", json={"values": {"text": "b"}})
+        [assistant] = http.post("/assistants/search", json={"graph_id": "header_factory"}).json()
+        http.get(f"/assistants/{assistant['assistant_id']}/graph")
+    assert calls == ["probe=p"] * 5
