@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import re
 import weakref
 from collections.abc import AsyncIterator
@@ -32,7 +31,6 @@ from actors.project import GraphConfigError, HttpConfig
 from .headers import HeaderFilter
 from .loopback import serve_loopback_clients
 
-log = logging.getLogger("switchboard")
 
 UNSHADOWABLE = ("/ok", "/metrics", "/docs", "/openapi.json")
 SHADOWABLE = ("/info",)

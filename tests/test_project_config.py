@@ -338,3 +338,8 @@ def test_configurable_headers_reach_a_factory_for_runs_state_and_introspection()
         [assistant] = http.post("/assistants/search", json={"graph_id": "header_factory"}).json()
         http.get(f"/assistants/{assistant['assistant_id']}/graph")
     assert calls == ["probe=p"] * 5
+
+
+def test_get_client_without_url_streams_live(server):
+    out = _client(server).runs.wait(None, "streaming_loopback", input={"text": "live"})
+    assert [e for e in out["seen"] if e != "end"] == ["metadata", "values", "custom", "values"]  # no error: live
