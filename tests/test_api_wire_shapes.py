@@ -101,3 +101,13 @@ async def test_assistant_config_configurable_and_context_mirror_each_other(clien
     assert patched["context"] == {"d": 4}
     with pytest.raises(BadRequestError):
         await client.assistants.create("one", config={"configurable": {"a": 1}}, context={"b": 1})
+
+
+def test_a_system_assistant_is_named_after_its_compiled_graph():
+    builder = StateGraph(Text)
+    builder.add_node("noop", lambda state: {})
+    builder.add_edge(START, "noop")
+    builder.add_edge("noop", END)
+    with ActorSystem({"planner": builder.compile(name="Planner"), "plain": builder.compile()}) as system:
+        assert system.assistants.search(graph_id="planner")[0]["name"] == "Planner"
+        assert system.assistants.search(graph_id="plain")[0]["name"] == "plain"
