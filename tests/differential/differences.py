@@ -17,21 +17,40 @@ CELL = re.compile(r"(?<!\\)\|")  # a cell ends at a `|` that is not escaped (`\|
 CODE = re.compile(r"`([^`]+)`")
 
 
-def glob(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern)) + r"\Z")
+def glob(pattern: str) -> _Glob:
+    compiled = re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern)) + r"\Z")
+    return _Glob(compiled, pattern)
+
+
+class _Glob:
+    """A compiled glob that remembers how it was written (for messages)."""
+
+    def __init__(self, compiled: re.Pattern[str], text: str) -> None:
+        self.compiled, self.pattern = compiled, text
+
+    def match(self, value: str) -> bool:
+        return self.compiled.match(value) is not None
 
 
 @dataclass
 class Listed:
     id: str
-    scenarios: list[re.Pattern[str]]
-    paths: list[re.Pattern[str]]
+    scenarios: list[_Glob]
+    paths: list[_Glob]
     what: str
     why: str
-    used: int = field(default=0)
+    used: set[int] = field(default_factory=set)  # which of `paths` matched a difference
 
     def covers(self, diff: Difference) -> bool:
-        return any(s.match(diff.scenario) for s in self.scenarios) and any(p.match(diff.path) for p in self.paths)
+        if not any(s.match(diff.scenario) for s in self.scenarios):
+            return False
+        hits = {i for i, p in enumerate(self.paths) if p.match(diff.path)}
+        self.used |= hits
+        return bool(hits)
+
+    def unused_paths(self) -> list[str]:
+        """Path globs that matched nothing: the row says more than is true (or is stale)."""
+        return [p.pattern for i, p in enumerate(self.paths) if i not in self.used]
 
 
 def load(path: Path = DIFFERENCES_MD) -> list[Listed]:
@@ -52,8 +71,6 @@ def unlisted(diffs: list[Difference], listed: list[Listed]) -> list[Difference]:
     out = []
     for diff in diffs:
         matches = [entry for entry in listed if entry.covers(diff)]
-        for entry in matches:
-            entry.used += 1
         if not matches:
             out.append(diff)
     return out
