@@ -185,7 +185,7 @@ class AssistantOperations:
         async def draw() -> dict[str, Any]:
             async with self._open_graph(assistant, headers) as graph:
                 drawable = await graph.aget_graph(xray=xray)
-            return drawable.to_json()
+            return _drawn(drawable.to_json())
 
         return self.ctx.runtime.submit(draw())
 
@@ -297,3 +297,12 @@ def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
         "config_schema": _schema(lambda: configurable_schema(graph)),
         "context_schema": _schema(graph.get_context_jsonschema),
     }
+
+
+def _drawn(drawable: dict[str, Any]) -> dict[str, Any]:
+    """The drawable graph as the reference sends it: a runnable node's `data` is its `name` only,
+    without the class path LangChain adds (`["langgraph", "_internal", ..., "RunnableCallable"]`)."""
+    for node in drawable.get("nodes", []):
+        if node.get("type") == "runnable" and isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)
+    return drawable

@@ -78,6 +78,8 @@ async def test_graph_schemas_subgraphs(client):
     assert {n["id"] for n in drawn["nodes"]} >= {"__start__", "child", "after", "__end__"}
     xray = await client.assistants.get_graph("nested", xray=True)
     assert any("inner_step" in n["id"] for n in xray["nodes"])
+    # as the reference: a runnable node's data is its name, without LangChain's class path
+    assert all(n["data"] == {"name": n["id"]} for n in xray["nodes"] if n.get("type") == "runnable")
     schemas = await client.assistants.get_schemas("echo")
     assert schemas["graph_id"] == "echo"
     assert "messages" in schemas["input_schema"]["properties"]
