@@ -434,8 +434,10 @@ async def runs_stateless(p: Probe) -> None:
 async def runs_batch(p: Probe) -> None:
     tid = await p.thread()
     runs = await p.sdk_call("batch", p.sdk.runs.create_batch([
-        {"assistant_id": "plain", "input": {"tag": "b1"}, "thread_id": tid},
-        {"assistant_id": "plain", "input": {"tag": "b2"}},
+        # `keep`: the reference runs every item stateless (D19), and a stateless run that is deleted
+        # when it ends could be gone before the join below
+        {"assistant_id": "plain", "input": {"tag": "b1"}, "thread_id": tid, "on_completion": "keep"},
+        {"assistant_id": "plain", "input": {"tag": "b2"}, "on_completion": "keep"},
     ]))
     for i, run in enumerate(runs or []):
         p.label(run["run_id"], f"batch{i}")
