@@ -15,6 +15,7 @@ from . import metrics
 from .auth import AuthMiddleware
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
+from .routing import check_declared
 from .routes import assistants, runs, stateless, system, threads
 
 
@@ -26,6 +27,7 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        check_declared(app.routes)  # again: routes added after create_app need a declaration too
         try:
             yield
         finally:
@@ -39,11 +41,12 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
     )
     app.state.system = actor_system
     app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes])
+    check_declared(app.routes)  # deny by default: every route says which auth resource and action it needs
     app.state.auth = authorizer = Authorizer(auth) if auth is not None else authorizer_from_config(
         actor_system.settings.config_path
     )
     if authorizer is not None:
-        app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system)
+        app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system, routes=app.routes)
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
     return app

@@ -39,6 +39,13 @@ async def decode_body(request: Request, schema: type[T], *, optional: bool = Fal
         raise InvalidInput(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"request body is not valid JSON: {_describe(raw, exc)}") from None
+    except RecursionError:
+        raise nesting_error() from None
+
+
+def nesting_error() -> InvalidInput:
+    """JSON nested deeper than the decoder can follow (Python's recursion limit, ~950 levels)."""
+    return InvalidInput("request body: nested too deeply (JSON objects and arrays may nest at most ~900 levels)")
 
 
 def _describe(raw: bytes, exc: msgspec.DecodeError) -> str:

@@ -12,12 +12,12 @@ from typing import Any, Literal
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.errors import InvalidInput
 from actors.models import Cron
 
 from ..http import JSONResponse, decode_body, path_id
+from ..routing import Access, Route
 
 StreamMode = Literal[
     "values", "updates", "custom", "debug", "tasks", "checkpoints", "messages", "messages-tuple", "events"
@@ -170,11 +170,11 @@ async def count(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/runs/crons", create, methods=["POST"]),
-    Route("/runs/crons/search", search, methods=["POST"]),
-    Route("/runs/crons/count", count, methods=["POST"]),
-    Route("/runs/crons/{cron_id}", get, methods=["GET"]),
-    Route("/runs/crons/{cron_id}", patch, methods=["PATCH"]),
-    Route("/runs/crons/{cron_id}", delete, methods=["DELETE"]),
-    Route("/threads/{thread_id}/runs/crons", create_for_thread, methods=["POST"]),
+    Route("/runs/crons", create, methods=["POST"], auth=Access("crons", "create", "create")),
+    Route("/runs/crons/search", search, methods=["POST"], auth=Access("crons", "search", "search")),
+    Route("/runs/crons/count", count, methods=["POST"], auth=Access("crons", "search", "count")),
+    Route("/runs/crons/{cron_id}", get, methods=["GET"], auth=Access("crons", "read", "object")),
+    Route("/runs/crons/{cron_id}", patch, methods=["PATCH"], auth=Access("crons", "update", "object")),
+    Route("/runs/crons/{cron_id}", delete, methods=["DELETE"], auth=Access("crons", "delete", "object")),
+    Route("/threads/{thread_id}/runs/crons", create_for_thread, methods=["POST"], auth=Access("crons", "create", "create_on_thread")),
 ]

@@ -8,7 +8,6 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.runtime import wait_future
 from actors.streams import AsyncSubscription
@@ -16,6 +15,7 @@ from actors.streams import AsyncSubscription
 from ..http import JSONResponse, decode_body, path_id, query_bool, query_int
 from ..schemas import RunCreate
 from ..sse import sse_response
+from ..routing import Access, Route
 
 
 def _ops(request: Request):
@@ -144,13 +144,13 @@ async def cancel(request: Request) -> Response:
 
 
 routes = [
-    Route("/threads/{thread_id}/runs", create, methods=["POST"]),
-    Route("/threads/{thread_id}/runs", list_runs, methods=["GET"]),
-    Route("/threads/{thread_id}/runs/stream", stream, methods=["POST"]),
-    Route("/threads/{thread_id}/runs/wait", wait, methods=["POST"]),
-    Route("/threads/{thread_id}/runs/{run_id}", get, methods=["GET"]),
-    Route("/threads/{thread_id}/runs/{run_id}", delete, methods=["DELETE"]),
-    Route("/threads/{thread_id}/runs/{run_id}/join", join, methods=["GET"]),
-    Route("/threads/{thread_id}/runs/{run_id}/stream", join_stream, methods=["GET"]),
-    Route("/threads/{thread_id}/runs/{run_id}/cancel", cancel, methods=["POST"]),
+    Route("/threads/{thread_id}/runs", create, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
+    Route("/threads/{thread_id}/runs", list_runs, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/runs/stream", stream, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
+    Route("/threads/{thread_id}/runs/wait", wait, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
+    Route("/threads/{thread_id}/runs/{run_id}", get, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/runs/{run_id}", delete, methods=["DELETE"], auth=Access("threads", "delete", "object")),
+    Route("/threads/{thread_id}/runs/{run_id}/join", join, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/runs/{run_id}/stream", join_stream, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/runs/{run_id}/cancel", cancel, methods=["POST"], auth=Access("threads", "update", "object")),
 ]

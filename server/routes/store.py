@@ -14,12 +14,12 @@ import msgspec
 from langgraph.store.base import InvalidNamespaceError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.errors import InvalidInput
 from actors.runtime import wait_future
 
 from ..http import JSONResponse, decode_body, query_bool
+from ..routing import Access, Route
 
 
 class StorePut(msgspec.Struct, kw_only=True):
@@ -159,9 +159,9 @@ async def list_namespaces(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/store/items", put_item, methods=["PUT"]),
-    Route("/store/items", get_item, methods=["GET"]),
-    Route("/store/items", delete_item, methods=["DELETE"]),
-    Route("/store/items/search", search_items, methods=["POST"]),
-    Route("/store/namespaces", list_namespaces, methods=["POST"]),
+    Route("/store/items", put_item, methods=["PUT"], auth=Access("store", "put", "store")),
+    Route("/store/items", get_item, methods=["GET"], auth=Access("store", "get", "store")),
+    Route("/store/items", delete_item, methods=["DELETE"], auth=Access("store", "delete", "store")),
+    Route("/store/items/search", search_items, methods=["POST"], auth=Access("store", "search", "store")),
+    Route("/store/namespaces", list_namespaces, methods=["POST"], auth=Access("store", "list_namespaces", "store")),
 ]
