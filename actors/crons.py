@@ -34,6 +34,7 @@ from .context import SystemContext
 from .errors import InvalidInput, NotFound
 from .filters import matches_metadata
 from .models import Cron, new_id, now
+from .options import check_run_options
 
 if TYPE_CHECKING:
     from .operations import Operations
@@ -180,6 +181,7 @@ class CronScheduler:
         user_id: str | None = None,
     ) -> Cron:
         check_schedule(schedule, timezone)
+        check_run_options(payload or {})
         assistant = self.ctx.resolve_assistant(assistant_id)
         if thread_id is not None:
             self.ops.get_thread(thread_id)
@@ -227,6 +229,7 @@ class CronScheduler:
             cron = self.get(cron_id)
             check_schedule(changes.get("schedule", cron.schedule), changes.get("timezone", cron.timezone))
             if payload:
+                check_run_options(payload)
                 changes["payload"] = {**cron.payload, **payload}
             if "metadata" in changes:
                 changes["metadata"] = {**cron.metadata, **(changes["metadata"] or {})}

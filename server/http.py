@@ -89,7 +89,7 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
     raise InvalidInput(f"{name}: {value!r} is not a boolean (use true/false or 1/0)")
 
 
-def query_int(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
+def query_int(request: Request, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
     value = request.query_params.get(name)
     if value is None:
         return default
@@ -97,8 +97,9 @@ def query_int(request: Request, name: str, default: int, *, minimum: int = 0) ->
         number = int(value)
     except ValueError:
         raise InvalidInput(f"{name}: {value!r} is not an integer") from None
-    if number < minimum:
-        raise InvalidInput(f"{name}: must be >= {minimum}, got {number}")
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise InvalidInput(f"{name}: must be {bound}, got {number}")
     return number
 
 

@@ -17,6 +17,7 @@ from actors.errors import InvalidInput
 from actors.models import Cron
 
 from ..http import JSONResponse, decode_body, path_id
+from ..schemas import Limit, Offset
 from ..routing import Access, Route
 
 StreamMode = Literal[
@@ -71,8 +72,8 @@ class CronSearch(msgspec.Struct, kw_only=True):
     thread_id: str | None = None
     enabled: bool | None = None
     metadata: dict[str, Any] | None = None
-    limit: int = 10
-    offset: int = 0
+    limit: Limit = 10
+    offset: Offset = 0
     sort_by: Literal[
         "cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"
     ] = "created_at"
@@ -149,8 +150,6 @@ CRON_FIELDS = Cron.__struct_fields__
 
 async def search(request: Request) -> JSONResponse:
     body = await decode_body(request, CronSearch, optional=True)
-    if body.limit < 0 or body.offset < 0:
-        raise InvalidInput("limit/offset: must be >= 0")
     unknown = sorted(set(body.select or ()) - set(CRON_FIELDS))
     if unknown:
         raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(CRON_FIELDS)}")

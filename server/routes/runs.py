@@ -13,7 +13,7 @@ from actors.runtime import wait_future
 from actors.streams import AsyncSubscription
 
 from ..http import JSONResponse, decode_body, path_id, query_bool, query_int
-from ..schemas import RunCreate
+from ..schemas import MAX_LIMIT, MAX_OFFSET, RunCreate
 from ..sse import sse_response
 from ..routing import Access, Route
 
@@ -100,8 +100,8 @@ async def _disconnected(request: Request) -> None:
 
 async def list_runs(request: Request) -> JSONResponse:
     thread_id = path_id(request, "thread_id")
-    limit = query_int(request, "limit", 10)
-    offset = query_int(request, "offset", 0)
+    limit = query_int(request, "limit", 10, minimum=1, maximum=MAX_LIMIT)
+    offset = query_int(request, "offset", 0, maximum=MAX_OFFSET)
     status = request.query_params.get("status")
     return JSONResponse(await run_in_threadpool(_ops(request).list_runs, thread_id, limit, offset, status))
 

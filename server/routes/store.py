@@ -8,7 +8,7 @@ loop, where the store lives (a database-backed store's connections belong to tha
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from langgraph.store.base import InvalidNamespaceError
@@ -19,7 +19,12 @@ from actors.errors import InvalidInput
 from actors.runtime import wait_future
 
 from ..http import JSONResponse, decode_body, query_bool
+from ..schemas import Limit, Offset
 from ..routing import Access, Route
+
+
+MAX_TTL_MINUTES = 10 * 366 * 24 * 60.0
+"""An item's `ttl` is at most ten years (in minutes, as the store counts it)."""
 
 
 class StorePut(msgspec.Struct, kw_only=True):
@@ -27,7 +32,7 @@ class StorePut(msgspec.Struct, kw_only=True):
     key: str
     value: dict[str, Any]
     index: Literal[False] | list[str] | None = None
-    ttl: float | None = None
+    ttl: Annotated[float, msgspec.Meta(le=MAX_TTL_MINUTES)] | None = None
 
 
 class StoreDelete(msgspec.Struct, kw_only=True):
@@ -38,8 +43,8 @@ class StoreDelete(msgspec.Struct, kw_only=True):
 class StoreSearch(msgspec.Struct, kw_only=True):
     namespace_prefix: list[str] | None = None
     filter: dict[str, Any] | None = None
-    limit: int = 10
-    offset: int = 0
+    limit: Limit = 10
+    offset: Offset = 0
     query: str | None = None
     refresh_ttl: bool | None = None
 
@@ -47,16 +52,9 @@ class StoreSearch(msgspec.Struct, kw_only=True):
 class StoreListNamespaces(msgspec.Struct, kw_only=True):
     prefix: list[str] | None = None
     suffix: list[str] | None = None
-    max_depth: int | None = None
-    limit: int = 100
-    offset: int = 0
-
-
-def _check_paging(limit: int, offset: int, *, most: int = 1000) -> None:
-    if not 0 <= limit <= most:
-        raise InvalidInput(f"limit: must be between 0 and {most}, got {limit}")
-    if offset < 0:
-        raise InvalidInput(f"offset: must be >= 0, got {offset}")
+    max_depth: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    limit: Limit = 100
+    offset: Offset = 0
 
 
 def _check_key(key: str) -> None:
@@ -123,7 +121,6 @@ async def delete_item(request: Request) -> Response:
 
 async def search_items(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreSearch, optional=True)
-    _check_paging(body.limit, body.offset)
     store = _store(request)
     items = await _on_store_loop(
         request,
@@ -141,9 +138,6 @@ async def search_items(request: Request) -> JSONResponse:
 
 async def list_namespaces(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreListNamespaces, optional=True)
-    _check_paging(body.limit, body.offset)
-    if body.max_depth is not None and body.max_depth < 1:
-        raise InvalidInput(f"max_depth: must be >= 1, got {body.max_depth}")
     store = _store(request)
     namespaces = await _on_store_loop(
         request,
