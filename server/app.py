@@ -15,12 +15,16 @@ from . import metrics
 from .auth import AuthMiddleware
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
+from .limits import Limits, RequestLimits
 from .routing import check_declared
 from .routes import assistants, runs, stateless, system, threads
 
 
-def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None) -> Starlette:
+def create_app(
+    actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None, limits: Limits | None = None
+) -> Starlette:
     """An ASGI app serving `actor_system`; with `own_system`, shutting the app down shuts it down.
+    `limits` caps request bodies and headers (default: `Limits()`, 10 MiB and 64 KiB).
 
     Auth is on when `auth` (a `langgraph_sdk.Auth`) is given, or when the system's langgraph.json
     has an `auth` section; then every request passes `server/auth.py` first."""
@@ -47,6 +51,7 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
     )
     if authorizer is not None:
         app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system, routes=app.routes)
+    app.add_middleware(RequestLimits, limits=limits or Limits())  # before auth reads a body
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
     return app
