@@ -130,12 +130,14 @@ def probes(a: AlicesThings) -> dict[tuple[str, str], list[dict[str, Any]]]:
         ("GET", "/threads/{thread_id}/runs"): on_object,
         ("POST", "/threads/{thread_id}/runs/stream"): [{"json": run}, {"path": "/threads/{bob_thread}/runs/stream", "json": mine}],
         ("POST", "/threads/{thread_id}/runs/wait"): [{"json": run}, {"path": "/threads/{bob_thread}/runs/wait", "json": mine}],
-        ("GET", "/threads/{thread_id}/runs/{run_id}"): on_object,
-        ("DELETE", "/threads/{thread_id}/runs/{run_id}"): on_object,
-        ("GET", "/threads/{thread_id}/runs/{run_id}/join"): on_object,
-        ("GET", "/threads/{thread_id}/runs/{run_id}/stream"): on_object,
+        # A's run through B's own thread: the run must be on the thread named
+        ("GET", "/threads/{thread_id}/runs/{run_id}"): [{}, {"path": "/threads/{bob_thread}/runs/{run_id}"}],
+        ("DELETE", "/threads/{thread_id}/runs/{run_id}"): [{}, {"path": "/threads/{bob_thread}/runs/{run_id}"}],
+        ("GET", "/threads/{thread_id}/runs/{run_id}/join"): [{}, {"path": "/threads/{bob_thread}/runs/{run_id}/join"}],
+        ("GET", "/threads/{thread_id}/runs/{run_id}/stream"): [{}, {"path": "/threads/{bob_thread}/runs/{run_id}/stream"}],
         ("POST", "/threads/{thread_id}/runs/{run_id}/cancel"): [
             {}, {"path": f"/threads/{busy}/runs/{a.running['run_id']}/cancel?action=rollback"},
+            {"path": "/threads/{bob_thread}/runs/" + a.running["run_id"] + "/cancel"},
         ],
         ("POST", "/threads/{thread_id}/runs/crons"): [
             {"json": {"assistant_id": "one", "schedule": "0 0 1 1 *"}},
