@@ -306,6 +306,9 @@ async def test_a_search_with_a_non_object_metadata_is_a_422(server, path):
             response = await http.post(path, json={"metadata": metadata})
             assert response.status_code == 422 and "metadata" in response.json()["detail"], response.text
         assert (await http.post("/runs/batch", json=[{"assistant_id": "one", "metadata": "x"}])).status_code == 422
+        deep = b'{"metadata": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001  # auth parses bodies too
+        response = await http.post(path, content=deep, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422 and "nested too deeply" in response.json()["detail"]
 
 
 def test_a_route_without_an_auth_declaration_stops_the_app_from_starting():

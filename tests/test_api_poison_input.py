@@ -18,7 +18,7 @@ from actors.recovery import RESTART_ERROR
 from server.app import create_app
 from server.http import MAX_DEPTH
 from server.routes.crons import RUN_FIELDS
-from tests.backends import backend_settings
+from tests.backends import DURABLE_BACKENDS, backend_settings
 from tests.conftest import LiveServer
 
 BAD_OPTIONS = [
@@ -142,9 +142,9 @@ def test_integers_past_64_bits_are_a_422_naming_where(http, path, make, where):
 # --- records the server cannot use, written straight into storage, then a restart ------------------
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    with backend_settings("sqlite", tmp_path) as fields:
+@pytest.fixture(params=DURABLE_BACKENDS)
+def settings(request, tmp_path: Path) -> Iterator[Settings]:
+    with backend_settings(request.param, tmp_path) as fields:
         yield Settings(idle_timeout=5.0, **fields)
 
 
