@@ -12,9 +12,10 @@ limit and the body limit for any server.
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .limits import Limits, too_large
 
@@ -82,7 +83,7 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
             self._refusal = (status, message)
             body = message.encode()
             self.transport.write(
-                STATUS_LINE[status]
+                f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
                 + b"content-type: text/plain; charset=utf-8\r\ncontent-length: "
                 + str(len(body)).encode()
                 + b"\r\nconnection: close\r\n\r\n"

@@ -17,7 +17,8 @@ from langgraph_sdk import get_client
 from actors import ActorSystem, Settings
 from server.app import create_app
 from server.routing import Access
-from tests.conftest import LiveServer
+from tests.backends import backend_settings
+from tests.conftest import STORAGE, LiveServer
 
 AUTH_MODULE = '''
 from langgraph_sdk import Auth
@@ -53,10 +54,11 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
     (folder / "auth.py").write_text(AUTH_MODULE)
     graphs = {"one": "tests.graphs.steps:one_step", "steps": "tests.graphs.steps:async_graph"}
     (folder / "langgraph.json").write_text(json.dumps({"graphs": graphs, "auth": {"path": "./auth.py:auth"}}))
-    settings = Settings(config_path=str(folder / "langgraph.json"), idle_timeout=5.0, data_dir=str(folder / "data"))
-    with ActorSystem(settings=settings) as system:
-        with LiveServer(create_app(system, own_system=False)) as live:
-            yield live
+    with backend_settings(STORAGE, folder / "data") as storage:
+        settings = Settings(config_path=str(folder / "langgraph.json"), idle_timeout=5.0, **storage)
+        with ActorSystem(settings=settings) as system:
+            with LiveServer(create_app(system, own_system=False)) as live:
+                yield live
 
 
 def http_for(server: LiveServer, user: str) -> httpx.AsyncClient:
