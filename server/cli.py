@@ -64,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = Limits()
     serve.add_argument(
-        "--max-body-size", type=parse_size, default=defaults.max_body_bytes, metavar="BYTES",
-        help="largest request body accepted, e.g. 10M or 512K; larger is a 413 (default: 10M)",
+        "--max-body-size", type=parse_size, metavar="BYTES",
+        default=parse_size(os.environ.get("HTTP_MAX_REQUEST_BODY_BYTES", str(defaults.max_body_bytes))),
+        help="largest request body accepted, e.g. 10M or 512K; larger is a 413 "
+        "(default: $HTTP_MAX_REQUEST_BODY_BYTES, as the reference server reads it, or 10M)",
     )
     serve.add_argument(
         "--max-header-size", type=parse_size, default=defaults.max_header_bytes, metavar="BYTES",

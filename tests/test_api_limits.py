@@ -96,10 +96,14 @@ def test_an_idle_keep_alive_connection_is_closed(server):
         assert received.startswith(b"HTTP/1.1 200") and received.count(b"HTTP/1.1") == 1
 
 
-def test_the_serve_flags_set_the_limits(tmp_path):
+def test_the_serve_flags_set_the_limits(tmp_path, monkeypatch):
     assert parse_size("10M") == 10 * 1024 * 1024 and parse_size("512K") == 512 * 1024 and parse_size("2048") == 2048
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--max-body-size", "lots"])
+    assert build_parser().parse_args(["serve"]).max_body_size == Limits().max_body_bytes == 10 * 1024 * 1024
+    monkeypatch.setenv("HTTP_MAX_REQUEST_BODY_BYTES", "2048")  # the reference server's variable
+    assert build_parser().parse_args(["serve"]).max_body_size == 2048
+    monkeypatch.delenv("HTTP_MAX_REQUEST_BODY_BYTES")
     server = ServerProcess(tmp_path, ["--storage", "memory"], "--max-body-size", "1K", "--max-header-size", "4K").start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as http:
