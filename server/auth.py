@@ -86,6 +86,8 @@ class AuthMiddleware:
         if access.how == "store":
             await self._store(scope, request, user, access.action or "", send)
             return
+        if access.also is not None:  # e.g. a copy creates a thread: the user must be allowed to (403 if not)
+            await self.authorizer.authorize(user, *access.also, {"metadata": {}})
         body = await request.json()
         if body is None and access.how in ("create", "create_on_thread", "search", "count"):
             body = {}  # an empty body is an empty request: it gets the owner, and the filter, too

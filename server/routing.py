@@ -34,6 +34,7 @@ class Access:
     action: str | None
     how: How
     ids_field: str | None = None  # for `how="ids"`: the body field holding the thread id(s)
+    also: tuple[str, str] | None = None  # a second resource.action that must allow it (its filter is not applied)
 
     @property
     def path_id(self) -> str:

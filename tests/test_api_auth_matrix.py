@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
+from langgraph_sdk import Auth, get_client
+from langgraph_sdk.errors import PermissionDeniedError
 
 from actors import ActorSystem, Settings
 from server.app import create_app
@@ -325,3 +326,30 @@ def test_a_route_without_an_auth_declaration_stops_the_app_from_starting():
     with pytest.raises(UndeclaredRoute, match="/sneaky"):
         check_declared([*threads.routes, BareRoute("/sneaky", endpoint, methods=["GET"])])
     check_declared(threads.routes)
+
+
+def readers_cannot_create() -> Auth:
+    """Everyone reads every thread; only `writer` may create one."""
+    auth = Auth()
+
+    @auth.authenticate
+    async def authenticate(headers: dict) -> str:
+        return headers[b"x-user"].decode()
+
+    @auth.on.threads.create
+    async def writers_create(ctx, value):
+        return ctx.user.identity == "writer"
+
+    return auth
+
+
+async def test_a_copy_needs_threads_create_as_well_as_reading_the_source(system):
+    with LiveServer(create_app(system, own_system=False, auth=readers_cannot_create())) as live:
+        writer = get_client(url=live.url, headers={"x-user": "writer"})
+        reader = get_client(url=live.url, headers={"x-user": "reader"})
+        thread = await writer.threads.create(metadata={"n": 1})
+        assert (await reader.threads.get(thread["thread_id"]))["metadata"] == {"n": 1}
+        with pytest.raises(PermissionDeniedError):
+            await reader.threads.copy(thread["thread_id"])
+        copied = await writer.threads.copy(thread["thread_id"])
+        assert copied["thread_id"] != thread["thread_id"] and copied["metadata"] == {"n": 1}

@@ -97,6 +97,7 @@ def test_an_idle_keep_alive_connection_is_closed(server):
 
 
 def test_the_serve_flags_set_the_limits(tmp_path, monkeypatch):
+    monkeypatch.delenv("HTTP_MAX_REQUEST_BODY_BYTES", raising=False)
     assert parse_size("10M") == 10 * 1024 * 1024 and parse_size("512K") == 512 * 1024 and parse_size("2048") == 2048
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--max-body-size", "lots"])

@@ -149,7 +149,7 @@ routes = [
     Route("/threads/{thread_id}", get, methods=["GET"], auth=Access("threads", "read", "object")),
     Route("/threads/{thread_id}", patch, methods=["PATCH"], auth=Access("threads", "update", "object")),
     Route("/threads/{thread_id}", delete, methods=["DELETE"], auth=Access("threads", "delete", "object")),
-    Route("/threads/{thread_id}/copy", copy, methods=["POST"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/copy", copy, methods=["POST"], auth=Access("threads", "read", "object", also=("threads", "create"))),
     Route("/threads/{thread_id}/state", state, methods=["GET"], auth=Access("threads", "read", "object")),
     Route("/threads/{thread_id}/state", update_state, methods=["POST"], auth=Access("threads", "update", "object")),
     Route("/threads/{thread_id}/state/checkpoint", state_at, methods=["POST"], auth=Access("threads", "read", "object")),
