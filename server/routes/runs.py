@@ -145,7 +145,7 @@ async def cancel(request: Request) -> Response:
 
 routes = [
     Route("/threads/{thread_id}/runs", create, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
-    Route("/threads/{thread_id}/runs", list_runs, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/runs", list_runs, methods=["GET"], auth=Access("threads", "search", "object")),  # the reference's action
     Route("/threads/{thread_id}/runs/stream", stream, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
     Route("/threads/{thread_id}/runs/wait", wait, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
     Route("/threads/{thread_id}/runs/{run_id}", get, methods=["GET"], auth=Access("threads", "read", "object")),
