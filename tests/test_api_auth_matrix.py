@@ -353,3 +353,25 @@ async def test_a_copy_needs_threads_create_as_well_as_reading_the_source(system)
             await reader.threads.copy(thread["thread_id"])
         copied = await writer.threads.copy(thread["thread_id"])
         assert copied["thread_id"] != thread["thread_id"] and copied["metadata"] == {"n": 1}
+
+
+def test_a_route_added_after_create_app_without_a_declaration_stops_start_up(system, caplog):
+    import asyncio
+    import socket
+
+    import uvicorn
+    from starlette.routing import Route as BareRoute
+
+    async def endpoint(request):
+        raise AssertionError("never served")
+
+    app = create_app(system, own_system=False)
+    app.router.routes.append(BareRoute("/late", endpoint, methods=["GET"]))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="error", log_config=None))  # logs reach caplog
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        with pytest.raises(SystemExit) as exited:  # uvicorn gives up: "Application startup failed"
+            asyncio.run(server.serve(sockets=[sock]))
+    assert exited.value.code == 3
+    assert not server.started
+    assert "/late" in caplog.text and "auth declaration" in caplog.text
