@@ -22,6 +22,7 @@ MAX_AFTER_SECONDS = 366 * 24 * 3600.0
 MAX_RECURSION_LIMIT = 100_000
 
 _CONFIG_OBJECTS = ("configurable", "metadata")
+_JSON_TYPES = (str, int, float, bool, dict, list)  # what a callback handler decoded from JSON would be
 _CHECKPOINT_STRINGS = ("checkpoint_id", "checkpoint_ns", "thread_id")
 
 
@@ -57,9 +58,25 @@ def check_config(config: Any, field: str = "config") -> None:
     limit = config.get("recursion_limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RECURSION_LIMIT):
         raise InvalidInput(f"{field}.recursion_limit: expected an integer from 1 to {MAX_RECURSION_LIMIT}, got {limit!r}")
+    callbacks = config.get("callbacks")
+    if callbacks is not None and any(isinstance(c, _JSON_TYPES) for c in (callbacks if isinstance(callbacks, list) else [callbacks])):
+        raise InvalidInput(f"{field}.callbacks: expected callback handlers (Python objects), got {_type(callbacks)} data")
     most = config.get("max_concurrency")
     if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
         raise InvalidInput(f"{field}.max_concurrency: expected an integer >= 1, got {most!r}")
+
+
+def check_command(command: Any) -> None:
+    """`{"resume"?, "update"?, "goto"?}`: `goto` a node name, a `{"node", "input"}` send, or a list of them."""
+    _object("command", command)
+    goto = command.get("goto")
+    if goto is not None:
+        for target in goto if isinstance(goto, list) else [goto]:
+            if not isinstance(target, str) and not (isinstance(target, Mapping) and isinstance(target.get("node"), str)):
+                raise InvalidInput(f"command.goto: expected a node name or {{\"node\": ..., \"input\": ...}}, got {target!r}")
+    update = command.get("update")
+    if update is not None and not isinstance(update, (Mapping, list)):
+        raise InvalidInput(f"command.update: expected an object (or a list of [key, value] pairs), got {_type(update)}")
 
 
 def check_after_seconds(value: Any) -> None:
@@ -88,7 +105,7 @@ def check_run_options(options: Mapping[str, Any]) -> None:
     if "checkpoint_id" in given and not isinstance(given["checkpoint_id"], str):
         raise InvalidInput(f"checkpoint_id: expected a string, got {_type(given['checkpoint_id'])}")
     if "command" in given:
-        _object("command", given["command"])
+        check_command(given["command"])
     for key in ("interrupt_before", "interrupt_after"):
         if key in given and given[key] != "*":
             _strings(key, given[key])

@@ -38,6 +38,9 @@ BAD_OPTIONS = [
     ({"metadata": "x"}, "metadata"),
     ({"interrupt_before": "node"}, "interrupt_before"),
     ({"stream_mode": 5}, "stream_mode"),
+    ({"command": {"goto": 5}, "input": None}, "command.goto"),
+    ({"command": {"update": "x"}, "input": None}, "command.update"),
+    ({"config": {"callbacks": "x"}}, "config.callbacks"),
 ]
 
 
@@ -186,3 +189,10 @@ async def test_stored_runs_the_server_cannot_use_end_in_error_and_the_thread_sta
             await client.threads.delete(thread_id)
             async with httpx.AsyncClient(base_url=server.url) as http:
                 assert (await http.get(f"/threads/{thread_id}")).status_code == 404
+
+
+def test_a_command_goto_in_the_apis_send_form_runs_that_node(http):
+    thread_id = http.post("/threads", json={}).json()["thread_id"]
+    body = {"assistant_id": "custom", "command": {"goto": [{"node": "talk", "input": {"messages": ["sent"]}}]}}
+    response = http.post(f"/threads/{thread_id}/runs/wait", json=body)
+    assert response.status_code == 200 and "talked" in response.json()["messages"], response.text
