@@ -59,7 +59,8 @@ def check_config(config: Any, field: str = "config") -> None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RECURSION_LIMIT):
         raise InvalidInput(f"{field}.recursion_limit: expected an integer from 1 to {MAX_RECURSION_LIMIT}, got {limit!r}")
     callbacks = config.get("callbacks")
-    if callbacks is not None and any(isinstance(c, _JSON_TYPES) for c in (callbacks if isinstance(callbacks, list) else [callbacks])):
+    handlers = callbacks if isinstance(callbacks, list) else [callbacks]
+    if callbacks is not None and any(isinstance(handler, _JSON_TYPES) for handler in handlers):
         raise InvalidInput(f"{field}.callbacks: expected callback handlers (Python objects), got {_type(callbacks)} data")
     most = config.get("max_concurrency")
     if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):

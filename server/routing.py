@@ -65,7 +65,11 @@ class UndeclaredRoute(RuntimeError):
 
 def check_declared(routes: Iterable[routing.BaseRoute]) -> None:
     """Refuse a route table in which any route leaves its access undeclared."""
-    missing = [f"{sorted(getattr(r, 'methods', None) or [])} {getattr(r, 'path', r)}" for r in routes if not isinstance(getattr(r, "access", None), Access)]
+    missing = [
+        f"{sorted(getattr(route, 'methods', None) or [])} {getattr(route, 'path', route)}"
+        for route in routes
+        if not isinstance(getattr(route, "access", None), Access)
+    ]
     if missing:
         raise UndeclaredRoute(f"routes without an auth declaration (server/routing.py Route(..., auth=...)): {missing}")
 

@@ -77,7 +77,8 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
         def _head_timed_out(self) -> None:
             self._head_timer = None
             if self._in_head and not self.transport.is_closing():
-                self._refuse(408, f"request headers not received within {limits.header_timeout:g} s (switchboard serve --header-timeout)")
+                waited = f"{limits.header_timeout:g} s"
+                self._refuse(408, f"request headers not received within {waited} (switchboard serve --header-timeout)")
 
         def _refuse(self, status: int, message: str) -> None:
             self._refusal = (status, message)
