@@ -51,6 +51,12 @@ def check_config(config: Any, field: str = "config") -> None:
     for key in _CONFIG_OBJECTS:
         if config.get(key) is not None:
             _object(f"{field}.{key}", config[key])
+    configurable = config.get("configurable") or {}
+    reserved = sorted(k for k in configurable if isinstance(k, str) and k.startswith("__pregel_"))
+    if reserved:  # LangGraph's own plumbing (checkpointer, store, send, ...): a string there breaks the run
+        raise InvalidInput(f"{field}.configurable.{reserved[0]}: reserved for LangGraph's internals")
+    if configurable.get("checkpoint_map") is not None:
+        _object(f"{field}.configurable.checkpoint_map", configurable["checkpoint_map"])
     if config.get("tags") is not None:
         _strings(f"{field}.tags", config["tags"])
     if config.get("run_name") is not None and not isinstance(config["run_name"], str):

@@ -41,6 +41,8 @@ BAD_OPTIONS = [
     ({"command": {"goto": 5}, "input": None}, "command.goto"),
     ({"command": {"update": "x"}, "input": None}, "command.update"),
     ({"config": {"callbacks": "x"}}, "config.callbacks"),
+    ({"config": {"configurable": {"__pregel_checkpointer": "x"}}}, "config.configurable.__pregel_checkpointer"),
+    ({"config": {"configurable": {"checkpoint_map": "x"}}}, "config.configurable.checkpoint_map"),
 ]
 
 
