@@ -54,7 +54,7 @@ AUTHENTICATED = Access(None, None, "authenticated")
 class Route(routing.Route):
     """A Starlette route that carries its `Access` declaration."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], *, methods: list[str], auth: Access) -> None:
+    def __init__(self, path: str, endpoint: Callable[..., Any], *, methods: list[str] | None, auth: Access) -> None:
         super().__init__(path, endpoint, methods=methods)
         self.access = auth
 
