@@ -5,7 +5,9 @@ then the server restarted) ends its run `error`, leaves the thread usable and ne
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from actors import ActorSystem, Settings
-from actors.models import Run, graph_assistant_id, new_id
+from actors.models import Cron, Run, graph_assistant_id, new_id, now
 from actors.recovery import RESTART_ERROR
 from server.app import create_app
 from server.http import MAX_DEPTH
@@ -198,3 +200,24 @@ def test_a_command_goto_in_the_apis_send_form_runs_that_node(http):
     body = {"assistant_id": "custom", "command": {"goto": [{"node": "talk", "input": {"messages": ["sent"]}}]}}
     response = http.post(f"/threads/{thread_id}/runs/wait", json=body)
     assert response.status_code == 200 and "talked" in response.json()["messages"], response.text
+
+
+def test_a_cron_that_never_fires_is_a_422(http):
+    response = http.post("/runs/crons", json={"assistant_id": "one", "schedule": "0 0 31 2 *"})
+    assert response.status_code == 422 and "never fires" in response.json()["detail"]
+
+
+async def test_a_stored_cron_the_scheduler_cannot_use_is_disabled_and_the_others_still_fire(system, client):
+    thread = await client.threads.create()
+    good = system.crons.create("one", "0 0 1 1 *", thread_id=thread["thread_id"], payload={"input": {"tag": "cron"}})
+    due = good.next_run_date
+    # written straight into storage, older than the good one, so the scheduler meets it first
+    bad = Cron(cron_id=new_id(), assistant_id=good.assistant_id, thread_id=thread["thread_id"], schedule="0 0 31 2 *",
+               next_run_date=due - timedelta(days=1), created_at=now() - timedelta(days=1))
+    system.storage.put_cron(bad)
+    [request] = system.crons.tick(at=due)
+    run = await asyncio.wrap_future(request)
+    assert (await client.runs.join(thread["thread_id"], run.run_id))["messages"] == ["cron:0"]
+    stopped = system.storage.get_cron(bad.cron_id)
+    assert stopped.enabled is False and stopped.next_run_date is None
+    system.crons.delete(good.cron_id)
