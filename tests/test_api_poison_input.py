@@ -104,11 +104,12 @@ BOUNDS = [
     ("GET", "/threads/{t}/runs?offset=1180591620717411303424", None, "offset"),
     ("POST", "/threads/{t}/history", {"limit": 5000}, "limit"),
     ("POST", "/assistants/{a}/latest", {"version": 2**70}, "version"),
+    ("POST", "/store/items/search", {"filter": {"a": {"$regex": "x"}}}, "filter.a"),
 ]
 
 
 @pytest.mark.parametrize("method,path,body,field", BOUNDS, ids=[f"{m} {p} {f}" for m, p, _, f in BOUNDS])
-def test_numbers_past_a_documented_bound_are_a_422_naming_the_field(http, method, path, body, field):
+def test_values_past_a_documented_bound_are_a_422_naming_the_field(http, method, path, body, field):
     thread_id = http.post("/threads", json={}).json()["thread_id"]
     assistant_id = http.post("/assistants", json={"graph_id": "one"}).json()["assistant_id"]
     path = path.replace("{t}", thread_id).replace("{a}", assistant_id)

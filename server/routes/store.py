@@ -57,6 +57,18 @@ class StoreListNamespaces(msgspec.Struct, kw_only=True):
     offset: Offset = 0
 
 
+FILTER_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+
+
+def _check_filter(filter: dict[str, Any] | None) -> None:
+    """The operators the stores implement; another is a 422 here, not a ValueError from the store."""
+    for field, condition in (filter or {}).items():
+        if isinstance(condition, dict):
+            unknown = sorted(op for op in condition if op.startswith("$") and op not in FILTER_OPERATORS)
+            if unknown:
+                raise InvalidInput(f"filter.{field}: unsupported operator {unknown[0]} (use one of {', '.join(FILTER_OPERATORS)})")
+
+
 def _check_key(key: str) -> None:
     if not key:
         raise InvalidInput("key: must be a non-empty string")
@@ -121,6 +133,7 @@ async def delete_item(request: Request) -> Response:
 
 async def search_items(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreSearch, optional=True)
+    _check_filter(body.filter)
     store = _store(request)
     items = await _on_store_loop(
         request,
