@@ -67,10 +67,14 @@ def _state_values(ctx: SystemContext, thread_id: str) -> tuple[bool, Any]:
     graph_id = thread.metadata.get("graph_id") if thread else None
     if not isinstance(graph_id, str) or graph_id not in ctx.graphs.ids:
         return False, None
-    graph = ctx.graphs.get(graph_id)
+    config = {"configurable": {"thread_id": thread_id}}
+
+    async def read() -> Any:
+        async with ctx.graphs.open(graph_id, config) as graph:
+            return await graph.aget_state(config)
+
     try:
-        snapshot = ctx.runtime.call(graph.aget_state({"configurable": {"thread_id": thread_id}}))
-        return True, serde.to_jsonable(snapshot.values)
+        return True, serde.to_jsonable(ctx.runtime.call(read()).values)
     except Exception:  # a checkpoint the graph cannot read: keep the stored values, go on recovering
         log.exception("recovery: thread %s: reading its last checkpoint failed; values left as stored", thread_id)
         return False, None

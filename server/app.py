@@ -15,9 +15,11 @@ from . import metrics
 from .auth import AuthMiddleware
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
+from .http_section import apply_http_config
 from .limits import Limits, RequestLimits
+from .routes import assistants, runs, stateless, system, threads, ui
 from .routing import check_declared
-from .routes import assistants, runs, stateless, system, threads
+from actors.project import http_config
 
 
 def create_app(
@@ -27,7 +29,9 @@ def create_app(
     `limits` caps request bodies and headers (default: `Limits()`, 10 MiB and 64 KiB).
 
     Auth is on when `auth` (a `langgraph_sdk.Auth`) is given, or when the system's langgraph.json
-    has an `auth` section; then every request passes `server/auth.py` first."""
+    has an `auth` section; then every request passes `server/auth.py` first. The langgraph.json
+    `http` section is applied last (server/http_section.py): with `http.app` or `mount_prefix` the
+    app returned wraps the API's (both share `app.state`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -44,14 +48,18 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.system = actor_system
-    app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes])
+    app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes, *ui.routes])
     check_declared(app.routes)  # deny by default: every route says which auth resource and action it needs
     app.state.auth = authorizer = Authorizer(auth) if auth is not None else authorizer_from_config(
         actor_system.settings.config_path
     )
     if authorizer is not None:
-        app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system, routes=app.routes)
+        app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system, router=app.router)
     app.add_middleware(RequestLimits, limits=limits or Limits())  # before auth reads a body
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
-    return app
+    config_path = actor_system.settings.config_path
+    with_auth = None
+    if authorizer is not None:
+        with_auth = lambda inner: AuthMiddleware(inner, authorizer=authorizer, system=actor_system)  # noqa: E731
+    return apply_http_config(app, http_config(config_path), config_path, with_auth)  # type: ignore[return-value]

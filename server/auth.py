@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
-from starlette.routing import BaseRoute
+from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.auth import AuthUser, Authorizer, equalities, matches
@@ -46,17 +45,21 @@ from .routing import Access, find_route
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, authorizer: Authorizer, system: Any, routes: Sequence[BaseRoute]) -> None:
+    def __init__(self, app: ASGIApp, authorizer: Authorizer, system: Any, router: Router | None = None) -> None:
+        """`router`: the API's, whose routes declare their access (read per request: the `http`
+        section of langgraph.json replaces the list). Without one (a custom app's routes, with
+        `enable_custom_route_auth`), requests are authenticated and touch no declared resource."""
         self.app = app
         self.authorizer = authorizer
         self.system = system
-        self.routes = routes  # the app's route table (the same list the router serves)
+        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # `/noauth`: langgraph_sdk's in-process client (server/loopback.py), trusted as on the reference.
+        if scope["type"] != "http" or scope.get("root_path") == "/noauth":
             await self.app(scope, receive, send)
             return
-        found = find_route(self.routes, scope)
+        found = find_route(self.router.routes if self.router is not None else (), scope)
         access = getattr(found[0], "access", None) if found else None
         if access is not None and access.how == "public":
             await self.app(scope, receive, send)

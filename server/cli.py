@@ -152,7 +152,12 @@ def serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_size, max_header_bytes=args.max_header_size,
         header_timeout=args.header_timeout, keep_alive_timeout=args.keep_alive_timeout,
     )
-    app = create_app(system, limits=limits)
+    try:
+        app = create_app(system, limits=limits)
+    except GraphConfigError as exc:  # the langgraph.json `http.app` cannot be loaded
+        system.shutdown()
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
         timeout_graceful_shutdown=5, **uvicorn_options(limits),

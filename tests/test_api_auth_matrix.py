@@ -178,6 +178,7 @@ def probes(a: AlicesThings) -> dict[tuple[str, str], list[dict[str, Any]]]:
         ("GET", "/assistants/{assistant_id}/schemas"): on_object,
         ("GET", "/assistants/{assistant_id}/subgraphs"): on_object,
         ("GET", "/assistants/{assistant_id}/subgraphs/{namespace:path}"): on_object,
+        ("POST", "/ui/{assistant_id}"): [{"json": {"name": "x"}}],
         # the store: B's requests land in B's own namespace, whatever namespace they name
         ("PUT", "/store/items"): [{"json": {"namespace": ["alice", "notes"], "key": "k", "value": {"who": "bob"}}, "expect": 204}],
         ("GET", "/store/items"): [
