@@ -30,8 +30,9 @@ SCENARIO_TIMEOUT = 120.0
 
 @dataclass
 class Outcome:
-    observations: dict[str, list] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    ran: list[str]
+    listed: list[differences.Listed]
+    errors: dict[str, str] = field(default_factory=dict)  # "<scenario>@<server>": the exception
     diffs: list[Difference] = field(default_factory=list)
     unlisted: list[Difference] = field(default_factory=list)
 
@@ -52,7 +53,7 @@ def _reference() -> str:
     return str(binary)
 
 
-async def _run_one(name: str, servers: dict[str, Server], limit: asyncio.Semaphore) -> dict[str, Probe | str]:
+async def _run_one(name: str, servers: dict[str, Server], limit: asyncio.Semaphore) -> dict[str, Probe]:
     async def on(server: Server) -> Probe:
         probe = Probe(server.name, server.url, name)
         try:
@@ -98,8 +99,7 @@ def outcome(request: pytest.FixtureRequest) -> Outcome:
     finally:
         for server in servers.values():
             server.stop()
-    listed = differences.load()
-    result = Outcome()
+    result = Outcome(ran=names, listed=differences.load())
     for name, pair in probes.items():
         for side, probe in pair.items():
             errors = [v for k, v in probe.observations if k == "__error__"]
@@ -107,15 +107,12 @@ def outcome(request: pytest.FixtureRequest) -> Outcome:
                 result.errors[f"{name}@{side}"] = errors[0]
         diffs = _diff(name, pair["reference"], pair["switchboard"])
         result.diffs += diffs
-        result.unlisted += differences.unlisted(diffs, listed)
-        result.observations[name] = [pair["reference"].normalized(), pair["switchboard"].normalized()]
+        result.unlisted += differences.unlisted(diffs, result.listed)
     if os.environ.get("SWITCHBOARD_DIFF_DUMP"):  # every difference, listed or not, one JSON per line
         with open(os.environ["SWITCHBOARD_DIFF_DUMP"], "w") as dump:
             for d in result.diffs:
                 dump.write(json.dumps({"scenario": d.scenario, "path": d.path, "reference": d.reference,
                                        "switchboard": d.switchboard, "listed": d not in result.unlisted}, default=str) + "\n")
-    result.listed = listed  # type: ignore[attr-defined]
-    result.ran = names  # type: ignore[attr-defined]
     for path in scratch.values():
         shutil.rmtree(path, ignore_errors=True)
     return result
@@ -134,6 +131,6 @@ def test_scenario(outcome: Outcome, name: str) -> None:
 def test_every_listed_difference_still_exists(outcome: Outcome) -> None:
     if set(outcome.ran) != set(SCENARIOS):
         pytest.skip("only some scenarios ran")
-    stale = [f"{e.id}: {', '.join(e.unused_paths())}" for e in outcome.listed if e.unused_paths()]  # type: ignore[attr-defined]
+    stale = [f"{e.id}: {', '.join(e.unused_paths())}" for e in outcome.listed if e.unused_paths()]
     assert not stale, ("docs/differences.md lists differences no longer observed (remove those paths, "
                        "or the row when none is left):\n" + "\n".join(stale))
