@@ -117,10 +117,13 @@ def reference_server(binary: Path, scratch: Path) -> Server:
 
 
 def switchboard_server(scratch: Path) -> Server:
+    """switchboard from this checkout, or from the one $SWITCHBOARD_DIFF_SOURCE names (to see what
+    another branch changes, with this checkout's scenarios and list)."""
     port = free_port()
+    source = os.environ.get("SWITCHBOARD_DIFF_SOURCE", str(ROOT))
     cmd = [sys.executable, "-m", "server.cli", "serve", "--storage", "memory", "--port", str(port),
            "--config", str(write_config(scratch))]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": source}
     return Server("switchboard", cmd, scratch, env, port)
 
 
