@@ -180,8 +180,11 @@ class RunDriver:
             kwargs["interrupt_before"] = job.interrupt_before
         if job.interrupt_after is not None:
             kwargs["interrupt_after"] = job.interrupt_after
+        context_schema = getattr(self.graph, "context_schema", None)
         if job.context is not None:
-            kwargs["context"] = fit_context(getattr(self.graph, "context_schema", None), job.context)
+            kwargs["context"] = fit_context(context_schema, job.context)
+        elif has_default_context(context_schema):
+            kwargs["context"] = {}  # as the reference: the nodes get the schema's defaults, not None
         if job.durability is not None:
             kwargs["durability"] = job.durability
         graph_input = _command(job.command) if job.command else job.input
@@ -282,6 +285,19 @@ def fit_context(schema: Any, context: Any) -> Any:
     else:
         return context  # a TypedDict or anything else: LangGraph passes it on as it is
     return {k: v for k, v in context.items() if k in names}
+
+
+def has_default_context(schema: Any) -> bool:
+    """Whether a dataclass or pydantic `context_schema` can be built from nothing (every field has a
+    default): then a run without `context` gets that default context, as on the reference."""
+    if not isinstance(schema, type):
+        return False
+    if dataclasses.is_dataclass(schema):
+        return all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+                   for f in dataclasses.fields(schema))
+    if hasattr(schema, "model_fields"):
+        return not any(f.is_required() for f in schema.model_fields.values())
+    return False
 
 
 _values_are_state: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()

@@ -214,3 +214,11 @@ async def test_webhook_of_a_stateless_run_is_sent_before_its_thread_goes(client,
     assert body["status"] == "success" and body["values"] == values
     assert body["kwargs"]["on_completion"] == "delete"
     wait_until(lambda: system.storage.get_thread(body["thread_id"]) is None)
+
+
+async def test_a_run_without_context_gets_the_context_schemas_defaults(client):
+    # as the reference: `runtime.context` is the schema built from its defaults, not None
+    result = await client.runs.wait(None, "echo", input={"tag": "x"})
+    assert result["messages"] == ["model=default", "answer=None"]
+    given = await client.runs.wait(None, "echo", input={"tag": "x"}, context={"model": "small"})
+    assert given["messages"] == ["model=small", "answer=None"]
