@@ -227,15 +227,18 @@ class AssistantOperations:
             raise InvalidInput(f"graph_id: {graph_id!r} is not a registered graph; known graphs: {self.ctx.graphs.ids}")
 
 
+BOTH_CONFIGURABLE_AND_CONTEXT = (
+    "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in "
+    "LangGraph 0.6.0 and is the long term planned replacement for configurable."
+)
+
+
 def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """`config.configurable` and `context` kept equal, as the reference keeps them: whichever is
     given is copied to the other; both at once is refused (400, the reference's answer)."""
     config = dict(config)
     if config.get("configurable") and context:
-        raise BadRequest(
-            "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in "
-            "LangGraph 0.6.0 and is the long term planned replacement for configurable."
-        )
+        raise BadRequest(BOTH_CONFIGURABLE_AND_CONTEXT)
     if config.get("configurable"):
         return config, dict(config["configurable"])
     if context:

@@ -102,11 +102,15 @@ async def test_assistant_config_context_metadata_merge_into_runs(client):
         thread["thread_id"], assistant["assistant_id"], input={"tag": "x"}, config={"configurable": {"answer": 42}}
     )
     assert result["messages"] == ["model=big", "answer=42"]
+    # what the run gives wins (both at once is the reference's 400: test_api_runs_options)
     overridden = await client.runs.wait(
-        thread["thread_id"], assistant["assistant_id"], input={"tag": "y"},
-        config={"configurable": {"answer": 7}}, context={"model": "small"},
+        thread["thread_id"], assistant["assistant_id"], input={"tag": "y"}, config={"configurable": {"answer": 7}}
     )
-    assert overridden["messages"][-2:] == ["model=small", "answer=7"]
+    assert overridden["messages"][-2:] == ["model=big", "answer=7"]
+    recontexted = await client.runs.wait(
+        thread["thread_id"], assistant["assistant_id"], input={"tag": "z"}, context={"model": "small"}
+    )
+    assert recontexted["messages"][-2] == "model=small"
     state = await client.threads.get_state(thread["thread_id"])
     assert state["metadata"]["owner"] == "me"
 
