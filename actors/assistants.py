@@ -16,6 +16,7 @@ from .context import SystemContext
 from .filters import matches_metadata
 from .errors import BadRequest, Conflict, InvalidInput, NotFound
 from .models import Assistant, graph_assistant_id, new_id, now
+from .options import BOTH_CONFIGURABLE_AND_CONTEXT
 
 ASSISTANT_SORT_KEYS = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
@@ -225,12 +226,6 @@ class AssistantOperations:
     def _check_graph(self, graph_id: str) -> None:
         if graph_id not in self.ctx.graphs.ids:
             raise InvalidInput(f"graph_id: {graph_id!r} is not a registered graph; known graphs: {self.ctx.graphs.ids}")
-
-
-BOTH_CONFIGURABLE_AND_CONTEXT = (
-    "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in "
-    "LangGraph 0.6.0 and is the long term planned replacement for configurable."
-)
 
 
 def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

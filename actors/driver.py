@@ -261,7 +261,10 @@ class RunDriver:
             self.stream.publish("error", detail)
             return RunOutcome(status="timeout", thread_status="error", values=values, error=detail)
         if cancelled:
-            return RunOutcome(status="interrupted", thread_status="idle", values=values)
+            # As the reference: a run stopped between steps leaves the thread `interrupted` when its
+            # state has steps still to run (a new run with `input: null` would continue it).
+            thread_status = "interrupted" if interrupts or paused else "idle"
+            return RunOutcome(status="interrupted", thread_status=thread_status, values=values, interrupts=interrupts)
         if interrupts or paused:
             return RunOutcome(
                 status="success", thread_status="interrupted", values=values, interrupts=interrupts

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, get_args
 
 from . import messages as m
-from .assistants import BOTH_CONFIGURABLE_AND_CONTEXT, AssistantOperations, sort_records
+from .assistants import AssistantOperations, sort_records
 from .filters import matches_metadata
 from .context import SystemContext
-from .errors import BadRequest, Conflict, InvalidInput, NotFound, ShuttingDown
+from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
 from .options import check_run_options
 from .models import TERMINAL_RUN_STATUSES, IfNotExists, Run, RunStatus, StopAction, Strategy, Thread, ThreadStatus, new_id
 from .driver import STREAM_MODES
@@ -351,9 +351,6 @@ class Operations(AssistantOperations, StateOperations):
         if options.get("webhook") is not None:
             check_webhook_url(options["webhook"])
         check_run_options(options)
-        config = options.get("config")
-        if isinstance(config, dict) and config.get("configurable") and options.get("context"):
-            raise BadRequest(BOTH_CONFIGURABLE_AND_CONTEXT)  # the reference's 400, as for assistants
 
 
 THREAD_STREAM_MODES = ("run_modes", "lifecycle", "state_update")

@@ -231,6 +231,7 @@ async def test_a_run_with_both_configurable_and_context_is_400_as_on_the_referen
             response = await http.post(path, json=body)
             assert response.status_code == 400, path
             assert "Cannot specify both configurable and context" in response.json()["detail"]
+        assert (await http.post("/runs/batch", json=[body])).status_code == 400
         # either one alone is fine
         ok = await http.post("/runs/wait", json={**body, "context": None})
         assert ok.status_code == 200

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.errors import NotFound
+from actors.options import check_configurable_or_context
 from actors.runtime import wait_future
 from actors.streams import AsyncSubscription
 
@@ -25,7 +26,9 @@ def _ops(request: Request):
 
 
 def _options(request: Request, body: RunCreate) -> dict[str, Any]:
-    return with_configurable_headers(body.options(), configurable_headers(request))
+    options = body.options()
+    check_configurable_or_context(options)
+    return with_configurable_headers(options, configurable_headers(request))
 
 
 def _run_path(thread_id: str, run_id: str) -> str:
