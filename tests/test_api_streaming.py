@@ -20,12 +20,12 @@ async def _stream(client, graph: str, **kwargs):
 async def test_values_and_updates_like_the_reference(client):
     _, parts = await _stream(client, "steps", input={"tag": "s"}, stream_mode=["values", "updates"])
     assert [p.event for p in parts] == [
-        "metadata", "values", "updates", "values", "updates", "values", "updates", "values", "end"
+        "metadata", "values", "updates", "values", "updates", "values", "updates", "values"
     ]
     assert parts[0].data["attempt"] == 1
     assert parts[1].data == {"messages": [], "tag": "s"}
     assert parts[2].data == {"step0": {"messages": ["s:0"]}}
-    assert parts[-2].data["messages"] == ["s:0", "s:1", "s:2"]
+    assert parts[-1].data["messages"] == ["s:0", "s:1", "s:2"]
 
 
 async def test_custom_debug_tasks_checkpoints(client):
@@ -65,10 +65,10 @@ async def test_subgraph_events_carry_their_namespace(client):
     assert "updates" in names  # the parent's own updates have no namespace
 
 
-async def test_error_event_then_end(client):
+async def test_error_event_is_the_last(client):
     tid, parts = await _stream(client, "steps", input={"tag": "e", "fail_at": 1}, stream_mode="updates")
-    assert [p.event for p in parts][-2:] == ["error", "end"]
-    assert parts[-2].data == {"error": "ValueError", "message": "step 1 failed on purpose"}
+    assert [p.event for p in parts][-2:] == ["updates", "error"]
+    assert parts[-1].data == {"error": "ValueError", "message": "step 1 failed on purpose"}
     assert (await client.threads.get(tid))["status"] == "error"
 
 
@@ -76,11 +76,11 @@ async def test_resumable_stream_replays_after_last_event_id(client):
     thread = await client.threads.create()
     tid = thread["thread_id"]
     parts = [p async for p in client.runs.stream(tid, "steps", input={"tag": "r"}, stream_mode="updates", stream_resumable=True)]
-    ids = [p.id for p in parts if p.event != "end"]
+    ids = [p.id for p in parts]
     assert ids == [str(i) for i in range(len(ids))]
     run_id = parts[0].data["run_id"]
     replay = [p async for p in client.runs.join_stream(tid, run_id, last_event_id=ids[1])]
-    assert [p.id for p in replay if p.event != "end"] == ids[2:]
+    assert [p.id for p in replay] == ids[2:]
     assert replay[0].data == {"step1": {"messages": ["r:1"]}}
 
 
@@ -112,7 +112,7 @@ async def test_on_disconnect_continue_keeps_running(client, live_server):
 async def test_events_mode_alone_and_with_others(client):
     _, parts = await _stream(client, "chat", input={"messages": [{"role": "user", "content": "hi"}]}, stream_mode="events")
     kinds = [p.data["event"] for p in parts if p.event == "events"]
-    assert {p.event for p in parts} == {"metadata", "events", "end"}
+    assert {p.event for p in parts} == {"metadata", "events"}
     assert kinds[0] == "on_chain_start" and "on_chat_model_stream" in kinds and kinds[-1] == "on_chain_end"
     _, parts = await _stream(client, "steps", input={"tag": "ev"}, stream_mode=["events", "updates"])
     assert [p.data for p in parts if p.event == "updates"] == [
