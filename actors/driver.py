@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
+from langchain_core.messages import message_chunk_to_message
 from langgraph.types import Command
 
 from . import serde
@@ -171,6 +172,8 @@ class RunDriver:
                     publish(_event_name("messages", namespace), list(chunk))
                 continue
             if mode in names:
+                if mode == "debug":
+                    chunk = with_checkpoint_ids(chunk)
                 publish(_event_name(names[mode], namespace), chunk)
         if messages is not None:
             messages.complete()
@@ -237,6 +240,33 @@ class RunDriver:
 _NOTHING = object()
 
 
+def with_checkpoint_ids(event: Any) -> Any:
+    """A debug `checkpoint` event as the reference sends it: its payload also names the checkpoint
+    and its parent as `checkpoint` / `parent_checkpoint` (`{checkpoint_id, thread_id,
+    checkpoint_ns[, checkpoint_map]}`, taken from `config` / `parent_config`)."""
+    if not isinstance(event, dict) or event.get("type") != "checkpoint" or not isinstance(event.get("payload"), dict):
+        return event
+    payload = event["payload"]
+    return {
+        **event,
+        "payload": {
+            **payload,
+            "checkpoint": _checkpoint_ids(payload.get("config")),
+            "parent_checkpoint": _checkpoint_ids(payload.get("parent_config")),
+        },
+    }
+
+
+def _checkpoint_ids(config: Any) -> dict[str, Any] | None:
+    configurable = (config or {}).get("configurable") if isinstance(config, dict) else None
+    if not configurable or "checkpoint_id" not in configurable:
+        return None
+    ids = {key: configurable.get(key) for key in ("checkpoint_id", "thread_id", "checkpoint_ns")}
+    if "checkpoint_map" in configurable:
+        ids["checkpoint_map"] = configurable["checkpoint_map"]
+    return ids
+
+
 _values_are_state: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
@@ -264,28 +294,40 @@ def _inspect_values(graph: Any) -> bool:
 
 class MessageEvents:
     """`stream_mode="messages"` in the reference's shape: `messages/metadata` when a message first
-    appears, `messages/partial` with the message accumulated so far for each token chunk, and
-    `messages/complete` for whole messages (chunked ones when the run's steps are done)."""
+    appears, `messages/partial` with the message accumulated so far for each token chunk (as the
+    Python reference), and `messages/complete` with each message on its own once it is whole (as the
+    JS reference): at once for a message a node returned, after the partial of its last chunk
+    (`chunk_position="last"`) for a streamed one. Messages are sent as
+    the message types (`ai`, not `AIMessageChunk`), as both reference servers send them. A streamed
+    message whose model never marked its last chunk is completed when the run's steps are done."""
 
     def __init__(self, publish: Any) -> None:
         self.publish = publish
-        self.partial: dict[str, Any] = {}
+        self.partial: dict[str, tuple[Any, Sequence[str]] | None] = {}  # None: completed
 
     def add(self, part: Any, namespace: Sequence[str]) -> None:
         message, metadata = part
         key = getattr(message, "id", None) or str(id(message))
         if key not in self.partial:
             self.publish(_event_name("messages/metadata", namespace), {key: {"metadata": metadata}})
-        if type(message).__name__.endswith("Chunk"):
-            previous = self.partial.get(key)
-            self.partial[key] = message if previous is None else previous + message
-            self.publish(_event_name("messages/partial", namespace), [self.partial[key]])
-        else:
+        elif self.partial[key] is None:
+            return  # already completed (LangGraph may repeat a finished message)
+        if not type(message).__name__.endswith("Chunk"):
             self.partial[key] = None
             self.publish(_event_name("messages/complete", namespace), [message])
+            return
+        previous = self.partial.get(key)
+        merged = message if previous is None else previous[0] + message
+        self.partial[key] = (merged, namespace)
+        whole = message_chunk_to_message(merged)
+        self.publish(_event_name("messages/partial", namespace), [whole])
+        if getattr(message, "chunk_position", None) == "last":
+            self.partial[key] = None
+            self.publish(_event_name("messages/complete", namespace), [whole])
 
     def complete(self) -> None:
-        done = [m for m in self.partial.values() if m is not None]
-        if done:
-            self.publish("messages/complete", done)
+        for entry in self.partial.values():
+            if entry is not None:
+                merged, namespace = entry
+                self.publish(_event_name("messages/complete", namespace), [message_chunk_to_message(merged)])
         self.partial.clear()

@@ -56,6 +56,47 @@ async def test_messages_partial_and_complete(client):
     assert complete[-1][0]["content"] == "hello big world"
 
 
+async def test_messages_are_typed_as_messages_and_each_completes_when_it_ends(client):
+    # Both references type partial messages "ai" (not "AIMessageChunk"); the JS one completes each
+    # message on its own, right after its last token, not all of them at the end of the run.
+    _, parts = await _stream(
+        client, "chat_twice", input={"messages": [{"role": "user", "content": "hi"}]}, stream_mode="messages"
+    )
+    shown = [(p.event, p.data[0]["content"]) for p in parts if p.event in ("messages/partial", "messages/complete")]
+    assert shown == [
+        ("messages/partial", "hello"), ("messages/partial", "hello "), ("messages/partial", "hello big"),
+        ("messages/partial", "hello big "), ("messages/partial", "hello big world"),
+        ("messages/complete", "hello big world"),
+        ("messages/partial", "second"), ("messages/partial", "second "), ("messages/partial", "second one"),
+        ("messages/complete", "second one"),
+        ("messages/complete", "whole at once"),
+    ]
+    messages = [p.data[0] for p in parts if p.event in ("messages/partial", "messages/complete")]
+    assert {m["type"] for m in messages} == {"ai"}
+    assert not any("chunk_position" in m or "tool_call_chunks" in m for m in messages)
+    metadata = [p.data for p in parts if p.event == "messages/metadata"]
+    assert [next(iter(m.values()))["metadata"]["langgraph_node"] for m in metadata] == ["chat", "chat_again", "no_tokens"]
+    assert [next(iter(m)) for m in metadata][2] == "whole-1"
+
+
+async def test_debug_checkpoint_events_name_the_checkpoint_and_its_parent(client):
+    tid, parts = await _stream(client, "nested", input={"tag": "d"}, stream_mode="debug", stream_subgraphs=True)
+    checkpoints = [(p.event, p.data["payload"]) for p in parts if p.data.get("type") == "checkpoint"]
+    assert len(checkpoints) >= 4
+    for event, payload in checkpoints:
+        configurable = payload["config"]["configurable"]
+        assert payload["checkpoint"]["checkpoint_id"] == configurable["checkpoint_id"]
+        assert payload["checkpoint"]["thread_id"] == tid
+        assert payload["checkpoint"]["checkpoint_ns"] == configurable["checkpoint_ns"]
+        if payload["parent_config"] is None:
+            assert payload["parent_checkpoint"] is None
+        else:
+            assert payload["parent_checkpoint"]["checkpoint_id"] == payload["parent_config"]["configurable"]["checkpoint_id"]
+    inner = [payload for event, payload in checkpoints if event.startswith("debug|child:")]
+    assert inner and all(p["checkpoint"]["checkpoint_ns"].startswith("child:") for p in inner)
+    assert all("checkpoint_map" in p["checkpoint"] for p in inner)
+
+
 async def test_subgraph_events_carry_their_namespace(client):
     _, parts = await _stream(client, "nested", input={"tag": "n"}, stream_mode="updates", stream_subgraphs=True)
     names = [p.event for p in parts if p.event.startswith("updates")]
