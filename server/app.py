@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 
 from langgraph_sdk import Auth
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 
 from actors import ActorSystem
 from actors.auth import Authorizer, authorizer_from_config
 
 from . import metrics
 from .auth import AuthMiddleware
+from .cors import cors_options
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
 from .routes import assistants, runs, stateless, system, threads
@@ -45,5 +47,7 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
     if authorizer is not None:
         app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system)
     app.state.metrics = counters = metrics.Metrics(actor_system)
-    app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
+    app.add_middleware(metrics.RequestMetrics, metrics=counters)  # counts 401s too
+    # Outermost: preflights are answered before auth, and every answer (401s too) carries the headers.
+    app.add_middleware(CORSMiddleware, **cors_options(actor_system.settings.config_path))
     return app
