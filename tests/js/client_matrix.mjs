@@ -122,10 +122,13 @@ async function sdkScenarios() {
       const out = {};
       for (const strategy of ["reject", "interrupt", "rollback", "enqueue"]) {
         const tid = await thread();
-        const first = await client.runs.create(tid, "steps", { input: { tag: "a", slow_at: 0, slow_delay: 1 } });
+        // a first run that would take 30 s unless the strategy stops it (a short one where it must finish)
+        const slowDelay = strategy === "interrupt" || strategy === "rollback" ? 30 : 0.3;
+        const first = await client.runs.create(tid, "steps", { input: { tag: "a", slow_at: 0, slow_delay: slowDelay } });
         let second;
+        const started = Date.now();
         try {
-          second = await client.runs.create(tid, "steps", { input: { tag: "b" }, multitaskStrategy: strategy });
+          second = await client.runs.create(tid, "steps", { input: { tag: "b", slow_at: -1 }, multitaskStrategy: strategy });
         } catch (err) {
           await client.runs.join(tid, first.run_id);
           out[strategy] = { rejected: failure(err), first: (await client.runs.get(tid, first.run_id)).status };
@@ -138,7 +141,7 @@ async function sdkScenarios() {
         } catch (err) {
           firstStatus = `gone ${failure(err).status}`;
         }
-        out[strategy] = { first: firstStatus, messages: values.messages };
+        out[strategy] = { first: firstStatus, messages: values.messages, seconds: (Date.now() - started) / 1000 };
       }
       return out;
     },
