@@ -3,6 +3,8 @@ payloads, subgraph namespaces, errors, resumable streams with Last-Event-ID, on_
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from langgraph_sdk.errors import UnprocessableEntityError
@@ -178,3 +180,49 @@ async def test_wait_on_disconnect_cancel_stops_the_run(client, live_server, syst
             await http.post(f"/threads/{tid}/runs/wait", json=body)
     [run] = system.storage.list_runs(tid)
     wait_until(lambda: system.storage.get_run(run.run_id).status == "interrupted")
+
+
+def _frames(raw: bytes) -> list[dict[str, str]]:
+    """SSE frames as the reference writes them: CRLF line ends, a blank line after each frame."""
+    assert raw.endswith(b"\r\n\r\n") and b"\n\n" not in raw.replace(b"\r\n", b"")
+    frames = []
+    for block in raw.decode().split("\r\n\r\n")[:-1]:
+        fields = dict(line.split(": ", 1) for line in block.split("\r\n") if not line.startswith(":"))
+        frames.append(fields)
+    return frames
+
+
+async def test_raw_streams_end_after_their_last_event_as_the_references(live_server):
+    # No closing `end` frame on any stream: @langchain/langgraph-sdk before 1.10 parses every data
+    # line as JSON and would throw on its empty data.
+    body = {"assistant_id": "steps", "input": {"tag": "w"}, "stream_mode": "updates"}
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=20) as http:
+        tid = (await http.post("/threads", json={})).json()["thread_id"]
+        async with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as r:
+            raw = b"".join([chunk async for chunk in r.aiter_raw()])
+            headers = r.headers
+        frames = _frames(raw)
+        assert [f["event"] for f in frames] == ["metadata", "updates", "updates", "updates"]
+        assert frames[-1]["data"] == '{"step2":{"messages":["w:2"]}}'
+        run_id = json.loads(frames[0]["data"])["run_id"]
+        assert headers["content-location"] == f"/threads/{tid}/runs/{run_id}"
+        assert headers["location"] == f"/threads/{tid}/runs/{run_id}/stream"  # resumable or not, as the reference
+
+        resumable = {**body, "stream_resumable": True}
+        async with http.stream("POST", f"/threads/{tid}/runs/stream", json=resumable) as r:
+            frames = _frames(b"".join([chunk async for chunk in r.aiter_raw()]))
+        assert [f["id"] for f in frames] == ["0", "1", "2", "3"] and frames[-1]["event"] == "updates"
+        run_id = json.loads(frames[0]["data"])["run_id"]
+        async with http.stream("GET", f"/threads/{tid}/runs/{run_id}/stream", headers={"Last-Event-ID": "1"}) as r:
+            joined = _frames(b"".join([chunk async for chunk in r.aiter_raw()]))
+            assert r.headers["content-location"] == f"/threads/{tid}/runs/{run_id}"
+            assert r.headers["location"] == f"/threads/{tid}/runs/{run_id}/stream"
+        assert [f["id"] for f in joined] == ["2", "3"]
+
+        async with http.stream("POST", "/runs/stream", json=body) as r:  # stateless
+            assert [f["event"] for f in _frames(b"".join([c async for c in r.aiter_raw()]))][-1] == "updates"
+
+        failing = {"assistant_id": "steps", "input": {"tag": "x", "fail_at": 0}, "stream_mode": "updates"}
+        async with http.stream("POST", f"/threads/{tid}/runs/stream", json=failing) as r:
+            last = _frames(b"".join([c async for c in r.aiter_raw()]))[-1]
+        assert last == {"event": "error", "data": '{"error":"ValueError","message":"step 0 failed on purpose"}'}
