@@ -7,24 +7,27 @@ from collections.abc import AsyncIterator
 
 from langgraph_sdk import Auth
 from starlette.applications import Starlette
-from starlette.middleware.cors import CORSMiddleware
 
 from actors import ActorSystem
 from actors.auth import Authorizer, authorizer_from_config
 
 from . import metrics
 from .auth import AuthMiddleware
-from .cors import cors_options
+from .cors import CorsApp, cors_options
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
-from .routes import assistants, runs, stateless, system, threads
+from .http_section import apply_http_config
+from .routes import assistants, runs, stateless, system, threads, ui
+from actors.project import http_config
 
 
 def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None) -> Starlette:
     """An ASGI app serving `actor_system`; with `own_system`, shutting the app down shuts it down.
 
     Auth is on when `auth` (a `langgraph_sdk.Auth`) is given, or when the system's langgraph.json
-    has an `auth` section; then every request passes `server/auth.py` first."""
+    has an `auth` section; then every request passes `server/auth.py` first. The langgraph.json
+    `http` section is applied last (server/http_section.py): with `http.app` or `mount_prefix` the
+    app returned wraps the API's (both share `app.state`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -48,6 +51,12 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
         app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system)
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # counts 401s too
-    # Outermost: preflights are answered before auth, and every answer (401s too) carries the headers.
-    app.add_middleware(CORSMiddleware, **cors_options(actor_system.settings.config_path))
-    return app
+    app.router.routes.extend(ui.routes)
+    config_path = actor_system.settings.config_path
+    with_auth = None
+    if authorizer is not None:
+        with_auth = lambda inner: AuthMiddleware(inner, authorizer=authorizer, system=actor_system)  # noqa: E731
+    served = apply_http_config(app, http_config(config_path), config_path, with_auth)
+    # Outermost, around the custom app and the mount prefix too: preflights are answered before
+    # auth, and every answer (401s too) carries the headers.
+    return CorsApp(served, **cors_options(config_path))  # type: ignore[return-value]

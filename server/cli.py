@@ -115,7 +115,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     try:
         app = create_app(system)
-    except GraphConfigError as exc:  # e.g. a bad `http.cors` or `auth` section
+    except GraphConfigError as exc:  # e.g. a bad `http.cors`, `http.app` or `auth` section
         system.shutdown()
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2

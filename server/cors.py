@@ -17,6 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
+
 from actors.graphs import GraphConfigError, read_config
 
 EXPOSED_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location"]
@@ -92,3 +95,11 @@ def _fits(value: Any, kind: str) -> bool:
     except (re.error, TypeError):
         return False
     return True
+
+
+class CorsApp(CORSMiddleware):
+    """The served app with CORS around it; `state` is the wrapped app's (`create_app(...).state.system`)."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.state = getattr(app, "state", None)
