@@ -98,8 +98,11 @@ def _fits(value: Any, kind: str) -> bool:
 
 
 class CorsApp(CORSMiddleware):
-    """The served app with CORS around it; `state` is the wrapped app's (`create_app(...).state.system`)."""
+    """The served app with CORS around it. It reads as the app it wraps (`create_app(...).state`,
+    `.routes`, ...), so code that inspects the served app sees the API."""
 
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
-        super().__init__(app, **options)
-        self.state = getattr(app, "state", None)
+    def __getattr__(self, name: str) -> Any:
+        wrapped = self.__dict__.get("app")
+        if wrapped is None:
+            raise AttributeError(name)
+        return getattr(wrapped, name)
