@@ -124,6 +124,35 @@ def test_http_cors_in_langgraph_json_replaces_the_default(narrow_server):
     assert "access-control-allow-origin" not in other.headers
 
 
+CUSTOM_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def hello(request):
+    return JSONResponse({"hello": "custom"})
+
+app = Starlette(routes=[Route("/hello", hello)])
+"""
+
+
+@pytest.fixture(scope="module")
+def prefixed_server(tmp_path_factory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("cors-prefixed")
+    (folder / "custom.py").write_text(CUSTOM_APP)
+    yield from _serve(folder, {"http": {"app": "./custom.py:app", "mount_prefix": "/api"}})
+
+
+def test_custom_routes_and_a_mount_prefix_are_covered_too(prefixed_server):
+    preflight = _preflight(prefixed_server.url, "/api/threads")
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+    created = httpx.post(prefixed_server.url + "/api/threads", json={}, headers={"Origin": ORIGIN})
+    assert created.status_code == 200 and created.headers["access-control-allow-origin"] == "*"
+    custom = httpx.get(prefixed_server.url + "/api/hello", headers={"Origin": ORIGIN})
+    assert custom.json() == {"hello": "custom"} and custom.headers["access-control-allow-origin"] == "*"
+
+
 def test_preflights_pass_before_auth_and_a_401_is_readable_cross_origin(auth_server):
     preflight = _preflight(auth_server.url, "/threads/search", headers="authorization,content-type")
     assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
