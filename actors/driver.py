@@ -191,7 +191,7 @@ class RunDriver:
                 self._last_values = chunk
             if mode == "messages":
                 if messages is not None:
-                    messages.add(chunk, namespace)
+                    messages.add(chunk)
                 if tuples:
                     publish(_event_name("messages", namespace), list(chunk))
                 continue
@@ -337,37 +337,36 @@ class MessageEvents:
     appears, `messages/partial` with the message accumulated so far for each token chunk (as the
     Python reference), and `messages/complete` with each message on its own once it is whole (as the
     JS reference): at once for a message a node returned, after the partial of its last chunk
-    (`chunk_position="last"`) for a streamed one. Messages are sent as
-    the message types (`ai`, not `AIMessageChunk`), as both reference servers send them. A streamed
-    message whose model never marked its last chunk is completed when the run's steps are done."""
+    (`chunk_position="last"`) for a streamed one. Messages are sent as the message types (`ai`, not
+    `AIMessageChunk`), as both reference servers send them. The event names carry no subgraph
+    namespace, also with `stream_subgraphs` (the reference's do not: `useStream` reads them so). A
+    streamed message whose model never marked its last chunk is completed when the steps are done."""
 
     def __init__(self, publish: Any) -> None:
         self.publish = publish
-        self.partial: dict[str, tuple[Any, Sequence[str]] | None] = {}  # None: completed
+        self.partial: dict[str, Any] = {}  # message id -> the chunks merged so far; None: completed
 
-    def add(self, part: Any, namespace: Sequence[str]) -> None:
+    def add(self, part: Any) -> None:
         message, metadata = part
         key = getattr(message, "id", None) or str(id(message))
         if key not in self.partial:
-            self.publish(_event_name("messages/metadata", namespace), {key: {"metadata": metadata}})
+            self.publish("messages/metadata", {key: {"metadata": metadata}})
         elif self.partial[key] is None:
             return  # already completed (LangGraph may repeat a finished message)
         if not type(message).__name__.endswith("Chunk"):
             self.partial[key] = None
-            self.publish(_event_name("messages/complete", namespace), [message])
+            self.publish("messages/complete", [message])
             return
         previous = self.partial.get(key)
-        merged = message if previous is None else previous[0] + message
-        self.partial[key] = (merged, namespace)
+        merged = self.partial[key] = message if previous is None else previous + message
         whole = message_chunk_to_message(merged)
-        self.publish(_event_name("messages/partial", namespace), [whole])
+        self.publish("messages/partial", [whole])
         if getattr(message, "chunk_position", None) == "last":
             self.partial[key] = None
-            self.publish(_event_name("messages/complete", namespace), [whole])
+            self.publish("messages/complete", [whole])
 
     def complete(self) -> None:
-        for entry in self.partial.values():
-            if entry is not None:
-                merged, namespace = entry
-                self.publish(_event_name("messages/complete", namespace), [message_chunk_to_message(merged)])
+        for merged in self.partial.values():
+            if merged is not None:
+                self.publish("messages/complete", [message_chunk_to_message(merged)])
         self.partial.clear()

@@ -66,6 +66,9 @@ def test_every_stream_mode_with_subgraphs(server, sdk):
     assert {"metadata", "values", "updates", "messages/partial", "messages/complete", "events", "debug", "custom",
             "tasks", "checkpoints"} <= roots
     assert any(event.startswith("updates|child:") for event in seen["events"])
+    # `messages` events carry no namespace, subgraph or not, as the reference's (useStream reads them so)
+    assert not [event for event in seen["events"] if event.startswith("messages/") and "|" in event]
+    assert seen["partial_contents"][-1] == "from the subgraph"
     assert seen["last"] != "end" and "end" not in seen["events"]
     assert [m["content"] for m in seen["final_values"]["messages"]] == ["hi", "from the subgraph", "after the subgraph"]
     assert seen["custom"] == [["custom", {"progress": "inner"}]]

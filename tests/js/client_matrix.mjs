@@ -32,6 +32,7 @@ async function sdkScenarios() {
         custom: parts.filter((p) => p.event.startsWith("custom")).map((p) => [p.event.split("|")[0], p.data]),
         debug_checkpoint: parts.find((p) => p.event === "debug" && p.data.type === "checkpoint")?.data.payload,
         subgraph_updates: parts.filter((p) => p.event.startsWith("updates|")).map((p) => p.data),
+        partial_contents: parts.filter((p) => p.event === "messages/partial").map((p) => p.data[0].content),
         event_kinds: [...new Set(parts.filter((p) => p.event === "events").map((p) => p.data.event))],
       };
     },
