@@ -204,7 +204,7 @@ class RunDriver:
 
     def _parts(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """The graph's stream parts; with `events` asked for, taken from `astream_events`, whose
-        every event is published as `events` and whose root `on_chain_stream` events carry the parts."""
+        root `on_chain_stream` events carry the parts and whose other events are published as `events`."""
         job = self.job
         if "events" not in job.stream_mode:
             return self.graph.astream(graph_input, job.config, **kwargs)
@@ -212,9 +212,11 @@ class RunDriver:
 
     async def _parts_from_events(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         async for event in self.graph.astream_events(graph_input, self.job.config, version="v2", **kwargs):
-            self.stream.publish("events", event)
             if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
+                # the graph's own output: the other modes' parts, not an event (nor on the reference)
                 yield event["data"]["chunk"]
+            else:
+                self.stream.publish("events", event)
 
     def _quick_outcome(self) -> RunOutcome | None:
         """The outcome of a run that completed, from its last `values` chunk; None when the state

@@ -157,6 +157,8 @@ async def test_events_mode_alone_and_with_others(client):
     kinds = [p.data["event"] for p in parts if p.event == "events"]
     assert {p.event for p in parts} == {"metadata", "events"}
     assert kinds[0] == "on_chain_start" and "on_chat_model_stream" in kinds and kinds[-1] == "on_chain_end"
+    # the graph's own output (root on_chain_stream) is not an event, as on the reference
+    assert not [p for p in parts if p.event == "events" and p.data["event"] == "on_chain_stream" and not p.data["parent_ids"]]
     _, parts = await _stream(client, "steps", input={"tag": "ev"}, stream_mode=["events", "updates"])
     assert [p.data for p in parts if p.event == "updates"] == [
         {"step0": {"messages": ["ev:0"]}}, {"step1": {"messages": ["ev:1"]}}, {"step2": {"messages": ["ev:2"]}}
