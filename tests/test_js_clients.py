@@ -110,6 +110,17 @@ def test_resumable_stream_replays_after_last_event_id(server, sdk):
     assert seen["replayed"] == [{"step1": {"messages": ["r:1"]}}, {"step2": {"messages": ["r:2"]}}]
 
 
+def test_a_dropped_stream_is_resumed_by_the_client_itself(server, sdk):
+    # The connection is cut mid-stream; the client rejoins at the stream's Location with the last
+    # event id it saw and gets the rest, each event once.
+    seen = scenario(server, sdk, "reconnect")
+    assert seen["cut"] is True
+    assert seen["requests"][0] == "POST /threads/:id/runs/stream"
+    assert seen["requests"][1].startswith("GET /threads/:id/runs/:id/stream (Last-Event-ID: ")
+    assert seen["ids"] == ["0", "1", "2", "3"]
+    assert seen["updates"] == [{f"step{i}": {"messages": [f"c:{i}"]}} for i in range(3)]
+
+
 def test_thread_stream_shows_a_whole_run(server, sdk):
     seen = scenario(server, sdk, "thread_stream")
     assert seen["events"][0] == "metadata" and seen["events"][-1] == "metadata"  # the run's start, its end

@@ -12,6 +12,48 @@ const collect = async (stream) => {
 const failure = (err) => ({ error: String(err?.message ?? err), status: err?.status ?? err?.response?.status ?? null, name: err?.name ?? null });
 const human = (text) => ({ messages: [{ type: "human", content: text }] });
 
+// A TCP proxy to `target` that cuts its first connection after `frames` SSE frames of the response.
+async function cuttingProxy(target, frames) {
+  const net = await import("node:net");
+  const state = { cut: false, requests: [] };
+  let first = true;
+  const server = net.createServer((client) => {
+    const cutThis = first;
+    first = false;
+    const upstream = net.connect(Number(target.port), target.hostname);
+    client.on("data", (chunk) => {
+      const line = chunk.toString("latin1").split("\r\n")[0];
+      const lastEventId = chunk.toString("latin1").match(/\r\nlast-event-id: *([^\r]*)/i)?.[1];
+      if (/^[A-Z]+ \//.test(line)) {
+        const request = line.replace(/ HTTP.*$/, "").replace(/[0-9a-f-]{36}/g, ":id");
+        state.requests.push(lastEventId ? `${request} (Last-Event-ID: ${lastEventId})` : request);
+      }
+      upstream.write(chunk);
+    });
+    let seen = "";
+    upstream.on("data", (chunk) => {
+      if (cutThis) {
+        seen += chunk.toString("latin1");
+        const body = seen.split("\r\n\r\n").slice(1).join("\r\n\r\n");
+        if ((body.match(/\r\n\r\n/g) ?? []).length >= frames) {
+          client.write(chunk);
+          state.cut = true;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+      }
+      client.write(chunk);
+    });
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      a.on("error", () => b.destroy());
+      a.on("close", () => b.destroy());
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return Object.assign(state, { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() });
+}
+
 async function sdkScenarios() {
   const { Client } = await import(sdk);
   const client = new Client({ apiUrl: url });
@@ -64,6 +106,22 @@ async function sdkScenarios() {
       const runId = parts[0].data.run_id;
       const replay = await collect(client.runs.joinStream(tid, runId, { lastEventId: parts[1].id }));
       return { ids: parts.map((p) => p.id), replayed_ids: replay.map((p) => p.id), replayed: replay.map((p) => p.data) };
+    },
+    // the connection drops mid-stream (a proxy cuts it after the first update): the client
+    // reconnects by itself to the Location the stream answered with, sending Last-Event-ID
+    async reconnect() {
+      const tid = await thread();
+      const proxy = await cuttingProxy(new URL(url), 2);
+      try {
+        const viaProxy = new Client({ apiUrl: proxy.url });
+        const parts = await collect(viaProxy.runs.stream(tid, "steps", {
+          input: { tag: "c", delay: 0.2 }, streamMode: "updates", streamResumable: true,
+        }));
+        return { ids: parts.map((p) => p.id), updates: parts.filter((p) => p.event === "updates").map((p) => p.data),
+                 cut: proxy.cut, requests: proxy.requests };
+      } finally {
+        proxy.close();
+      }
     },
     async thread_stream() {
       const tid = await thread();
