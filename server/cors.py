@@ -53,8 +53,8 @@ def cors_options(config_path: str | Path | None, environ: Mapping[str, str] = os
         options = dict(section)
         if "allow_origins" not in options and env_origins:
             options["allow_origins"] = env_origins
-    # Chromium asks before a public page may call a private address (a switchboard on localhost);
-    # the reference's dev server says yes, and so do we.
+    # Chromium asks before a public page may call a private address (a switchboard on localhost):
+    # such a preflight is allowed (the reference's dev server means to, see docs/api.md).
     options["allow_private_network"] = True
     return options
 
