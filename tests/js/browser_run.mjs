@@ -1,8 +1,8 @@
-// The browser test's driver: bundle browser/app.mjs with one release of the official JS client
-// (esbuild), serve the page from its own origin (a second local port), open it in headless Debian
-// Chromium through playwright-core, and print one JSON report: what the page got, and the CORS
-// preflights Chromium sent.
-//   node browser_run.mjs <sdk alias> <api url> [screenshot.png]
+// The browser test's driver: bundle a page's script (browser/<page>_page.mjs) with one release of
+// the official JS client (esbuild), serve the page from its own origin (a second local port), open
+// it in headless Debian Chromium through playwright-core, and print one JSON report: what the page
+// got, and the CORS preflights Chromium sent.
+//   node browser_run.mjs <client|use_stream> <sdk alias> <api url> [screenshot.png]
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -11,13 +11,13 @@ import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
 
-const [, , sdk, api, screenshot] = process.argv;
+const [, , pageName, sdk, api, screenshot] = process.argv;
 const here = fileURLToPath(new URL(".", import.meta.url));
 
 const bundle = await esbuild.build({
-  entryPoints: [join(here, "browser", "app.mjs")],
+  entryPoints: [join(here, "browser", `${pageName}_page.mjs`)],
   bundle: true, write: false, format: "iife", platform: "browser", target: "chrome120",
-  alias: { "langgraph-sdk": sdk }, logLevel: "error",
+  alias: { "langgraph-sdk": sdk }, define: { "process.env.NODE_ENV": '"production"' }, logLevel: "error",
 });
 const files = {
   "/": ["text/html", await readFile(join(here, "browser", "index.html"))],
