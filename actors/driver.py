@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -221,7 +222,9 @@ class RunDriver:
         return self._parts_from_events(graph_input, kwargs)
 
     async def _parts_from_events(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        async for event in self.graph.astream_events(graph_input, self.job.config, version="v2", **kwargs):
+        # As the reference: the root run is the API's run (its id) and is named after the graph.
+        config = {**self.job.config, "run_id": uuid.UUID(self.job.run_id), "run_name": self.job.graph_id}
+        async for event in self.graph.astream_events(graph_input, config, version="v2", **kwargs):
             if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
                 # the graph's own output: the other modes' parts, not an event (nor on the reference)
                 yield event["data"]["chunk"]
@@ -287,14 +290,24 @@ def with_checkpoint_ids(event: Any) -> Any:
     if not isinstance(event, dict) or event.get("type") != "checkpoint" or not isinstance(event.get("payload"), dict):
         return event
     payload = event["payload"]
-    return {
-        **event,
-        "payload": {
-            **payload,
-            "checkpoint": _checkpoint_ids(payload.get("config")),
-            "parent_checkpoint": _checkpoint_ids(payload.get("parent_config")),
-        },
+    shaped = {
+        **payload,
+        "checkpoint": _checkpoint_ids(payload.get("config")),
+        "parent_checkpoint": _checkpoint_ids(payload.get("parent_config")),
     }
+    if isinstance(payload.get("tasks"), list):
+        shaped["tasks"] = [_task_checkpoint(task) for task in payload["tasks"]]
+    return {**event, "payload": shaped}
+
+
+def _task_checkpoint(task: Any) -> Any:
+    """A subgraph's task in a debug checkpoint event, as the reference sends it: the subgraph's config
+    (LangGraph's `state: {"configurable": {checkpoint_ns, thread_id}}`) becomes `checkpoint:
+    {checkpoint_ns, thread_id}`, as in `GET /threads/{id}/state`."""
+    state = task.get("state") if isinstance(task, dict) else None
+    if not isinstance(state, dict) or not isinstance(state.get("configurable"), dict):
+        return task
+    return {**{k: v for k, v in task.items() if k != "state"}, "checkpoint": dict(state["configurable"])}
 
 
 def _checkpoint_ids(config: Any) -> dict[str, Any] | None:
