@@ -15,7 +15,7 @@ from . import metrics
 from .auth import AuthMiddleware
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
-from .routes import assistants, runs, stateless, system, threads
+from .routes import assistants, protocol, runs, stateless, system, threads
 
 
 def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None) -> Starlette:
@@ -33,7 +33,7 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
                 actor_system.shutdown()
 
     app = Starlette(
-        routes=[*system.routes, *assistants.routes, *threads.routes, *runs.routes, *stateless.routes],
+        routes=[*system.routes, *assistants.routes, *threads.routes, *runs.routes, *stateless.routes, *protocol.routes],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

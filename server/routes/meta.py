@@ -190,8 +190,6 @@ NOT_SUPPORTED = {
     "/a2a/{assistant_id}": ("A2A (agent-to-agent JSON-RPC)", ["POST"]),
     "/mcp": ("MCP (Model Context Protocol)", ["GET", "POST", "DELETE"]),
     "/mcp/": ("MCP (Model Context Protocol)", ["GET", "POST", "DELETE"]),
-    "/threads/{thread_id}/stream/events": ("protocol v2 event streams", ["POST"]),
-    "/threads/{thread_id}/commands": ("protocol v2 commands", ["POST"]),
     "/threads/{thread_id}/storage": ("thread storage", ["GET"]),
 }
 
