@@ -112,6 +112,13 @@ def _gap_stream(gap: ResumeGap) -> Response:
     return EventSourceResponse(frames(), sep="\n")
 
 
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 # --- WebSocket /threads/{thread_id}/stream/events --------------------------------------------------
 
 
@@ -130,8 +137,12 @@ class _Connection:
         self._next_sub = 0
 
     def _push(self, entry: Entry | None) -> None:
+        item = entry.body if entry is not None else None
+        if _on_loop(self.loop):  # a replay, from this connection's own command: before its reply
+            self.outbox.put_nowait(item)
+            return
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self.outbox.put_nowait, entry.body if entry is not None else None)
+            self.loop.call_soon_threadsafe(self.outbox.put_nowait, item)
 
     def _live(self, entry: Entry) -> bool:
         return any(f.matches(entry) for f in self.filters.values())
