@@ -15,14 +15,18 @@ from . import metrics
 from .auth import AuthMiddleware
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
-from .routes import assistants, protocol, runs, stateless, system, threads
+from .http_section import apply_http_config
+from .routes import assistants, protocol, runs, stateless, system, threads, ui
+from actors.project import http_config
 
 
 def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None) -> Starlette:
     """An ASGI app serving `actor_system`; with `own_system`, shutting the app down shuts it down.
 
     Auth is on when `auth` (a `langgraph_sdk.Auth`) is given, or when the system's langgraph.json
-    has an `auth` section; then every request passes `server/auth.py` first."""
+    has an `auth` section; then every request passes `server/auth.py` first. The langgraph.json
+    `http` section is applied last (server/http_section.py): with `http.app` or `mount_prefix` the
+    app returned wraps the API's (both share `app.state`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -46,4 +50,9 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
         app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system)
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
-    return app
+    app.router.routes.extend(ui.routes)
+    config_path = actor_system.settings.config_path
+    with_auth = None
+    if authorizer is not None:
+        with_auth = lambda inner: AuthMiddleware(inner, authorizer=authorizer, system=actor_system)  # noqa: E731
+    return apply_http_config(app, http_config(config_path), config_path, with_auth)  # type: ignore[return-value]

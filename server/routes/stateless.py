@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from actors.runtime import wait_future
 
+from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, uuid_field
 from ..schemas import BatchRunCreate, RunsCancel
 from .runs import create_background, create_streaming, create_waiting
@@ -31,7 +32,8 @@ async def batch(request: Request) -> JSONResponse:
     for i, item in enumerate(items):
         if item.thread_id is not None:
             item.thread_id = uuid_field(f"[{i}].thread_id", item.thread_id)
-    runs = request.app.state.system.ops.create_runs_batch([item.request() for item in items])
+    headers = configurable_headers(request)
+    runs = request.app.state.system.ops.create_runs_batch([with_configurable_headers(item.request(), headers) for item in items])
     return JSONResponse(await wait_future(runs))
 
 
