@@ -44,9 +44,11 @@ def malformed(command: Any) -> dict[str, Any] | None:
 
 
 class ProtocolCommands:
-    def __init__(self, ops: Any) -> None:
+    def __init__(self, ops: Any, *, create_threads: bool = True) -> None:
         self.ops = ops
         self.logs = ops.ctx.protocol
+        self.create_threads = create_threads
+        """Whether `run.start` makes a missing thread (not with auth on: it would have no owner)."""
 
     async def handle(self, thread_id: str, command: dict[str, Any]) -> dict[str, Any]:
         method, params = command["method"], command.get("params")
@@ -99,7 +101,8 @@ class ProtocolCommands:
         self.logs.get(thread_id)  # follow the thread before the run can publish anything
         run = await wait_future(
             self.ops.create_run(
-                thread_id, assistant_id, stream_mode=PROTOCOL_STREAM_MODES, stream_subgraphs=True, if_not_exists="create", **options
+                thread_id, assistant_id, stream_mode=PROTOCOL_STREAM_MODES, stream_subgraphs=True,
+                if_not_exists="create" if self.create_threads else "reject", **options
             )
         )
         return run.run_id

@@ -45,6 +45,7 @@ RULES: list[tuple[str, str, str, str, str]] = [
     ("POST", rf"/threads/{ID}/runs/crons", "crons", "create", "create+thread"),
     ("POST", rf"/threads/{ID}/runs(/stream|/wait)?", "threads", "create_run", "create+thread"),
     ("POST", rf"/threads/{ID}/runs/[^/]+/cancel", "threads", "update", "object"),
+    ("POST", rf"/threads/{ID}/commands", "threads", "create_run", "object"),  # protocol v2: run.start
     ("DELETE", rf"/threads/{ID}/runs/[^/]+", "threads", "delete", "object"),
     ("PATCH", rf"/threads/{ID}", "threads", "update", "object"),
     ("DELETE", rf"/threads/{ID}", "threads", "delete", "object"),

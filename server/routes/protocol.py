@@ -26,7 +26,7 @@ ALLOWED = "values, updates, messages, tools, custom, lifecycle, input, checkpoin
 
 
 def _commands(app: Any) -> ProtocolCommands:
-    return ProtocolCommands(app.state.system.ops)
+    return ProtocolCommands(app.state.system.ops, create_threads=app.state.auth is None)
 
 
 def _filter(channels: Any, namespaces: Any = None, depth: Any = None) -> EventFilter | str:
@@ -236,16 +236,18 @@ def _since(params: dict[str, Any], method: str) -> int | None | str:
 
 
 async def websocket_events(websocket: WebSocket) -> None:
+    # Refusals accept first, then close with 4000 + the HTTP status: the SDK reads that code as
+    # final (a handshake refused with a plain 403 only looks like a network error to it).
+    await websocket.accept()
     if websocket.app.state.auth is not None:
         # The auth middleware sees HTTP requests only: rather no socket than an unchecked one.
         await websocket.close(code=4403, reason="the protocol WebSocket is not served with auth on; use SSE")
         return
     try:
         thread_id = path_id(websocket, "thread_id")  # type: ignore[arg-type]
-    except InvalidInput:  # a bad id: the close code carries the 422
+    except InvalidInput:
         await websocket.close(code=4422, reason="thread_id: must be a UUID")
         return
-    await websocket.accept()
     await _Connection(websocket, thread_id).serve()
 
 
