@@ -272,3 +272,39 @@ async def test_websocket_subscribe_unsubscribe_reconnect(server):
         assert [e["event_id"] for e in missed] == [e["event_id"] for e in live if e["seq"] > middle["seq"]]
         gap, _ = await ask(6, "subscription.subscribe", {"channels": ["values"], "since": 10**6})
         assert gap["error"] == "resume_gap"
+
+
+# --- a page on @langchain/react's useStream, in headless Chromium ---------------------------------
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_use_stream_page_in_chromium(server, node_modules, transport):
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("Debian chromium is needed for the browser test (apt-get install chromium)")
+    done = subprocess.run(["node", "browser.mjs", server.url, transport], cwd=JS, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    # A message streams in: the page showed it growing token by token, then the whole answer.
+    final = "echo:hello " + " ".join(f"w{i}" for i in range(10))
+    assert seen["stream"]["final"] == final and seen["stream"]["humans"] == ["hello"]
+    growing = [text for text in seen["stream"]["seen"] if text]
+    assert len(growing) >= 10 and all(final.startswith(text) for text in growing)
+    # A second message while the first streams, with each strategy (useStream's defaults: it queues
+    # `enqueue` and refuses `reject` itself; `interrupt` and `rollback` go to the server).
+    double = seen["double"]
+    assert double["enqueue"]["server"] == ["first", "second"] and double["enqueue"]["runs"] == ["success", "success"]
+    assert double["interrupt"]["server"] == ["first", "second"] and double["interrupt"]["runs"] == ["interrupted", "success"]
+    assert double["rollback"]["server"] == ["second"] and double["rollback"]["runs"] == ["success"]
+    assert double["reject"]["server"] == ["first"] and "rejected" in double["reject"]["submitError"]
+    for strategy in double:
+        assert double[strategy]["shown"][-1].startswith("ai:echo:"), double[strategy]
+        # What the page shows besides the thread's messages: only the stopped run's partial answer.
+        assert all(stale.startswith("ai:echo:first") for stale in double[strategy]["stale"])
+    # interrupt() pauses the run; respond() resumes it.
+    assert seen["hitl"]["interrupt"] == {"question": "approve?"}
+    assert seen["hitl"]["ais"] == ["answer:yes", "echo:answer:yes " + " ".join(f"w{i}" for i in range(8))]
+    # A reload mid-answer rejoins the thread's stream: the answer goes on growing, once.
+    reload = seen["reload"]
+    whole = "echo:reload me " + " ".join(f"w{i}" for i in range(40))
+    assert reload["sameThread"] and reload["humans"] == ["reload me"] and reload["ais"] == [whole]
+    assert len(reload["seen"]) > 1 and all(whole.startswith(text) for text in reload["seen"])
