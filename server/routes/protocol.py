@@ -12,7 +12,7 @@ from typing import Any
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors.errors import InvalidInput
@@ -20,6 +20,7 @@ from actors.protocol_commands import ProtocolCommands, error_reply, malformed
 from actors.protocol_log import Entry, EventFilter, ProtocolLog, ResumeGap, check_channels
 
 from ..http import JSONResponse, decode_body, path_id
+from ..routing import Access, Route
 from ..schemas import ProtocolStreamRequest
 
 ALLOWED = "values, updates, messages, tools, custom, lifecycle, input, checkpoints, tasks, or any `custom:<name>`"
@@ -251,8 +252,12 @@ async def websocket_events(websocket: WebSocket) -> None:
     await _Connection(websocket, thread_id).serve()
 
 
+_websocket = WebSocketRoute("/threads/{thread_id}/stream/events", websocket_events)
+_websocket.access = Access("threads", "read", "object")  # type: ignore[attr-defined] # refused with auth on (above)
+
 routes = [
-    Route("/threads/{thread_id}/commands", command, methods=["POST"]),
-    Route("/threads/{thread_id}/stream/events", stream_events, methods=["POST"]),
-    WebSocketRoute("/threads/{thread_id}/stream/events", websocket_events),
+    # run.start and input.respond create runs on the thread in the path; the thread must be the user's.
+    Route("/threads/{thread_id}/commands", command, methods=["POST"], auth=Access("threads", "create_run", "object")),
+    Route("/threads/{thread_id}/stream/events", stream_events, methods=["POST"], auth=Access("threads", "read", "object")),
+    _websocket,
 ]
