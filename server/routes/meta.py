@@ -1,5 +1,5 @@
 """The API describing itself: `GET /openapi.json`, a human docs page `GET /docs`, and clear 501s for
-the reference server's routes switchboard does not serve (A2A, MCP, protocol v2 streams).
+the reference server's routes switchboard does not serve (A2A, MCP).
 
 The OpenAPI document is built from the app's own route table, so it cannot drift from what is
 served: each route's summary is its handler's docstring (or name), its tag the route module, and
