@@ -46,7 +46,8 @@ class _Message:
     def __init__(self, message_id: str, node: str | None) -> None:
         self.id = message_id
         self.node = node
-        self.blocks: dict[Any, dict[str, Any]] = {}  # block index -> the block so far
+        self.positions: dict[Any, int] = {}  # the model's block key -> its position in the message
+        self.blocks: dict[int, dict[str, Any]] = {}  # position -> the block so far
         self.open_index: Any = None
         self.usage: dict[str, Any] | None = None
 
@@ -59,6 +60,7 @@ class ProtocolTranslator:
         self._messages: dict[tuple[str, ...], _Message] = {}
         self._open_namespaces: list[tuple[str, ...]] = []
         self._announced: set[str] = set()  # interrupt ids sent as input.requested in this run
+        self._call_args: dict[str, Any] = {}  # tool call id -> its arguments, for tool-started's input
         self._error: str | None = None
         self.running = False
 
@@ -102,6 +104,7 @@ class ProtocolTranslator:
         self._messages.clear()
         self._open_namespaces.clear()
         self._announced.clear()
+        self._call_args.clear()
         self._emit(out, "lifecycle", [], self._lifecycle("running"))
 
     def _end_run(self, status: str | None, out: list[dict[str, Any]]) -> None:
@@ -169,6 +172,10 @@ class ProtocolTranslator:
                 self._interrupts(namespace, values, out)
                 continue
             self._close_children(namespace, node, out)
+            for message in (values.get("messages") or []) if isinstance(values, dict) and isinstance(values.get("messages"), list) else []:
+                for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
+                    if isinstance(call, dict) and call.get("id"):
+                        self._call_args.setdefault(call["id"], call.get("args"))
             self._emit(out, "updates", namespace, {"node": node, "values": values if isinstance(values, dict) else {}})
 
     def _interrupts(self, namespace: Namespace, interrupts: Any, out: list[dict[str, Any]]) -> None:
@@ -222,6 +229,7 @@ class ProtocolTranslator:
         self, message: _Message, namespace: Namespace, index: Any, block: dict[str, Any], delta: dict[str, Any] | None, out: list[dict[str, Any]]
     ) -> None:
         node = message.node
+        index = message.positions.setdefault(index, len(message.positions))  # the protocol's index: position in the message
         if message.open_index is not None and message.open_index != index:
             self._finish_block(message, namespace, out)
         if index not in message.blocks:
@@ -246,7 +254,10 @@ class ProtocolTranslator:
         block = message.blocks.get(index)
         if block is None:
             return
-        self._emit(out, "messages", namespace, {"event": "content-block-finish", "index": index, "content": _finalized(block)}, node=message.node)
+        finished = _finalized(block)
+        if finished.get("type") == "tool_call" and finished.get("id"):
+            self._call_args[finished["id"]] = finished.get("args")
+        self._emit(out, "messages", namespace, {"event": "content-block-finish", "index": index, "content": finished}, node=message.node)
 
     def _finish_message(self, key: tuple[str, ...], out: list[dict[str, Any]]) -> None:
         message = self._messages.pop(key, None)
@@ -261,6 +272,8 @@ class ProtocolTranslator:
     def _tool_result(self, namespace: Namespace, node: str | None, message: dict[str, Any], out: list[dict[str, Any]]) -> None:
         call_id = str(message.get("tool_call_id") or "")
         started = {"event": "tool-started", "tool_call_id": call_id, "tool_name": message.get("name") or ""}
+        if call_id in self._call_args:
+            started["input"] = self._call_args.pop(call_id)
         self._emit(out, "tools", namespace, started, node=node)
         if message.get("status") == "error":
             self._emit(out, "tools", namespace, {"event": "tool-error", "tool_call_id": call_id, "message": str(message.get("content"))}, node=node)
@@ -284,16 +297,16 @@ def _deltas(chunk: dict[str, Any]) -> list[tuple[Any, dict[str, Any], dict[str, 
     content = chunk.get("content")
     if isinstance(content, str):
         if content:
-            pieces.append((0, {"type": "text", "text": ""}, {"type": "text-delta", "text": content}))
+            pieces.append((("text", 0), {"type": "text", "text": ""}, {"type": "text-delta", "text": content}))
     elif isinstance(content, list):
         for position, block in enumerate(content):
             if isinstance(block, str):
-                pieces.append((0, {"type": "text", "text": ""}, {"type": "text-delta", "text": block}))
+                pieces.append((("text", 0), {"type": "text", "text": ""}, {"type": "text-delta", "text": block}))
             elif isinstance(block, dict) and block.get("type") == "text" and block.get("text"):
-                index = block.get("index", position)
+                index = ("text", block.get("index", position))
                 pieces.append((index, {"type": "text", "text": ""}, {"type": "text-delta", "text": block["text"]}))
     for call in chunk.get("tool_call_chunks") or []:
-        index = f"tool:{call.get('index', 0)}"
+        index = ("tool", call.get("index", 0))
         start = {"type": "tool_call_chunk", "id": call.get("id"), "name": call.get("name"), "args": ""}
         pieces.append((index, start, {"type": "tool-call-delta", "args": call.get("args") or ""}))
     return pieces

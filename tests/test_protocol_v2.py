@@ -32,7 +32,7 @@ class Serve:
 
     def __init__(self, workdir: Path, *extra: str) -> None:
         config = workdir / "langgraph.json"
-        config.write_text(json.dumps({"graphs": {name: f"{GRAPHS}:{name}" for name in ("chat", "hitl", "nested")}}))
+        config.write_text(json.dumps({"graphs": {name: f"{GRAPHS}:{name}" for name in ("chat", "hitl", "nested", "tools")}}))
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = workdir / "server.log"
         cmd = [
@@ -130,6 +130,15 @@ def test_js_interrupt_pauses_and_input_respond_resumes(server, node_modules, tra
     assert seen["lifecycle"] == ["running", "interrupted"]
     assert seen["interrupt"]["payload"] == {"question": "approve?"}
     assert seen["final"].startswith("echo:answer:yes")
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_js_tool_calls_stream_on_the_tools_channel(server, node_modules, transport):
+    seen = run_js(node_modules, server.url, transport, "tools")
+    [call] = seen["calls"]
+    assert call["name"] == "add" and call["callId"] == "call-1" and call["input"] == {"a": 2, "b": 3}
+    assert str(call["output"]) == "5"
+    assert seen["messages"] == ["human", "ai", "tool"]
 
 
 def test_js_double_texting_applies_each_strategy(server, node_modules):

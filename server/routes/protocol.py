@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from actors import serde
 from actors.errors import InvalidInput
 from actors.protocol_commands import ProtocolCommands, error_reply, malformed
 from actors.protocol_log import Entry, EventFilter, ProtocolLog, ResumeGap, check_channels
@@ -132,7 +133,7 @@ class _Connection:
         self.log: ProtocolLog = websocket.app.state.system.ctx.protocol.get(thread_id)
         self.commands = _commands(websocket.app)
         self.filters: dict[str, EventFilter] = {}
-        self.outbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self._detach: Any = None
         self._next_sub = 0
@@ -204,7 +205,7 @@ class _Connection:
                 except ValueError:
                     payload = None
                 reply = await self.answer(payload)
-                self.outbox.put_nowait(json.dumps(reply, default=str))
+                self.outbox.put_nowait(serde.dumps(reply))
         except WebSocketDisconnect:
             pass
         finally:
@@ -216,10 +217,7 @@ class _Connection:
 
     async def _send_all(self) -> None:
         while (item := await self.outbox.get()) is not None:
-            if isinstance(item, bytes):
-                await self.ws.send_text(item.decode())
-            else:
-                await self.ws.send_text(item)
+            await self.ws.send_text(item.decode())
         await self.ws.close(1000)  # the thread was deleted: its log is closed
 
 

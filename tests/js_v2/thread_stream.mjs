@@ -57,6 +57,20 @@ const scenarios = {
     await thread.close();
     return { lifecycle, interrupt, final: lastText(state.values), interrupted: thread.interrupted };
   },
+  // A model calls a tool: the call streams on `messages`, its run on `tools`.
+  async tools() {
+    const thread = open("tools");
+    const toolCalls = thread.toolCalls; // subscribed before the run starts
+    await thread.run.start({ input: human("add") });
+    const calls = [];
+    for await (const call of toolCalls) {
+      calls.push({ name: call.name, callId: call.callId, input: call.input, output: await call.output });
+      break;
+    }
+    const values = await thread.output;
+    await thread.close();
+    return { calls, messages: values.messages.map((m) => m.type ?? m._getType?.()) };
+  },
   // Double texting: a second run.start on a busy thread, with each strategy.
   async double() {
     const result = {};
