@@ -68,7 +68,8 @@ def node_modules():
     """The JS test package installed (npm, from its lock file) on first use."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("node and npm are needed for the protocol v2 client tests (apt-get install nodejs npm)")
-    if not (JS / "node_modules" / "@langchain" / "langgraph-sdk").is_dir():
+    installed = JS / "node_modules" / ".package-lock.json"  # npm's record of what it installed
+    if not installed.exists() or installed.stat().st_mtime < (JS / "package-lock.json").stat().st_mtime:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS, check=True, capture_output=True, timeout=600)
     return JS / "node_modules"
 
