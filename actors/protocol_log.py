@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,7 +41,7 @@ class ResumeGap(Exception):
 
 class Entry(msgspec.Struct, frozen=True):
     seq: int
-    at: float  # time.monotonic() when it was appended
+    at: float  # the clock (time.monotonic) when it was appended
     method: str
     channel: str
     namespace: tuple[str, ...]
@@ -89,19 +90,21 @@ class ProtocolLog:
         max_age: float,
         graph_of: Callable[[str], str | None],
         run_status: Callable[[str], str | None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.thread_id = thread_id
+        self._clock = clock
         self.max_events = max_events
         self.max_age = max_age
         self.lock = threading.RLock()
         self._entries: deque[Entry] = deque()
         self._next_seq = 1
         self._evicted_through = 0
-        self._epoch = f"{int(time.time() * 1000):x}"  # event ids stay unique if the log is dropped and made again
+        self._epoch = uuid.uuid4().hex[:12]  # event ids stay unique if the log is dropped and made again
         self._translator = ProtocolTranslator(graph_of)
         self._run_status = run_status
         self._subscribers: list[tuple[Deliver, Callable[[Entry], bool]]] = []
-        self.last_activity = time.monotonic()
+        self.last_activity = clock()
         self.closed = False
         self.unfollow: Callable[[], None] | None = None
 
@@ -142,7 +145,7 @@ class ProtocolLog:
         self._next_seq += 1
         body = serde.dumps({"type": "event", "event_id": f"{self._epoch}-{seq}", "seq": seq, **event})
         params = event["params"]
-        entry = Entry(seq, time.monotonic(), event["method"], channel_of(event["method"], params.get("data")), tuple(params["namespace"]), body)
+        entry = Entry(seq, self._clock(), event["method"], channel_of(event["method"], params.get("data")), tuple(params["namespace"]), body)
         self._entries.append(entry)
         self.last_activity = entry.at
         self._evict(entry.at)
@@ -161,7 +164,7 @@ class ProtocolLog:
         """The kept events after `since` (all kept ones without it) that `wanted` accepts; raises
         ResumeGap if some event after `since` is gone. Call under `lock` to add a reader atomically."""
         with self.lock:
-            self._evict(time.monotonic())
+            self._evict(self._clock())
             if since is not None and (since < self._evicted_through or since > self.last_seq):
                 oldest = self._entries[0].seq if self._entries else self._next_seq
                 raise ResumeGap(since, oldest)
@@ -179,12 +182,12 @@ class ProtocolLog:
                 deliver(None)
             else:
                 self._subscribers.append((deliver, wanted))
-            self.last_activity = time.monotonic()
+            self.last_activity = self._clock()
 
         def unsubscribe() -> None:
             with self.lock:
                 self._subscribers = [s for s in self._subscribers if s[0] is not deliver]
-                self.last_activity = time.monotonic()
+                self.last_activity = self._clock()
 
         return unsubscribe, len(backlog)
 
@@ -217,7 +220,9 @@ class ProtocolLogs:
         call_later: Callable[..., Any] | None,
         max_events: int = 10_000,
         max_age: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._follow = follow
         self._graph_of = graph_of
         self._run_status = run_status
@@ -235,7 +240,8 @@ class ProtocolLogs:
             if existing is not None and not existing.closed:
                 return existing
             made = self._logs[thread_id] = ProtocolLog(
-                thread_id, max_events=self.max_events, max_age=self.max_age, graph_of=self._graph_of, run_status=self._run_status
+                thread_id, max_events=self.max_events, max_age=self.max_age, graph_of=self._graph_of,
+                run_status=self._run_status, clock=self._clock,
             )
             made.unfollow = self._follow(thread_id, made.ingest)
             self._schedule_sweep()
@@ -254,7 +260,7 @@ class ProtocolLogs:
 
     def sweep(self) -> None:
         """Drop the logs nobody reads, whose thread streams no run, idle for `max_age`."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self._sweeping = False
             idle = [
