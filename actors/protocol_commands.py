@@ -78,7 +78,13 @@ class ProtocolCommands:
         if not isinstance(assistant_id, str) or not assistant_id:
             raise CommandError("invalid_argument", "run.start requires an assistant_id.")
         options = self._run_options(params, "run.start")
-        options["input"] = params.get("input")
+        thread = self.ops.storage.get_thread(thread_id)
+        if thread is not None and thread.status == "interrupted" and thread.interrupts:
+            # The protocol's state machine (and the reference): on a thread paused at interrupt(),
+            # run.start resumes it with the input as the resume value.
+            options["command"] = {"resume": params.get("input")}
+        else:
+            options["input"] = params.get("input")
         return {"run_id": await self._submit(thread_id, assistant_id, options)}
 
     def _run_options(self, params: dict[str, Any], method: str) -> dict[str, Any]:

@@ -318,3 +318,16 @@ def test_use_stream_page_in_chromium(server, node_modules, transport):
     whole = "echo:reload me " + " ".join(f"w{i}" for i in range(40))
     assert reload["sameThread"] and reload["humans"] == ["reload me"] and reload["ais"] == [whole]
     assert len(reload["seen"]) > 1 and all(whole.startswith(text) for text in reload["seen"])
+
+
+def test_run_start_on_an_interrupted_thread_resumes_it_with_the_input(server):
+    """As the protocol's state machine says, and the reference does."""
+    thread_id = str(uuid.uuid4())
+    first = command(server.url, thread_id, "run.start", {"assistant_id": "hitl", "input": {"messages": [{"type": "human", "content": "hi"}]}}).json()
+    assert first["type"] == "success"
+    wait_until(lambda: httpx.get(f"{server.url}/threads/{thread_id}").json()["status"] == "interrupted", timeout=30)
+    again = command(server.url, thread_id, "run.start", {"assistant_id": "hitl", "input": "yes please", "config": {"configurable": {"words": 1}}}).json()
+    assert again["type"] == "success"
+    wait_until(lambda: httpx.get(f"{server.url}/threads/{thread_id}").json()["status"] == "idle", timeout=30)
+    messages = httpx.get(f"{server.url}/threads/{thread_id}/state").json()["values"]["messages"]
+    assert [m["content"] for m in messages[:2]] == ["hi", "answer:yes please"]
