@@ -208,7 +208,7 @@ class ProtocolTranslator:
         if kind == "tool":  # a tool's result, as ToolNode returns it
             self._tool_result(namespace, node, chunk, out)
             return
-        if kind != "AIMessageChunk":
+        if kind != "AIMessageChunk" and not (kind == "ai" and "tool_call_chunks" in chunk):
             return  # whole messages a node returned: they reach the client in `values`, as on the reference
         key = tuple(namespace)
         message = self._messages.get(key)
