@@ -331,3 +331,20 @@ def test_run_start_on_an_interrupted_thread_resumes_it_with_the_input(server):
     wait_until(lambda: httpx.get(f"{server.url}/threads/{thread_id}").json()["status"] == "idle", timeout=30)
     messages = httpx.get(f"{server.url}/threads/{thread_id}/state").json()["values"]["messages"]
     assert [m["content"] for m in messages[:2]] == ["hi", "answer:yes please"]
+
+
+def test_runs_of_the_runs_api_reach_the_v2_stream_too(server):
+    """The v2 stream is fed by the thread's feed, the source the runs API streams from: a run made
+    with POST /threads/{id}/runs shows up with the modes it asked for."""
+    thread_id = httpx.post(f"{server.url}/threads", json={}).json()["thread_id"]
+    with httpx.stream("POST", f"{server.url}/threads/{thread_id}/stream/events", json={"channels": ["lifecycle"]}) as opened:
+        assert opened.status_code == 200  # the thread's buffer follows the thread from now on
+    run = httpx.post(f"{server.url}/threads/{thread_id}/runs", json={
+        "assistant_id": "chat", "input": {"messages": [{"type": "human", "content": "rest"}]},
+        "stream_mode": ["values", "messages-tuple"], "config": {"configurable": {"words": 1}},
+    }).json()
+    events = read_events(server.url, thread_id, {"channels": ["lifecycle", "values", "messages", "updates"]}, until=root_terminal)
+    assert [e["params"]["data"]["event"] for e in events if e["method"] == "lifecycle"] == ["running", "completed"]
+    assert {e["method"] for e in events} == {"lifecycle", "values", "messages"}  # no updates: not asked for
+    assert events[-2]["params"]["data"]["messages"][-1]["content"] == "echo:rest w0"
+    assert httpx.get(f"{server.url}/threads/{thread_id}/runs/{run['run_id']}").json()["status"] == "success"
