@@ -124,6 +124,11 @@ class ProtocolLog:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def bytes(self) -> int:
+        with self.lock:
+            return sum(len(e.body) for e in self._entries)
+
     # --- writing (from the thread feed, on the publisher's thread) --------------------------------
 
     def ingest(self, item: StreamEvent | None) -> None:
@@ -252,6 +257,11 @@ class ProtocolLogs:
 
     def __len__(self) -> int:
         return len(self._logs)
+
+    def sizes(self) -> dict[str, int]:
+        """How many buffers, events and event bytes are kept (for /metrics)."""
+        logs = list(self._logs.values())
+        return {"buffers": len(logs), "events": sum(len(lg) for lg in logs), "bytes": sum(lg.bytes for lg in logs)}
 
     def _schedule_sweep(self) -> None:
         if not self._sweeping and self._call_later is not None:

@@ -348,3 +348,5 @@ def test_runs_of_the_runs_api_reach_the_v2_stream_too(server):
     assert {e["method"] for e in events} == {"lifecycle", "values", "messages"}  # no updates: not asked for
     assert events[-2]["params"]["data"]["messages"][-1]["content"] == "echo:rest w0"
     assert httpx.get(f"{server.url}/threads/{thread_id}/runs/{run['run_id']}").json()["status"] == "success"
+    buffers = httpx.get(f"{server.url}/metrics", params={"format": "json"}).json()["protocol_buffers"]
+    assert buffers["buffers"] >= 1 and buffers["events"] >= len(events) and buffers["bytes"] > 0
