@@ -1,5 +1,5 @@
-// A chat page on @langchain/react's useStream, for the headless-browser test. The thread id and
-// transport come from the query string; the thread id is written back so a reload rejoins it.
+// A chat page on @langchain/react's useStream, for the headless-browser test. The server's URL, the
+// thread id and the transport come from the query string; the thread id is written back so a reload rejoins it.
 // `window.__stream` lets the test submit and respond; `window.__seen` records every text the last
 // AI message showed, render by render.
 import React, { useEffect } from "react";
@@ -17,7 +17,7 @@ function contentText(message) {
 
 function Chat() {
   const stream = useStream({
-    apiUrl: location.origin,
+    apiUrl: query.get("api"),
     assistantId: query.get("assistant") ?? "chat",
     threadId: query.get("threadId") ?? undefined,
     transport: query.get("transport") ?? "sse",

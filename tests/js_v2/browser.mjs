@@ -1,7 +1,7 @@
 // Drives app.jsx (useStream of @langchain/react) in headless Debian chromium against switchboard and
 // prints one JSON object of what the page showed. Usage: node browser.mjs <url> <sse|websocket>
-// The page is served at the server's own origin (playwright answers /__app/* itself), so this
-// test needs no CORS; bundling is esbuild's.
+// The page comes from another origin than the API's (playwright answers it itself), as a real app's
+// would: every request to switchboard is cross-origin (CORS). Bundling is esbuild's.
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
 
@@ -18,7 +18,8 @@ const browser = await chromium.launch({
     "--disable-features=LocalNetworkAccessChecks"],
 });
 const page = await browser.newPage();
-await page.route(`${url}/__app/**`, (route) => {
+const PAGE = "http://localhost:5999"; // nothing listens there: playwright fulfils the page
+await page.route(`${PAGE}/__app/**`, (route) => {
   const path = new URL(route.request().url()).pathname;
   if (path.endsWith(".js")) return route.fulfill({ contentType: "text/javascript", body: script });
   return route.fulfill({ contentType: "text/html", body: html });
@@ -35,7 +36,7 @@ async function until(predicate, what, timeout = 30000) {
   }
 }
 async function open(query) {
-  await page.goto(`${url}/__app/index.html?transport=${transport}&${query}`);
+  await page.goto(`${PAGE}/__app/index.html?api=${encodeURIComponent(url)}&transport=${transport}&${query}`);
   await page.waitForFunction(() => window.__stream !== undefined);
 }
 // submit() resolves when the run ends: start it and return at once, keeping any error for later.
