@@ -616,10 +616,11 @@ async def stream_join_error(p: Probe) -> None:
     run = await p.sdk.runs.create(tid, "plain", input={"tag": "x", "fail_at": 2}, stream_resumable=True,
                                   stream_mode=["updates"])
     p.label(run["run_id"], "run")
-    # Joined once it has failed: the replay of a finished run. (Joining right as it ends is a race on
-    # switchboard, found by this test: see docs/differential.md.)
-    await p.wait_run(tid, run["run_id"], "error")
+    # Joined at once, so usually mid-run and sometimes right as it fails (a race on switchboard once,
+    # found by this test; now each join gets every event once, in order: tests/test_stream_join_race.py).
     await p.sse("join", "GET", f"/threads/{tid}/runs/{run['run_id']}/stream", headers={"Last-Event-ID": "-1"})
+    await p.wait_run(tid, run["run_id"], "error")  # and once it has failed: the replay of a finished run
+    await p.sse("rejoin", "GET", f"/threads/{tid}/runs/{run['run_id']}/stream", headers={"Last-Event-ID": "-1"})
     await p.sdk_call("run", p.sdk.runs.get(tid, run["run_id"]))
     await p.sdk_call("join_result", p.sdk.runs.join(tid, run["run_id"]))
 
