@@ -17,9 +17,8 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
-
 from ..http import JSONResponse
+from ..routing import AUTHENTICATED, PUBLIC, Route
 
 PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 
@@ -212,7 +211,10 @@ def _not_supported(path: str, what: str):
 
 
 routes = [
-    Route("/openapi.json", openapi, methods=["GET"]),
-    Route("/docs", docs, methods=["GET"]),
-    *(Route(path, _not_supported(path, what), methods=methods) for path, (what, methods) in NOT_SUPPORTED.items()),
+    Route("/openapi.json", openapi, methods=["GET"], auth=PUBLIC),
+    Route("/docs", docs, methods=["GET"], auth=PUBLIC),
+    *(
+        Route(path, _not_supported(path, what), methods=methods, auth=AUTHENTICATED)
+        for path, (what, methods) in NOT_SUPPORTED.items()
+    ),
 ]

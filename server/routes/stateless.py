@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.runtime import wait_future
 
@@ -13,6 +12,7 @@ from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, uuid_field
 from ..schemas import BatchRunCreate, RunsCancel
 from .runs import create_background, create_streaming, create_waiting
+from ..routing import Access, Route
 
 
 async def create(request: Request) -> JSONResponse:
@@ -50,9 +50,9 @@ async def cancel(request: Request) -> Response:
 
 
 routes = [
-    Route("/runs", create, methods=["POST"]),
-    Route("/runs/stream", stream, methods=["POST"]),
-    Route("/runs/wait", wait, methods=["POST"]),
-    Route("/runs/batch", batch, methods=["POST"]),
-    Route("/runs/cancel", cancel, methods=["POST"]),
+    Route("/runs", create, methods=["POST"], auth=Access("threads", "create_run", "create")),
+    Route("/runs/stream", stream, methods=["POST"], auth=Access("threads", "create_run", "create")),
+    Route("/runs/wait", wait, methods=["POST"], auth=Access("threads", "create_run", "create")),
+    Route("/runs/batch", batch, methods=["POST"], auth=Access("threads", "create_run", "batch")),
+    Route("/runs/cancel", cancel, methods=["POST"], auth=Access("threads", "update", "ids", "thread_id")),
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from starlette.requests import Request
-from starlette.routing import Route
 
 from ..http import JSONResponse
+from ..routing import PUBLIC, Route
 
 
 def _version(package: str = "switchboard") -> str:
@@ -45,4 +45,4 @@ async def info(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/ok", ok, methods=["GET"]), Route("/info", info, methods=["GET"])]
+routes = [Route("/ok", ok, methods=["GET"], auth=PUBLIC), Route("/info", info, methods=["GET"], auth=PUBLIC)]

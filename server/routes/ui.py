@@ -6,11 +6,11 @@ gets the reference's `404`."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.routing import Route
 
 from actors.project import read_config
 
 from ..http import JSONResponse
+from ..routing import Access, Route
 
 
 async def ui_components(request: Request) -> JSONResponse:
@@ -30,4 +30,4 @@ async def ui_components(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/ui/{assistant_id}", ui_components, methods=["POST"])]
+routes = [Route("/ui/{assistant_id}", ui_components, methods=["POST"], auth=Access("assistants", "read", "object"))]
