@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ TARGETS = {"runs_per_s": (">=", 0.9), "first_step_p50_ms": ("<=", 1.5), "interru
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+SCHEMAS: list[str] = []
+"""Scratch schemas made by this run, dropped at its end."""
+
+
 def scratch_schema(url: str) -> str | None:
     """A fresh schema on the database, as a URL selecting it; None if the database is unreachable."""
     try:
@@ -48,11 +53,38 @@ def scratch_schema(url: str) -> str | None:
         name = f"bench_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f"CREATE SCHEMA {name}")
+        SCHEMAS.append(name)
     except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: the backend is skipped, and said so
         print(f"PostgreSQL at {url} unreachable ({type(exc).__name__}): skipped", file=sys.stderr)
         return None
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options=-csearch_path%3D{name}"
+
+
+def commit_latency(url: str, trials: int = 300) -> dict[str, float]:
+    """What one commit costs on this PostgreSQL (a one-row insert in autocommit): p50/p90 in ms, with
+    the server's flush (`synchronous_commit=on`, the default we keep) and without, and a bare round
+    trip - the floor under each of the sequential commits a run makes."""
+    import psycopg
+
+    def timed(conn: Any, sql: str) -> list[float]:
+        out = []
+        for _ in range(trials):
+            t0 = time.perf_counter()
+            conn.execute(sql)
+            out.append((time.perf_counter() - t0) * 1000)
+        return sorted(out)
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_commit (k int)")
+        flushed = timed(conn, "INSERT INTO bench_commit VALUES (1)")
+        conn.execute("SET synchronous_commit = off")
+        unflushed = timed(conn, "INSERT INTO bench_commit VALUES (1)")
+        trip = timed(conn, "SELECT 1")
+        conn.execute("DROP TABLE bench_commit")
+    q = lambda xs, f: xs[int(f * (len(xs) - 1))]  # noqa: E731
+    return {"commit_p50_ms": q(flushed, 0.5), "commit_p90_ms": q(flushed, 0.9), "unflushed_p50_ms": q(unflushed, 0.5),
+            "round_trip_p50_ms": q(trip, 0.5)}
 
 
 def harness_once(storage: str, database_url: str | None) -> dict[str, float]:
@@ -88,6 +120,23 @@ async def create_joins(targets: dict[str, Any], trials: int, rounds: int) -> dic
 
 def measure(rounds: int = 3, create_join_trials: int = 300, database_url: str | None = None) -> dict[str, Any]:
     url = database_url or os.environ.get("SWITCHBOARD_BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    try:
+        return _measure(rounds, create_join_trials, url)
+    finally:
+        drop_schemas(url)
+
+
+def drop_schemas(url: str) -> None:
+    if not SCHEMAS:
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        while SCHEMAS:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMAS.pop()} CASCADE")
+
+
+def _measure(rounds: int, create_join_trials: int, url: str) -> dict[str, Any]:
     backends: dict[str, str | None] = {"memory": None, "sqlite": None}
     pg = scratch_schema(url)
     if pg is not None:
@@ -107,6 +156,8 @@ def measure(rounds: int = 3, create_join_trials: int = 300, database_url: str | 
         for server in servers.values():
             server.__exit__(None, None, None)
     out: dict[str, Any] = {"rounds": rounds, "backends": {}}
+    if pg is not None:
+        out["postgres_commit"] = commit_latency(pg)
     for name in backends:
         runs = harness[name]
         figures = {key: _median(run[key] for run in runs) for key in FIGURES if key != "create_join_p50_ms"}
@@ -174,4 +225,11 @@ def render(results: dict[str, Any]) -> str:
         rps = ", ".join(f"{run['runs_per_s']:.0f}" for run in backends[n]["rounds"])
         per_round.append(f"{titles[n]} {rps}")
     lines.append("Harness runs/s per round: " + "; ".join(per_round) + ".")
+    commit = results.get("postgres_commit")
+    if commit:
+        lines.append(
+            f"PostgreSQL here: one commit (one-row insert) p50 {commit['commit_p50_ms']:.2f} ms, p90 {commit['commit_p90_ms']:.2f} ms; "
+            f"without the flush (`synchronous_commit=off`, not used) {commit['unflushed_p50_ms']:.2f} ms; a round trip "
+            f"{commit['round_trip_p50_ms']:.2f} ms."
+        )
     return "\n".join(lines)

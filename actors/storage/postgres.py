@@ -1,6 +1,7 @@
-"""PostgreSQL storage for production: records through a psycopg 3 connection pool, thread state in
-LangGraph's `AsyncPostgresSaver` and the store in `AsyncPostgresStore`, both on an async pool created
-on the graph loop. Migrations are applied at start-up under an advisory lock, so several servers
+"""PostgreSQL storage for production: records read through a psycopg 3 connection pool, thread state
+in LangGraph's `AsyncPostgresSaver` and the store in `AsyncPostgresStore`, both on an async pool
+created on the graph loop; record and checkpoint writes go through one group-commit writer
+(postgres_writer.py). Migrations are applied at start-up under an advisory lock, so several servers
 starting on one database do not race."""
 
 from __future__ import annotations
