@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.options import check_configurable_or_context
 from actors.runtime import wait_future
 
 from ..headers import configurable_headers, with_configurable_headers
@@ -33,7 +34,10 @@ async def batch(request: Request) -> JSONResponse:
         if item.thread_id is not None:
             item.thread_id = uuid_field(f"[{i}].thread_id", item.thread_id)
     headers = configurable_headers(request)
-    runs = request.app.state.system.ops.create_runs_batch([with_configurable_headers(item.request(), headers) for item in items])
+    requests = [item.request() for item in items]
+    for request_options in requests:
+        check_configurable_or_context(request_options)
+    runs = request.app.state.system.ops.create_runs_batch([with_configurable_headers(r, headers) for r in requests])
     return JSONResponse(await wait_future(runs))
 
 
