@@ -32,11 +32,16 @@ Deliver = Callable[["StreamEvent | None"], None]  # None means: the stream has e
 
 
 class Broadcast:
-    """Numbered events to any number of subscribers, optionally kept for replay; thread-safe."""
+    """Numbered events to any number of subscribers, optionally kept for replay; thread-safe.
+
+    Events are handed over under the lock (a `Deliver` only enqueues), so every subscriber gets
+    them in id order even with several publishers, and one that joins while events are published
+    gets its replay before anything newer: each event exactly once, in order. The end (None) is
+    handed over after the lock: once closed, nothing else is delivered."""
 
     def __init__(self, *, keep: bool = False, keep_last: int | None = None) -> None:
         self.keep = keep
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._subscribers: list[Deliver] = []
         self._history: deque[StreamEvent] = deque(maxlen=keep_last)
         self._next_id = 0
@@ -58,9 +63,8 @@ class Broadcast:
             self._next_id += 1
             if self.keep:
                 self._history.append(item)
-            subscribers = list(self._subscribers)
-        for deliver in subscribers:
-            deliver(item)
+            for deliver in self._subscribers:
+                deliver(item)
 
     def close(self) -> None:
         with self._lock:
@@ -74,12 +78,12 @@ class Broadcast:
     def subscribe(self, deliver: Deliver, *, after_id: int | None = None) -> Callable[[], None]:
         """Add a listener; if events are kept, replay those after `after_id` (all without it)."""
         with self._lock:
-            backlog = [e for e in self._history if after_id is None or e.id > after_id]
+            for item in self._history:
+                if after_id is None or item.id > after_id:
+                    deliver(item)
             closed = self.closed
             if not closed:
                 self._subscribers.append(deliver)
-        for item in backlog:
-            deliver(item)
         if closed:
             deliver(None)
 

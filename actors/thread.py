@@ -222,7 +222,9 @@ class ThreadActor(DispatchedActor):
         if outcome.error is not None:
             output: Any = {"__error__": outcome.error}
         elif outcome.interrupts:
-            output = {**(outcome.values or {}), "__interrupt__": [i for v in outcome.interrupts.values() for i in v]}
+            # as the reference's join/wait results: each entry also says it asks for no response schema
+            entries = [{**i, "response_schema": i.get("response_schema")} for v in outcome.interrupts.values() for i in v]
+            output = {**(outcome.values or {}), "__interrupt__": entries}
         else:
             output = outcome.values
         thread_status = "busy" if self.queue else outcome.thread_status

@@ -150,8 +150,13 @@ class JSONResponse(Response):
 def page(found: list[Any], offset: int, limit: int, select: list[str] | None = None) -> JSONResponse:
     """A page of search results; `found` holds up to `limit + 1` items, the extra one only telling
     that there are more: then `X-Pagination-Next` gives the next offset, as the reference does.
+    `X-Pagination-Total` is, as there, how many records are known to match: up to this page's end
+    when it is the last one, else one more than that (the extra item).
     With `select`, each record keeps only those fields (422 for a field records do not have)."""
-    headers = {"X-Pagination-Next": str(offset + limit)} if len(found) > limit else {}
+    if len(found) > limit:
+        headers = {"X-Pagination-Total": str(offset + limit + 1), "X-Pagination-Next": str(offset + limit)}
+    else:
+        headers = {"X-Pagination-Total": str(offset + len(found))}
     items: list[Any] = found[:limit]
     if select:
         if items:

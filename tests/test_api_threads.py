@@ -283,6 +283,21 @@ async def test_search_select_fields(client, live_server):
         assert r.status_code == 422 and "select" in r.json()["detail"]
 
 
+async def test_search_pagination_headers(client, live_server):
+    for _ in range(3):
+        await client.threads.create(metadata={"suite": "pages"})
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        async def headers(offset: int, limit: int) -> tuple[str | None, str | None]:
+            r = await http.post("/threads/search", json={"metadata": {"suite": "pages"}, "offset": offset, "limit": limit})
+            return r.headers.get("x-pagination-total"), r.headers.get("x-pagination-next")
+
+        # as the reference: the matches up to the page's end, one more (the next's first) when there are more
+        assert await headers(0, 2) == ("3", "2")
+        assert await headers(2, 2) == ("3", None)
+        assert await headers(0, 1) == ("2", "1")
+        assert await headers(5, 2) == ("5", None)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "field"),
     [

@@ -8,8 +8,10 @@ To add one: write `async def name(p: Probe)` under `@scenario`, record with `p.r
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .probe import Probe
 
@@ -368,6 +370,16 @@ async def stream_sdk(p: Probe) -> None:
     await p.sdk_stream("error", p.sdk.runs.stream(tid, "plain", input={"tag": "k", "fail_at": 0}))
 
 
+async def wait_values(p: Probe, thread_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> None:
+    """Poll the thread's state until its values satisfy `done` (with a deadline)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done((await p.sdk.threads.get_state(thread_id))["values"] or {}):
+        if loop.time() > deadline:
+            raise AssertionError(f"{p.server}: thread values never reached the wanted state")
+        await asyncio.sleep(0.02)
+
+
 @scenario
 async def stream_join(p: Probe) -> None:
     tid = await p.thread()
@@ -375,6 +387,7 @@ async def stream_join(p: Probe) -> None:
     run = await p.sdk.runs.create(tid, "plain", input={"tag": "j", "gate": gate}, stream_mode=["values", "updates"])
     p.label(run["run_id"], "run")
     await p.wait_run(tid, run["run_id"], "running")
+    await wait_values(p, tid, lambda v: "j:0" in v.get("messages", []))  # step 0 is over: joined after its events
     await p.sse("join", "GET", f"/threads/{tid}/runs/{run['run_id']}/stream", on_open=lambda: p.open_gate(gate))
     await p.sse("join_finished", "GET", f"/threads/{tid}/runs/{run['run_id']}/stream")
 
@@ -616,10 +629,11 @@ async def stream_join_error(p: Probe) -> None:
     run = await p.sdk.runs.create(tid, "plain", input={"tag": "x", "fail_at": 2}, stream_resumable=True,
                                   stream_mode=["updates"])
     p.label(run["run_id"], "run")
-    # Joined once it has failed: the replay of a finished run. (Joining right as it ends is a race on
-    # switchboard, found by this test: see docs/differential.md.)
-    await p.wait_run(tid, run["run_id"], "error")
+    # Joined at once, so usually mid-run and sometimes right as it fails (a race on switchboard once,
+    # found by this test; now each join gets every event once, in order: tests/test_stream_join_race.py).
     await p.sse("join", "GET", f"/threads/{tid}/runs/{run['run_id']}/stream", headers={"Last-Event-ID": "-1"})
+    await p.wait_run(tid, run["run_id"], "error")  # and once it has failed: the replay of a finished run
+    await p.sse("rejoin", "GET", f"/threads/{tid}/runs/{run['run_id']}/stream", headers={"Last-Event-ID": "-1"})
     await p.sdk_call("run", p.sdk.runs.get(tid, run["run_id"]))
     await p.sdk_call("join_result", p.sdk.runs.join(tid, run["run_id"]))
 
