@@ -45,8 +45,8 @@ class AssistantsCalls:
     def update(self, assistant_id: str, **fields: Any) -> Any:
         return self._ops.update_assistant(assistant_id, **fields)
 
-    def delete(self, assistant_id: str, *, delete_threads: bool = False) -> None:
-        self._ops.delete_assistant(assistant_id, delete_threads=delete_threads)
+    def delete(self, assistant_id: str, *, delete_threads: bool = False) -> Any:
+        return self._ops.delete_assistant(assistant_id, delete_threads=delete_threads)
 
     def search(self, *, graph_id: str | None = None, metadata: dict[str, Any] | None = None, limit: int = 10, offset: int = 0) -> Any:
         return self._ops.search_assistants(graph_id, metadata, limit, offset)
@@ -112,8 +112,8 @@ class RunsCalls:
     def cancel(self, thread_id: str, run_id: str, *, wait: bool = False, action: str = "interrupt") -> Any:
         return self._ops.cancel_run(thread_id, run_id, wait=wait, action=action)  # type: ignore[arg-type]
 
-    def delete(self, thread_id: str, run_id: str) -> None:
-        self._ops.delete_run(thread_id, run_id)
+    def delete(self, thread_id: str, run_id: str) -> Any:
+        return self._ops.delete_run(thread_id, run_id)
 
 
 def _not_on_the_systems_loop(ops: Operations) -> None:

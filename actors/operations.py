@@ -253,11 +253,11 @@ class Operations(AssistantOperations, StateOperations):
         self.ctx.tell_thread(thread_id, m.CancelRun(run_id=run_id, action=action, wait=wait, reply=reply))
         return reply
 
-    def delete_run(self, thread_id: str, run_id: str) -> None:
-        run = self.get_run(thread_id, run_id)
-        if run.status in ("pending", "running"):
-            raise Conflict(f"Run {run_id} is {run.status}; cancel it before deleting it.")
-        self.storage.delete_run(run_id)
+    def delete_run(self, thread_id: str, run_id: str) -> concurrent.futures.Future[None]:
+        """Delete an ended run; its thread actor does it, in order with the thread's runs."""
+        reply: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.ctx.tell_thread(thread_id, m.DeleteRun(run_id=run_id, reply=reply))
+        return reply
 
     def run_stream(self, run_id: str) -> RunStream | None:
         return self.ctx.streams.get(run_id)

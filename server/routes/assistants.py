@@ -63,10 +63,7 @@ async def patch(request: Request) -> JSONResponse:
 
 
 async def delete(request: Request) -> Response:
-    ops = _ops(request)
-    doomed = ops.delete_assistant(_assistant_id(request), delete_threads=query_bool(request, "delete_threads"))
-    for thread_id in doomed:
-        await wait_future(ops.delete_thread(thread_id))
+    await wait_future(_ops(request).delete_assistant(_assistant_id(request), delete_threads=query_bool(request, "delete_threads")))
     return Response(status_code=204)
 
 

@@ -116,7 +116,7 @@ async def get(request: Request) -> JSONResponse:
 
 
 async def delete(request: Request) -> Response:
-    _ops(request).delete_run(path_id(request, "thread_id"), path_id(request, "run_id"))
+    await wait_future(_ops(request).delete_run(path_id(request, "thread_id"), path_id(request, "run_id")))
     return Response(status_code=204)
 
 
