@@ -94,6 +94,12 @@ def _describe(raw: bytes, exc: msgspec.DecodeError) -> str:
     return f"{what} at line {line}, column {column} (byte {pos}), near: {near.strip()}"
 
 
+def door(request: Request) -> Any:
+    """The operations' door (`actors/door.py`): `await door(request).call(ops.x, ...)` runs the
+    operation's storage calls off this event loop and awaits its reply."""
+    return request.app.state.system.door
+
+
 def path_id(request: Request, name: str) -> str:
     """A UUID path parameter, normalised; anything else is a 422 naming the parameter."""
     return uuid_field(name, request.path_params[name])

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from actors.errors import InvalidInput
 from actors.models import Cron
 
-from ..http import JSONResponse, decode_body, path_id
+from ..http import JSONResponse, decode_body, door, path_id
 from ..schemas import Limit, Offset
 from ..routing import Access, Route
 
@@ -101,7 +101,8 @@ def _user_id(request: Request) -> str | None:
 
 async def _create(request: Request, thread_id: str | None) -> JSONResponse:
     body = await decode_body(request, CronCreate)
-    cron = request.app.state.system.crons.create(
+    cron = await door(request).call(
+        request.app.state.system.crons.create,
         body.assistant_id,
         body.schedule,
         thread_id=thread_id,
@@ -125,7 +126,7 @@ async def create_for_thread(request: Request) -> JSONResponse:
 
 
 async def get(request: Request) -> JSONResponse:
-    return JSONResponse(request.app.state.system.crons.get(path_id(request, "cron_id")))
+    return JSONResponse(await door(request).call(request.app.state.system.crons.get, path_id(request, "cron_id")))
 
 
 async def patch(request: Request) -> JSONResponse:
@@ -137,11 +138,11 @@ async def patch(request: Request) -> JSONResponse:
     }
     if body.end_time is not msgspec.UNSET:
         changes["end_time"] = _utc(body.end_time)  # type: ignore[arg-type]
-    return JSONResponse(request.app.state.system.crons.update(cron_id, payload=body.payload(), **changes))
+    return JSONResponse(await door(request).call(request.app.state.system.crons.update, cron_id, payload=body.payload(), **changes))
 
 
 async def delete(request: Request) -> Response:
-    request.app.state.system.crons.delete(path_id(request, "cron_id"))
+    await door(request).call(request.app.state.system.crons.delete, path_id(request, "cron_id"))
     return Response(status_code=204)
 
 
@@ -153,8 +154,8 @@ async def search(request: Request) -> JSONResponse:
     unknown = sorted(set(body.select or ()) - set(CRON_FIELDS))
     if unknown:
         raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(CRON_FIELDS)}")
-    crons = request.app.state.system.crons.search(
-        assistant_id=body.assistant_id, thread_id=body.thread_id, enabled=body.enabled, metadata=body.metadata,
+    crons = await door(request).call(
+        request.app.state.system.crons.search, assistant_id=body.assistant_id, thread_id=body.thread_id, enabled=body.enabled, metadata=body.metadata,
         limit=body.limit, offset=body.offset, sort_by=body.sort_by, sort_order=body.sort_order,
     )
     if body.select:
@@ -165,7 +166,9 @@ async def search(request: Request) -> JSONResponse:
 async def count(request: Request) -> JSONResponse:
     body = await decode_body(request, CronCount, optional=True)
     crons = request.app.state.system.crons
-    return JSONResponse(crons.count(assistant_id=body.assistant_id, thread_id=body.thread_id, metadata=body.metadata))
+    return JSONResponse(
+        await door(request).call(crons.count, assistant_id=body.assistant_id, thread_id=body.thread_id, metadata=body.metadata)
+    )
 
 
 routes = [

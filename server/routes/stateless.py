@@ -6,10 +6,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.runtime import wait_future
-
 from ..headers import configurable_headers, with_configurable_headers
-from ..http import JSONResponse, decode_body, uuid_field
+from ..http import JSONResponse, decode_body, door, uuid_field
 from ..schemas import BatchRunCreate, RunsCancel
 from .runs import create_background, create_streaming, create_waiting
 from ..routing import Access, Route
@@ -33,8 +31,8 @@ async def batch(request: Request) -> JSONResponse:
         if item.thread_id is not None:
             item.thread_id = uuid_field(f"[{i}].thread_id", item.thread_id)
     headers = configurable_headers(request)
-    runs = request.app.state.system.ops.create_runs_batch([with_configurable_headers(item.request(), headers) for item in items])
-    return JSONResponse(await wait_future(runs))
+    requests = [with_configurable_headers(item.request(), headers) for item in items]
+    return JSONResponse(await door(request).call(request.app.state.system.ops.create_runs_batch, requests))
 
 
 async def cancel(request: Request) -> Response:
@@ -42,10 +40,9 @@ async def cancel(request: Request) -> Response:
     action = request.query_params.get("action", "interrupt")
     thread_id = uuid_field("thread_id", body.thread_id) if body.thread_id else None
     run_ids = [uuid_field(f"run_ids[{i}]", r) for i, r in enumerate(body.run_ids or [])]
-    cancelled = request.app.state.system.ops.cancel_runs(
-        thread_id=thread_id, run_ids=run_ids or None, status=body.status, action=action  # type: ignore[arg-type]
+    await door(request).call(
+        request.app.state.system.ops.cancel_runs, thread_id=thread_id, run_ids=run_ids or None, status=body.status, action=action
     )
-    await wait_future(cancelled)
     return Response(status_code=204)
 
 
