@@ -259,9 +259,6 @@ class Operations(AssistantOperations, StateOperations):
         self.ctx.tell_thread(thread_id, m.DeleteRun(run_id=run_id, reply=reply))
         return reply
 
-    def run_stream(self, run_id: str) -> RunStream | None:
-        return self.ctx.streams.get(run_id)
-
     def create_runs_batch(self, requests: list[dict[str, Any]]) -> concurrent.futures.Future[list[Run]]:
         """Several runs at once (each `{"assistant_id", "thread_id"?, ...options}`). All are
         validated before any is submitted, so a bad item creates nothing."""

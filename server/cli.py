@@ -16,8 +16,6 @@ from actors import ActorSystem, Settings
 from actors.graphs import GraphConfigError
 from actors.storage import StorageUnavailable
 
-import loadtest.cli
-
 from .app import create_app
 from .limits import Limits
 from .serving import uvicorn_options
@@ -81,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout, metavar="SECONDS",
         help="seconds an idle keep-alive connection is kept open (default: %(default)s)",
     )
+    import loadtest.cli  # the load-test tool's options; the harness itself loads only when it runs
+
     loadtest.cli.add_parser(commands)
     migrate = commands.add_parser(
         "migrate", help="copy all data (records, checkpoints, store) from one storage into another, empty one"
@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "loadtest":
+        import loadtest.cli
+
         return loadtest.cli.run(args)
     if args.command == "migrate":
         return migrate(args)
