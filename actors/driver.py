@@ -15,13 +15,13 @@ import dataclasses
 import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from langgraph.types import Command, Send
 
 from . import serde
-from .models import RunOutcome
+from .models import RunOutcome, StreamMode
 from .runtime import GraphLoop, current_run_id
 from .streams import RunStream
 
@@ -39,6 +39,8 @@ STREAM_MODES: dict[str, tuple[str, str]] = {
     "messages-tuple": ("messages", "messages"),
     "events": ("", "events"),  # LangChain callback events: astream_events, not a LangGraph mode
 }
+if set(STREAM_MODES) != set(get_args(StreamMode)):  # one list of modes: models.StreamMode
+    raise RuntimeError("every API stream mode needs a mapping here")
 
 
 class RunJob(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from .errors import InvalidInput
 from .models import Run
 
@@ -132,7 +134,10 @@ def check_run_options(options: Mapping[str, Any]) -> None:
 def run_delay(run: Run) -> float:
     """Seconds a stored run waits before it is due; an unusable value counts as none (the run is
     then started, and its options check ends it `error`)."""
-    value = run.kwargs.get("after_seconds") if isinstance(run.kwargs, Mapping) else None
+    try:
+        value = run.options.after_seconds
+    except msgspec.ValidationError:
+        return 0.0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         return 0.0
     return float(min(value, MAX_AFTER_SECONDS))

@@ -14,15 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.errors import InvalidInput
-from actors.models import Cron
+from actors.models import Cron, Durability, NodeNames, OnCompletion, Strategy, StreamMode
 
 from ..http import JSONResponse, decode_body, door, path_id
 from ..schemas import Limit, Offset
 from ..routing import Access, Route
 
-StreamMode = Literal[
-    "values", "updates", "custom", "debug", "tasks", "checkpoints", "messages", "messages-tuple", "events"
-]
 RUN_FIELDS = (
     "input", "config", "context", "interrupt_before", "interrupt_after", "webhook", "multitask_strategy",
     "stream_mode", "stream_subgraphs", "stream_resumable", "durability", "checkpoint_during",
@@ -34,14 +31,14 @@ class CronRunOptions(msgspec.Struct, kw_only=True):
     input: dict[str, Any] | list[Any] | None = None
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
-    interrupt_before: Literal["*"] | list[str] | None = None
-    interrupt_after: Literal["*"] | list[str] | None = None
+    interrupt_before: NodeNames | None = None
+    interrupt_after: NodeNames | None = None
     webhook: str | None = None
-    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
+    multitask_strategy: Strategy | None = None
     stream_mode: StreamMode | list[StreamMode] | None = None
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None
-    durability: Literal["sync", "async", "exit"] | None = None
+    durability: Durability | None = None
     checkpoint_during: bool | None = None
 
     def payload(self) -> dict[str, Any]:
@@ -55,7 +52,7 @@ class CronCreate(CronRunOptions, kw_only=True):
     timezone: str | None = None
     end_time: datetime | None = None
     enabled: bool = True
-    on_run_completed: Literal["delete", "keep"] | None = None
+    on_run_completed: OnCompletion | None = None
 
 
 class CronPatch(CronRunOptions, kw_only=True):
@@ -64,7 +61,7 @@ class CronPatch(CronRunOptions, kw_only=True):
     timezone: str | None = None
     end_time: datetime | None | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | None = None
-    on_run_completed: Literal["delete", "keep"] | None = None
+    on_run_completed: OnCompletion | None = None
 
 
 class CronSearch(msgspec.Struct, kw_only=True):
