@@ -298,9 +298,10 @@ class Operations(AssistantOperations, StateOperations):
         if run_ids:
             runs = [self.storage.get_run(r) for r in run_ids]
             targets = [r for r in runs if r is not None and (thread_id is None or r.thread_id == thread_id)]
-        else:
-            threads = [thread_id] if thread_id else [t.thread_id for t in self.storage.list_threads()]
-            targets = [r for t in threads for r in self.storage.list_runs(t)]
+        elif thread_id:
+            targets = self.storage.list_runs(thread_id)
+        else:  # one look-up per status, not one per thread
+            targets = [r for s in wanted for r in self.storage.runs_with_status(s)]  # type: ignore[arg-type]
         targets = [r for r in targets if r.status in wanted]
         futures = [self.cancel_run(r.thread_id, r.run_id, action=action) for r in targets]
         return all_done(futures, lambda: len(targets), ignore=NotFound)
