@@ -37,3 +37,23 @@ async def test_a_request_waiting_on_a_locked_database_does_not_hold_up_the_other
                 locker.execute("COMMIT")
                 locker.close()
             assert (await waiting).json()["metadata"] == {"k": 1}
+
+
+async def test_the_embedded_async_facade_does_not_block_the_callers_loop_on_a_locked_database(tmp_path: Path):
+    settings = Settings(storage="sqlite", data_dir=str(tmp_path / "data"))
+    with ActorSystem(GRAPHS, settings=settings) as system:
+        await system.aio.threads.create()  # the database exists
+        locker = sqlite3.connect(tmp_path / "data" / "switchboard.db", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            creating = asyncio.create_task(system.aio.threads.create(metadata={"k": 1}))
+            ticks, t0 = 0, time.perf_counter()
+            while ticks < 20:  # the loop keeps turning while the creation waits for the lock
+                await asyncio.sleep(0.005)
+                ticks += 1
+            assert time.perf_counter() - t0 < 1.0
+            assert not creating.done()
+        finally:
+            locker.execute("COMMIT")
+            locker.close()
+        assert (await creating)["metadata"] == {"k": 1}
