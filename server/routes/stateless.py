@@ -6,6 +6,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.options import check_configurable_or_context
+
 from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, door, uuid_field
 from ..schemas import BatchRunCreate, RunsCancel
@@ -31,7 +33,10 @@ async def batch(request: Request) -> JSONResponse:
         if item.thread_id is not None:
             item.thread_id = uuid_field(f"[{i}].thread_id", item.thread_id)
     headers = configurable_headers(request)
-    requests = [with_configurable_headers(item.request(), headers) for item in items]
+    requests = [item.request() for item in items]
+    for request_options in requests:
+        check_configurable_or_context(request_options)
+    requests = [with_configurable_headers(r, headers) for r in requests]
     return JSONResponse(await door(request).call(request.app.state.system.ops.create_runs_batch, requests))
 
 
