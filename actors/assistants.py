@@ -13,11 +13,11 @@ from typing import Any
 import msgspec
 
 from .context import SystemContext
-from .filters import matches_metadata
+from .config.filters import matches_metadata
 from .errors import BadRequest, Conflict, InvalidInput, NotFound
 from .models import Assistant, graph_assistant_id, new_id, now
-from .options import BOTH_CONFIGURABLE_AND_CONTEXT
-from .replies import all_done, done
+from .runs.options import BOTH_CONFIGURABLE_AND_CONTEXT
+from .kernel.replies import all_done, done
 
 ASSISTANT_SORT_KEYS = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 

@@ -22,8 +22,8 @@ import msgspec
 
 from .door import Door
 from .operations import Operations
-from .runtime import wait_future
-from .streams import SyncSubscription
+from .kernel.runtime import wait_future
+from .kernel.streams import SyncSubscription
 
 
 def _plain(value: Any) -> Any:

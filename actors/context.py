@@ -6,16 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import InvalidInput, NotFound
-from .graphs import GraphRegistry
+from .config.graphs import GraphRegistry
 from .models import Assistant, Run
-from .registry import ThreadRegistry
-from .dispatch import PoolDispatcher
-from .runtime import GraphLoop
-from .settings import Settings
+from .kernel.registry import ThreadRegistry
+from .kernel.dispatch import PoolDispatcher
+from .kernel.runtime import GraphLoop
+from .config.settings import Settings
 from .storage import Storage
 from .protocol_log import ProtocolLogs
-from .streams import StreamRegistry
-from .watchers import RunWatchers
+from .kernel.streams import StreamRegistry
+from .runs.watchers import RunWatchers
 
 
 class SystemContext:
@@ -25,7 +25,7 @@ class SystemContext:
         self.runtime = runtime
         self.graphs = graphs
         self.actor_pool = PoolDispatcher(settings.actor_workers, "switchboard-thread-actor")
-        """The workers thread actors take turns on (actors/dispatch.py)."""
+        """The workers thread actors take turns on (actors/kernel/dispatch.py)."""
         self.streams = StreamRegistry(settings.stream_keep_seconds, runtime.call_later)
         self.protocol = ProtocolLogs(
             follow=self.streams.follow,
@@ -39,7 +39,7 @@ class SystemContext:
         self.watchers = RunWatchers(storage)
         self.registry: ThreadRegistry  # set by the system, which knows how to spawn thread actors
         self.draining = False
-        """Set on graceful shutdown: no new runs are accepted or started (actors/shutdown.py)."""
+        """Set on graceful shutdown: no new runs are accepted or started (actors/runs/shutdown.py)."""
 
     def resolve_assistant(self, assistant_id: str) -> Assistant:
         """An assistant by UUID, or a graph id standing for that graph's default assistant."""

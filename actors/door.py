@@ -19,8 +19,8 @@ from typing import Any
 
 from .models import Run
 from .operations import Operations
-from .runtime import wait_future
-from .streams import AsyncSubscription
+from .kernel.runtime import wait_future
+from .kernel.streams import AsyncSubscription
 
 
 class Door:

@@ -8,20 +8,20 @@ import concurrent.futures
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, get_args
 
-from . import messages as m
+from .runs import messages as m
 from .assistants import AssistantOperations, sort_records
-from .filters import matches_metadata
+from .config.filters import matches_metadata
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
-from .options import check_run_options
+from .runs.options import check_run_options
 from .models import (
     RUN_OPTIONS, TERMINAL_RUN_STATUSES, IfNotExists, OnCompletion, Run, RunStatus, StopAction, Strategy, StreamMode, Thread,
     ThreadStatus, new_id,
 )
-from .replies import all_done, chain, failed
+from .kernel.replies import all_done, chain, failed
 from .state import StateOperations
-from .streams import AsyncSubscription, RunStream, StreamEvent
-from .webhooks import check_webhook_url, deliver, webhook_payload
+from .kernel.streams import AsyncSubscription, RunStream, StreamEvent
+from .runs.webhooks import check_webhook_url, deliver, webhook_payload
 
 
 

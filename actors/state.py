@@ -14,12 +14,12 @@ from langgraph.types import StateSnapshot
 
 from langgraph.errors import InvalidUpdateError
 
-from . import messages as m
-from . import serde
+from .runs import messages as m
+from .kernel import serde
 from .context import SystemContext
 from .errors import InvalidInput, NotFound
 from .models import Thread, new_id, now
-from .replies import done
+from .kernel.replies import done
 
 
 # What a graph raises for an update the request got wrong (an unknown node, values its channels

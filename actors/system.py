@@ -20,21 +20,21 @@ from langgraph.pregel import Pregel
 
 from .clients import AsyncClient, SyncAssistants, SyncRuns, SyncThreads
 from .context import SystemContext
-from .crons import CronScheduler
-from .store_index import store_index_from_config, with_index
-from .graphs import GraphRegistry, graph_descriptions, load_graphs
-from .project import http_config, system_assistant_configs
+from .runs.crons import CronScheduler
+from .config.store_index import store_index_from_config, with_index
+from .config.graphs import GraphRegistry, graph_descriptions, load_graphs
+from .config.project import http_config, system_assistant_configs
 from .models import Assistant, graph_assistant_id
 from .operations import Operations
-from .passivation import PassivationSweep
-from .registry import ThreadRegistry
+from .kernel.passivation import PassivationSweep
+from .kernel.registry import ThreadRegistry
 from .door import Door
-from .runtime import GraphLoop
-from .settings import Settings
-from .recovery import RecoveryReport, recover
-from .shutdown import DrainReport, drain
+from .kernel.runtime import GraphLoop
+from .config.settings import Settings
+from .runs.recovery import RecoveryReport, recover
+from .runs.shutdown import DrainReport, drain
 from .storage import Storage, open_storage
-from .thread import ThreadActor
+from .runs.thread import ThreadActor
 
 log = logging.getLogger("switchboard")
 

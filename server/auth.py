@@ -4,14 +4,14 @@ authorizes what it touches before any route runs, so no route handler needs to k
 Each route declares its resource, action and how auth applies (`Access`, in the route table: see
 `server/routing.py`; a route without a declaration stops the app from starting). For a request,
 the middleware finds the route the router will pick, runs the user's `@auth.on` handler for that
-resource and action (`actors/auth.py`), then applies the answer by `how`:
+resource and action (`actors/config/auth.py`), then applies the answer by `how`:
 
 - `create`: the (possibly edited) `metadata` of the value, plus the filter's `key == value` parts,
   is written into the request body: a record carries its owner from birth. `create_on_thread`
   also checks that the thread in the path is the user's.
 - `object`: the record named in the path must pass the filter, else 404 (as if it did not exist).
 - `search` / `count`: the whole filter (`$eq` and `$contains`) is combined with the body's own
-  `metadata` filter (`actors/filters.py`; a conflicting equality gives an empty answer), so pages
+  `metadata` filter (`actors/config/filters.py`; a conflicting equality gives an empty answer), so pages
   and counts are exact.
 - `ids`: every thread the body names must pass the filter.
 - `batch`: each item of the list is authorized as the single run create it stands for.
@@ -35,9 +35,9 @@ from starlette.requests import Request
 from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from actors.auth import AuthUser, Authorizer, equalities, matches
+from actors.config.auth import AuthUser, Authorizer, equalities, matches
 from actors.errors import Conflict, Forbidden, InvalidInput, NotFound, SwitchboardError
-from actors.filters import combine
+from actors.config.filters import combine
 from actors.models import graph_assistant_id
 
 from .http import JSONResponse, nesting_error

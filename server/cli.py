@@ -13,7 +13,7 @@ from types import FrameType
 import uvicorn
 
 from actors import ActorSystem, Settings
-from actors.graphs import GraphConfigError
+from actors.config.graphs import GraphConfigError
 from actors.storage import StorageUnavailable
 
 from .app import create_app
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 def migrate(args: argparse.Namespace) -> int:
     """Both storages are opened as a server would (so neither may be in use by one), the copy runs on
     one graph loop, and the destination is refused unless it is empty."""
-    from actors.runtime import GraphLoop
+    from actors.kernel.runtime import GraphLoop
     from actors.storage import open_storage
     from actors.storage.copy import NotEmpty, copy_storage
 

@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors import serde
+from actors.kernel import serde
 from actors.errors import InvalidInput
 
 T = TypeVar("T")

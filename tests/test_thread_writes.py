@@ -14,7 +14,7 @@ import sqlite3
 import pytest
 
 from actors import ActorSystem, Conflict, InvalidInput, NotFound
-from actors.runtime import wait_future
+from actors.kernel.runtime import wait_future
 from tests.graphs.steps import GRAPHS
 from tests.helpers import inp
 

@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from ..runtime import GraphLoop
+from ..kernel.runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
 from .record_storage import RecordStorage

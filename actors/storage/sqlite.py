@@ -18,7 +18,7 @@ import aiosqlite
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-from ..runtime import GraphLoop
+from ..kernel.runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
 from .record_storage import RecordStorage

@@ -1,6 +1,6 @@
 """Crons: create (stateless or on a thread), get, patch, delete, search, count.
 
-The records and the firing live in `actors/crons.py` (`system.crons`); this module only decodes,
+The records and the firing live in `actors/runs/crons.py` (`system.crons`); this module only decodes,
 calls it, and encodes.
 """
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from actors import serde
+from actors.kernel import serde
 from actors.errors import InvalidInput
 from actors.protocol_commands import ProtocolCommands, error_reply, malformed
 from actors.protocol_log import Entry, EventFilter, ProtocolLog, ResumeGap, check_channels

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.errors import NotFound
-from actors.options import check_configurable_or_context
-from actors.runtime import wait_future
-from actors.streams import AsyncSubscription
+from actors.runs.options import check_configurable_or_context
+from actors.kernel.runtime import wait_future
+from actors.kernel.streams import AsyncSubscription
 
 from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, door, path_id, query_bool, query_int

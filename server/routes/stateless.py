@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.options import check_configurable_or_context
+from actors.runs.options import check_configurable_or_context
 
 from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, door, uuid_field

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from actors.project import read_config
+from actors.config.project import read_config
 
 from ..http import JSONResponse, door
 from ..routing import Access, Route

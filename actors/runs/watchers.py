@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from .errors import NotFound
-from .models import TERMINAL_RUN_STATUSES, Run
-from .storage import Storage
+from ..errors import NotFound
+from ..models import TERMINAL_RUN_STATUSES, Run
+from ..storage import Storage
 
 
 class RunWatchers:

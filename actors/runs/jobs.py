@@ -7,9 +7,9 @@ from typing import Any
 import msgspec
 
 from .driver import RunJob
-from .errors import InvalidInput
-from .graphs import GraphRegistry
-from .models import Assistant, Run, RunOptions
+from ..errors import InvalidInput
+from ..config.graphs import GraphRegistry
+from ..models import Assistant, Run, RunOptions
 from .options import check_run_options
 
 

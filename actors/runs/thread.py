@@ -18,13 +18,13 @@ import msgspec
 import pykka
 
 from . import messages as m
-from . import serde
-from .context import SystemContext
-from .dispatch import DispatchedActor
-from .errors import Conflict, NotFound, SwitchboardError, ThreadBusy
+from ..kernel import serde
+from ..context import SystemContext
+from ..kernel.dispatch import DispatchedActor
+from ..errors import Conflict, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .options import run_delay
-from .models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
+from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
 from .run import RunActor
 from .strategy import ActiveRun, QueuedFate, decide, merge_stop
 
@@ -37,7 +37,7 @@ BUSY_DETAIL = "Thread is already running a task. Wait for it to finish or choose
 class ThreadActor(DispatchedActor):
     def __init__(self, thread_id: str, ctx: SystemContext) -> None:
         super().__init__()
-        self.dispatcher = ctx.actor_pool  # thread actors share a pool of workers: actors/dispatch.py
+        self.dispatcher = ctx.actor_pool  # thread actors share a pool of workers: actors/kernel/dispatch.py
         self.thread_id = thread_id
         self.ctx = ctx
         self.storage = ctx.storage
@@ -397,7 +397,7 @@ class ThreadActor(DispatchedActor):
             self.storage.update_thread(self.thread_id, status="idle")
 
     def _passivate(self) -> None:
-        # Ticks come from one sweep for all actors (actors/passivation.py), so going idle costs no
+        # Ticks come from one sweep for all actors (actors/kernel/passivation.py), so going idle costs no
         # timer; an idle actor stops between one and one and a half idle timeouts after its last
         # message.
         if self.active is not None or self.queue or self.cancel_waiters or self.deleting or self.writing:

@@ -138,7 +138,7 @@ class GraphLoop:
         return future
 
     def execute(self, turn: Callable[[], None]) -> None:
-        """The dispatcher of actors that live on this loop (`actors/dispatch.py`): run `turn` soon."""
+        """The dispatcher of actors that live on this loop (`actors/kernel/dispatch.py`): run `turn` soon."""
         if self.on_loop():
             self.loop.call_soon(turn)
         else:

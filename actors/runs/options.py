@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from .errors import BadRequest, InvalidInput
-from .models import Run
+from ..errors import BadRequest, InvalidInput
+from ..models import Run
 
 MAX_AFTER_SECONDS = 366 * 24 * 3600.0
 """A delayed run waits at most a (leap) year; beyond that it is a mistake, not a schedule (use a cron)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from .models import Run, RunOutcome, StopAction
+from ..models import Run, RunOutcome, StopAction
 
 Reply = concurrent.futures.Future  # the caller waits on it; the actor sets it exactly once
 

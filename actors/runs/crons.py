@@ -30,14 +30,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from croniter import CroniterBadDateError, croniter
 
-from .context import SystemContext
-from .errors import InvalidInput, NotFound
-from .filters import matches_metadata
-from .models import Cron, new_id, now
+from ..context import SystemContext
+from ..errors import InvalidInput, NotFound
+from ..config.filters import matches_metadata
+from ..models import Cron, new_id, now
 from .options import check_run_options
 
 if TYPE_CHECKING:
-    from .operations import Operations
+    from ..operations import Operations
 
 log = logging.getLogger("switchboard.crons")
 
