@@ -6,8 +6,8 @@ The public face is `ActorSystem` (embedded use, no HTTP); the rest is importable
 
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown, SwitchboardError, ThreadBusy
 from .models import Assistant, Run, RunOutcome, Thread
-from .settings import Settings
-from .strategy import ActiveRun, Decision, decide
+from .config.settings import Settings
+from .runs.strategy import ActiveRun, Decision, decide
 from .system import ActorSystem
 
 __all__ = [

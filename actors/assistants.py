@@ -13,10 +13,11 @@ from typing import Any
 import msgspec
 
 from .context import SystemContext
-from .filters import matches_metadata
+from .config.filters import matches_metadata
 from .errors import BadRequest, Conflict, InvalidInput, NotFound
 from .models import Assistant, graph_assistant_id, new_id, now
-from .options import BOTH_CONFIGURABLE_AND_CONTEXT
+from .runs.options import BOTH_CONFIGURABLE_AND_CONTEXT
+from .kernel.replies import all_done, done
 
 ASSISTANT_SORT_KEYS = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
@@ -112,15 +113,17 @@ class AssistantOperations:
         self.ctx.storage.put_assistant(updated)
         return updated
 
-    def delete_assistant(self, assistant_id: str, *, delete_threads: bool = False) -> list[str]:
-        """Delete the assistant and its versions; returns the ids of threads to delete with it."""
+    def delete_assistant(self, assistant_id: str, *, delete_threads: bool = False) -> concurrent.futures.Future[None]:
+        """Delete the assistant and its versions; with `delete_threads`, also the threads it ran on
+        (their runs are cancelled first, as any thread deletion). The reply comes once all are gone."""
         assistant = self.get_assistant(assistant_id)
         self.ctx.storage.delete_assistant(assistant.assistant_id)
         if not delete_threads:
-            return []
-        return [
-            t.thread_id for t in self.ctx.storage.list_threads() if t.metadata.get("assistant_id") == assistant.assistant_id
-        ]
+            return done(None)
+        doomed = [t.thread_id for t in self.ctx.storage.list_threads() if t.metadata.get("assistant_id") == assistant.assistant_id]
+        return all_done([self.delete_thread(t) for t in doomed], lambda: None, ignore=NotFound)
+
+    def delete_thread(self, thread_id: str) -> concurrent.futures.Future[None]: ...  # provided by Operations
 
     def search_assistants(
         self,

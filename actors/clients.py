@@ -5,8 +5,9 @@
 plain dicts, as the SDK returns them; stream parts as `(event, data)` tuples.
 
 Each operation is written once, in a `*Calls` class, returning a value or a `concurrent.futures.Future`;
-`_sync` and `_async` turn that class into the two faces (wait with `.result()`, or await without
-blocking the loop).
+`_sync` and `_async` turn that class into the two faces (wait with `.result()`, or go through the
+door, `actors/door.py`, which the HTTP routes use too: storage off the caller's loop, replies awaited
+without blocking it).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any
 
 import msgspec
 
+from .door import Door
 from .operations import Operations
-from .runtime import wait_future
-from .streams import AsyncSubscription, SyncSubscription
+from .kernel.runtime import wait_future
+from .kernel.streams import SyncSubscription
 
 
 def _plain(value: Any) -> Any:
@@ -45,8 +47,8 @@ class AssistantsCalls:
     def update(self, assistant_id: str, **fields: Any) -> Any:
         return self._ops.update_assistant(assistant_id, **fields)
 
-    def delete(self, assistant_id: str, *, delete_threads: bool = False) -> None:
-        self._ops.delete_assistant(assistant_id, delete_threads=delete_threads)
+    def delete(self, assistant_id: str, *, delete_threads: bool = False) -> Any:
+        return self._ops.delete_assistant(assistant_id, delete_threads=delete_threads)
 
     def search(self, *, graph_id: str | None = None, metadata: dict[str, Any] | None = None, limit: int = 10, offset: int = 0) -> Any:
         return self._ops.search_assistants(graph_id, metadata, limit, offset)
@@ -112,8 +114,8 @@ class RunsCalls:
     def cancel(self, thread_id: str, run_id: str, *, wait: bool = False, action: str = "interrupt") -> Any:
         return self._ops.cancel_run(thread_id, run_id, wait=wait, action=action)  # type: ignore[arg-type]
 
-    def delete(self, thread_id: str, run_id: str) -> None:
-        self._ops.delete_run(thread_id, run_id)
+    def delete(self, thread_id: str, run_id: str) -> Any:
+        return self._ops.delete_run(thread_id, run_id)
 
 
 def _not_on_the_systems_loop(ops: Operations) -> None:
@@ -150,14 +152,16 @@ def _async(calls: type) -> type:
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            result = fn(self, *args, **kwargs)
-            if isinstance(result, concurrent.futures.Future):
-                result = await wait_future(result)
-            return _plain(result)
+            return _plain(await self._door.call(fn, self, *args, **kwargs))
 
         return method
 
-    return type(f"Async{calls.__name__.removesuffix('Calls')}", (calls,), {n: wrap(f) for n, f in _public(calls)})
+    def __init__(self: Any, door: Door) -> None:
+        calls.__init__(self, door.ops)
+        self._door = door
+
+    methods = {n: wrap(f) for n, f in _public(calls)}
+    return type(f"Async{calls.__name__.removesuffix('Calls')}", (calls,), {"__init__": __init__, **methods})
 
 
 SyncAssistants = _sync(AssistantsCalls)
@@ -170,7 +174,7 @@ class AsyncThreads(_async(ThreadsCalls)):  # type: ignore[misc]
         """Follow the thread from now on (`run_modes`, `lifecycle`, `state_update`), as `(event, data)`;
         ends when the thread is deleted."""
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
-        async for event in self._ops.follow_thread(thread_id, modes):
+        async for event in await self._door.call(self._ops.follow_thread, thread_id, modes):
             yield event.event, event.decoded()
 
 
@@ -196,18 +200,12 @@ class AsyncRuns(_async(RunsCalls)):  # type: ignore[misc]
     async def wait(self, thread_id: str | None, assistant_id: str, **options: Any) -> Any:
         """Create a run and wait for it: the thread's values after it (watched from acceptance on,
         as `POST /runs/wait`)."""
-        run = self._ops.prepare_run(thread_id, assistant_id, **options)
-        return _plain(await wait_future(self._ops.submit_run(run, then_watch=True)))
+        _, output = await self._door.wait_run(thread_id, assistant_id, **options)
+        return _plain(await wait_future(output))
 
     async def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> AsyncIterator[tuple[str, Any]]:
         """Create a run and iterate its events; subscribed before the run can start."""
-        run = self._ops.prepare_run(thread_id, assistant_id, **options)
-        subscription = AsyncSubscription(self._ops.open_stream(run))
-        try:
-            await wait_future(self._ops.submit_run(run))
-        except BaseException:
-            subscription.close()
-            raise
+        _, subscription = await self._door.stream_run(thread_id, assistant_id, **options)
         async for event in subscription:
             yield event.event, event.decoded()
 
@@ -215,7 +213,7 @@ class AsyncRuns(_async(RunsCalls)):  # type: ignore[misc]
 class AsyncClient:
     """`system.aio`: the async face of the embedded system."""
 
-    def __init__(self, ops: Operations) -> None:
-        self.assistants = AsyncAssistants(ops)
-        self.threads = AsyncThreads(ops)
-        self.runs = AsyncRuns(ops)
+    def __init__(self, door: Door) -> None:
+        self.assistants = AsyncAssistants(door)
+        self.threads = AsyncThreads(door)
+        self.runs = AsyncRuns(door)

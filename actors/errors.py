@@ -1,4 +1,9 @@
-"""Domain errors, defined once. `server/` maps each class to an HTTP status in one table."""
+"""Domain errors, defined once. Each class carries the HTTP status it stands for (`status_code`),
+so the status of every error is read here; `server/errors.py` turns any `SwitchboardError` into
+`{"detail": ...}` with that status. Errors raised outside this hierarchy on purpose are start-up
+and tooling errors, never answers to a request: `GraphConfigError` (a bad langgraph.json),
+`StorageUnavailable` and `NotEmpty` (storage), `UndeclaredRoute` (a route without an auth
+declaration). Anything else reaching a handler is a bug or an outage: 500, logged."""
 
 
 class SwitchboardError(Exception):

@@ -20,6 +20,13 @@ ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 Strategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 StopAction = Literal["interrupt", "rollback"]
 IfNotExists = Literal["create", "reject"]
+StreamMode = Literal[
+    "values", "updates", "custom", "debug", "tasks", "checkpoints", "messages", "messages-tuple", "events"
+]
+Durability = Literal["sync", "async", "exit"]
+OnCompletion = Literal["delete", "keep"]
+OnDisconnect = Literal["cancel", "continue"]
+NodeNames = Literal["*"] | list[str]
 
 TERMINAL_RUN_STATUSES: frozenset[str] = frozenset({"success", "error", "interrupted", "timeout"})
 
@@ -67,6 +74,35 @@ class Thread(msgspec.Struct, kw_only=True):
     interrupts: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class RunOptions(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """How a run is to be executed: what the request gave besides its assistant, strategy and
+    metadata. Stored with the run as `Run.kwargs` (the reference's field name, a plain object, so
+    records of every earlier version still load) and read by attribute through `Run.options`."""
+
+    input: Any = None
+    command: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    interrupt_before: NodeNames | None = None
+    interrupt_after: NodeNames | None = None
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+    webhook: str | None = None
+    after_seconds: float | None = None
+    durability: Durability | None = None
+    on_completion: OnCompletion | None = None
+    on_disconnect: OnDisconnect | None = None
+    if_not_exists: IfNotExists | None = None
+    feedback_keys: list[str] | None = None
+    checkpoint_during: bool | None = None
+
+
+RUN_OPTIONS: tuple[str, ...] = RunOptions.__struct_fields__
+
+
 class Run(msgspec.Struct, kw_only=True):
     run_id: str
     thread_id: str
@@ -77,6 +113,13 @@ class Run(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     multitask_strategy: Strategy = "enqueue"
     kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The run's `RunOptions` as stored (unset ones left out)."""
+
+    @property
+    def options(self) -> RunOptions:
+        """The stored options, typed; `msgspec.ValidationError` for a record no version of ours
+        wrote (a hand-edited or corrupted row: the thread actor ends such a run `error`)."""
+        return msgspec.convert(self.kwargs, RunOptions)
 
 
 class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,7 +142,7 @@ class Cron(msgspec.Struct, kw_only=True):
     timezone: str | None = None
     end_time: datetime | None = None
     enabled: bool = True
-    on_run_completed: Literal["delete", "keep"] | None = None
+    on_run_completed: OnCompletion | None = None
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
     """The run options each firing uses (input, config, context, multitask_strategy, ...)."""
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)

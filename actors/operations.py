@@ -8,24 +8,21 @@ import concurrent.futures
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, get_args
 
-from . import messages as m
+from .runs import messages as m
 from .assistants import AssistantOperations, sort_records
-from .filters import matches_metadata
+from .config.filters import matches_metadata
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
-from .options import check_run_options
-from .models import TERMINAL_RUN_STATUSES, IfNotExists, Run, RunStatus, StopAction, Strategy, Thread, ThreadStatus, new_id
-from .driver import STREAM_MODES
-from .replies import all_done, chain, failed
-from .state import StateOperations
-from .streams import AsyncSubscription, RunStream, StreamEvent
-from .webhooks import check_webhook_url, deliver, webhook_payload
-
-RUN_OPTIONS = (
-    "input", "command", "config", "context", "stream_mode", "stream_subgraphs", "stream_resumable",
-    "interrupt_before", "interrupt_after", "checkpoint", "checkpoint_id", "webhook", "after_seconds",
-    "durability", "on_completion", "on_disconnect", "if_not_exists", "feedback_keys", "checkpoint_during",
+from .runs.options import check_run_options
+from .models import (
+    RUN_OPTIONS, TERMINAL_RUN_STATUSES, IfNotExists, OnCompletion, Run, RunStatus, StopAction, Strategy, StreamMode, Thread,
+    ThreadStatus, new_id,
 )
+from .kernel.replies import all_done, chain, failed
+from .state import StateOperations
+from .kernel.streams import AsyncSubscription, RunStream, StreamEvent
+from .runs.webhooks import check_webhook_url, deliver, webhook_payload
+
 
 
 def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -150,7 +147,7 @@ class Operations(AssistantOperations, StateOperations):
 
     def open_stream(self, run: Run) -> RunStream:
         """Open a run's event stream before it is submitted, so a subscriber misses nothing."""
-        return self.ctx.streams.open(run.run_id, resumable=bool(run.kwargs.get("stream_resumable")), thread_id=run.thread_id)
+        return self.ctx.streams.open(run.run_id, resumable=bool(run.options.stream_resumable), thread_id=run.thread_id)
 
     def submit_run(self, run: Run, *, then_watch: bool = False) -> concurrent.futures.Future[Any]:
         """Hand a prepared run to its thread actor; the reply is the run (`pending`) or `ThreadBusy`.
@@ -159,12 +156,13 @@ class Operations(AssistantOperations, StateOperations):
         the run cannot make us miss it)."""
         if self.ctx.draining:
             return failed(ShuttingDown("The server is shutting down and accepts no new runs; retry shortly."))
-        if run.kwargs.get("stream_resumable"):
+        options = run.options
+        if options.stream_resumable:
             self.open_stream(run)
         reply: concurrent.futures.Future[Run] = concurrent.futures.Future()
         if self.ctx.streams.get(run.run_id) is not None:
             reply.add_done_callback(lambda f: f.exception() and self.ctx.streams.discard(run.run_id))
-        if run.kwargs.get("webhook") or run.kwargs.get("on_completion") == "delete":
+        if options.webhook or options.on_completion == "delete":
             reply.add_done_callback(lambda accepted: self._follow_up(run, accepted))
         if not then_watch:
             self.ctx.tell_thread(run.thread_id, m.CreateRun(run=run, reply=reply))
@@ -178,14 +176,15 @@ class Operations(AssistantOperations, StateOperations):
         """Once a run is accepted: when it ends, send its webhook and delete its temporary thread.
         Runs in whichever thread resolves the future (often a thread actor): it only schedules."""
         if accepted.exception() is not None:
-            if run.kwargs.get("on_completion") == "delete":
+            if run.options.on_completion == "delete":
                 self.delete_thread(run.thread_id)
             return
         self.ctx.watchers.watch(run.run_id).add_done_callback(lambda ended: self._run_over(run, ended))
 
     def _run_over(self, run: Run, ended: concurrent.futures.Future[Any]) -> None:
         settings = self.ctx.settings
-        url = run.kwargs.get("webhook")
+        options = run.options
+        url = options.webhook
         if url and settings.send_webhooks and ended.exception() is None:
             record = self.storage.get_run(run.run_id) or run
             payload = webhook_payload(record, ended.result())
@@ -193,7 +192,7 @@ class Operations(AssistantOperations, StateOperations):
                 deliver(url, payload, attempts=settings.webhook_attempts, timeout=settings.webhook_timeout,
                         backoff=settings.webhook_backoff)
             )
-        if run.kwargs.get("on_completion") == "delete":
+        if options.on_completion == "delete":
             self.delete_thread(run.thread_id)
 
     def join_stream(self, thread_id: str, run_id: str) -> RunStream:
@@ -245,7 +244,7 @@ class Operations(AssistantOperations, StateOperations):
         self, thread_id: str, run_id: str, *, wait: bool = False, action: StopAction = "interrupt"
     ) -> concurrent.futures.Future[None]:
         try:
-            _check_choice("action", action, ("interrupt", "rollback"))
+            _check_choice("action", action, get_args(StopAction))
             self.get_run(thread_id, run_id)
         except Exception as exc:
             return failed(exc)
@@ -253,14 +252,11 @@ class Operations(AssistantOperations, StateOperations):
         self.ctx.tell_thread(thread_id, m.CancelRun(run_id=run_id, action=action, wait=wait, reply=reply))
         return reply
 
-    def delete_run(self, thread_id: str, run_id: str) -> None:
-        run = self.get_run(thread_id, run_id)
-        if run.status in ("pending", "running"):
-            raise Conflict(f"Run {run_id} is {run.status}; cancel it before deleting it.")
-        self.storage.delete_run(run_id)
-
-    def run_stream(self, run_id: str) -> RunStream | None:
-        return self.ctx.streams.get(run_id)
+    def delete_run(self, thread_id: str, run_id: str) -> concurrent.futures.Future[None]:
+        """Delete an ended run; its thread actor does it, in order with the thread's runs."""
+        reply: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.ctx.tell_thread(thread_id, m.DeleteRun(run_id=run_id, reply=reply))
+        return reply
 
     def create_runs_batch(self, requests: list[dict[str, Any]]) -> concurrent.futures.Future[list[Run]]:
         """Several runs at once (each `{"assistant_id", "thread_id"?, ...options}`). All are
@@ -291,7 +287,7 @@ class Operations(AssistantOperations, StateOperations):
         """Cancel the given runs (on `thread_id`, or wherever they are), or every run with `status`
         (`pending`, `running` or `all` of both). Runs that already ended are skipped; the reply
         counts the runs asked to stop."""
-        _check_choice("action", action, ("interrupt", "rollback"))
+        _check_choice("action", action, get_args(StopAction))
         if status is not None:
             _check_choice("status", status, ("pending", "running", "all"))
         if not run_ids and status is None:
@@ -302,9 +298,10 @@ class Operations(AssistantOperations, StateOperations):
         if run_ids:
             runs = [self.storage.get_run(r) for r in run_ids]
             targets = [r for r in runs if r is not None and (thread_id is None or r.thread_id == thread_id)]
-        else:
-            threads = [thread_id] if thread_id else [t.thread_id for t in self.storage.list_threads()]
-            targets = [r for t in threads for r in self.storage.list_runs(t)]
+        elif thread_id:
+            targets = self.storage.list_runs(thread_id)
+        else:  # one look-up per status, not one per thread
+            targets = [r for s in wanted for r in self.storage.runs_with_status(s)]  # type: ignore[arg-type]
         targets = [r for r in targets if r.status in wanted]
         futures = [self.cancel_run(r.thread_id, r.run_id, action=action) for r in targets]
         return all_done(futures, lambda: len(targets), ignore=NotFound)
@@ -343,11 +340,11 @@ class Operations(AssistantOperations, StateOperations):
         _check_choice("if_not_exists", options.get("if_not_exists") or "reject", get_args(IfNotExists))
         modes = options.get("stream_mode") or ["values"]
         for mode in [modes] if isinstance(modes, str) else modes:
-            _check_choice("stream_mode", mode, tuple(STREAM_MODES))
+            _check_choice("stream_mode", mode, get_args(StreamMode))
         if options.get("input") is not None and options.get("command") is not None:
             raise InvalidInput("input and command cannot both be given")
         if options.get("on_completion") is not None:
-            _check_choice("on_completion", options["on_completion"], ("delete", "keep"))
+            _check_choice("on_completion", options["on_completion"], get_args(OnCompletion))
         if options.get("webhook") is not None:
             check_webhook_url(options["webhook"])
         check_run_options(options)

@@ -14,7 +14,6 @@ from typing import Any, get_args
 
 from .errors import SwitchboardError
 from .models import Strategy
-from .runtime import wait_future
 
 # Every LangGraph stream mode the protocol's channels are built from (protocol_events.py).
 PROTOCOL_STREAM_MODES = ["values", "updates", "messages-tuple", "custom", "checkpoints", "tasks"]
@@ -44,8 +43,9 @@ def malformed(command: Any) -> dict[str, Any] | None:
 
 
 class ProtocolCommands:
-    def __init__(self, ops: Any, *, create_threads: bool = True) -> None:
-        self.ops = ops
+    def __init__(self, door: Any, *, create_threads: bool = True) -> None:
+        self.door = door  # storage calls go through it, off the event loop (actors/door.py)
+        self.ops = ops = door.ops
         self.logs = ops.ctx.protocol
         self.create_threads = create_threads
         """Whether `run.start` makes a missing thread (not with auth on: it would have no owner)."""
@@ -78,7 +78,7 @@ class ProtocolCommands:
         if not isinstance(assistant_id, str) or not assistant_id:
             raise CommandError("invalid_argument", "run.start requires an assistant_id.")
         options = self._run_options(params, "run.start")
-        thread = self.ops.storage.get_thread(thread_id)
+        thread = await self.door.call(self.ops.storage.get_thread, thread_id)
         if thread is not None and thread.status == "interrupted" and thread.interrupts:
             # The protocol's state machine (and the reference): on a thread paused at interrupt(),
             # run.start resumes it with the input as the resume value.
@@ -105,11 +105,10 @@ class ProtocolCommands:
 
     async def _submit(self, thread_id: str, assistant_id: str, options: dict[str, Any]) -> str:
         self.logs.get(thread_id)  # follow the thread before the run can publish anything
-        run = await wait_future(
-            self.ops.create_run(
-                thread_id, assistant_id, stream_mode=PROTOCOL_STREAM_MODES, stream_subgraphs=True,
-                if_not_exists="create" if self.create_threads else "reject", **options
-            )
+        run = await self.door.call(
+            self.ops.create_run,
+            thread_id, assistant_id, stream_mode=PROTOCOL_STREAM_MODES, stream_subgraphs=True,
+            if_not_exists="create" if self.create_threads else "reject", **options,
         )
         return run.run_id
 
@@ -130,12 +129,12 @@ class ProtocolCommands:
             if "response" not in entry:
                 raise CommandError("invalid_argument", "input.respond requires a response.")
             answers[interrupt_id] = entry["response"]
-        thread = self.ops.get_thread(thread_id)
+        thread = await self.door.call(self.ops.get_thread, thread_id)
         pending = {i.get("id") for items in (thread.interrupts or {}).values() for i in items}
         for interrupt_id in answers:
             if interrupt_id not in pending:
                 raise CommandError("no_such_interrupt", f"Unknown or already-consumed interrupt: {interrupt_id}")
-        runs = self.ops.storage.list_runs(thread_id)
+        runs = await self.door.call(self.ops.storage.list_runs, thread_id)
         if not runs:
             raise CommandError("no_such_run", "No run of this thread is waiting for input.")
         options = self._run_options(params, "input.respond")

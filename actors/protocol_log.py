@@ -21,9 +21,9 @@ from typing import Any
 
 import msgspec
 
-from . import serde
+from .kernel import serde
 from .protocol_events import CHANNELS, ProtocolTranslator, channel_of
-from .streams import StreamEvent
+from .kernel.streams import StreamEvent
 
 log = logging.getLogger("switchboard.protocol")
 

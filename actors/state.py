@@ -12,11 +12,19 @@ from typing import Any
 
 from langgraph.types import StateSnapshot
 
-from . import serde
+from langgraph.errors import InvalidUpdateError
+
+from .runs import messages as m
+from .kernel import serde
 from .context import SystemContext
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import InvalidInput, NotFound
 from .models import Thread, new_id, now
-from .replies import done
+from .kernel.replies import done
+
+
+# What a graph raises for an update the request got wrong (an unknown node, values its channels
+# refuse): a 422. Anything else (the database is away, a bug) is not the request's fault.
+REQUEST_FAULTS = (InvalidUpdateError, ValueError, TypeError, KeyError)
 
 
 def empty_state() -> dict[str, Any]:
@@ -101,15 +109,6 @@ class StateOperations:
 
     def get_thread(self, thread_id: str) -> Thread: ...  # provided by Operations
 
-    def _has_active_runs(self, thread: Thread) -> bool:
-        """A run is running or pending (accepted runs are stored before the reply, so this holds
-        from the moment a create returned). A delayed run (`after_seconds`) not yet due counts too,
-        as on the reference: its state would change under it."""
-        if thread.status == "busy":
-            return True
-        runs = self.ctx.storage.list_runs(thread.thread_id)
-        return any(r.status in ("running", "pending") for r in runs)
-
     def _thread_graph(self, thread: Thread) -> str | None:
         """The id of the thread's graph (opened on the graph loop: a factory is called then)."""
         graph_id = thread.metadata.get("graph_id")
@@ -180,45 +179,48 @@ class StateOperations:
         headers: dict[str, str] | None = None,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """Write `values` as if node `as_node` had returned them; a new checkpoint. Refused (409)
-        while a run is active on the thread: the run's own next checkpoint would race it."""
-        thread = self.get_thread(thread_id)
-        if self._has_active_runs(thread):
-            raise Conflict(f"Thread {thread_id} is busy; update its state when its runs have ended.")
-        graph = self._thread_graph(thread)
-        if graph is None:
-            raise InvalidInput(
-                f"Thread {thread_id} has no graph yet: run it once, or create it with metadata.graph_id"
-            )
+        while a run is active or pending on the thread: the thread actor does the write, in order
+        with its runs (`WriteState`)."""
         if checkpoint_id:
             checkpoint = {**(checkpoint or {}), "checkpoint_id": checkpoint_id}
         config = _state_config(thread_id, checkpoint)
-        storage = self.ctx.storage
 
-        async def write() -> dict[str, Any]:
-            async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.update") as opened:
-                try:
-                    new_config = await opened.aupdate_state(config, values, as_node=as_node)
-                except Exception as exc:  # unknown node, bad values: the request is at fault
-                    raise InvalidInput(f"update_state: {type(exc).__name__}: {exc}") from None
-                snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
-            interrupts = {
-                t.id: [{"value": serde.to_jsonable(i.value), "id": i.id} for i in t.interrupts]
-                for t in snapshot.tasks
-                if t.interrupts
-            }
-            status = "interrupted" if interrupts or snapshot.next else "idle"
-            current = storage.get_thread(thread_id)
-            if current is not None and current.status != "busy":
-                storage.update_thread(
-                    thread_id, values=serde.to_jsonable(snapshot.values), interrupts=interrupts,
-                    status=status, state_updated_at=now(),
+        def write(thread: Thread) -> Any:
+            graph = self._thread_graph(thread)
+            if graph is None:
+                raise InvalidInput(
+                    f"Thread {thread_id} has no graph yet: run it once, or create it with metadata.graph_id"
                 )
-            feed = self.ctx.streams.feed(thread_id)
-            if feed is not None:  # whoever follows the thread with stream_mode=state_update
-                feed.publish("state_update", {"state": snapshot_to_dict(snapshot), "thread_id": thread_id})
-            return {"checkpoint": _checkpoint_of(new_config)}
+            return self._write_update(graph, config, values, as_node, headers)
 
-        return self.ctx.runtime.submit(write())
+        return self._write_state(thread_id, write, f"Thread {thread_id} is busy; update its state when its runs have ended.")
+
+    def _write_state(self, thread_id: str, write: Any, busy_detail: str) -> concurrent.futures.Future[Any]:
+        reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.ctx.tell_thread(thread_id, m.WriteState(write=write, busy_detail=busy_detail, reply=reply))
+        return reply
+
+    async def _write_update(
+        self, graph: str, config: dict[str, Any], values: Any, as_node: str | None, headers: dict[str, str] | None
+    ) -> m.StateChange:
+        thread_id = config["configurable"]["thread_id"]
+        async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.update") as opened:
+            try:
+                new_config = await opened.aupdate_state(config, values, as_node=as_node)
+            except REQUEST_FAULTS as exc:  # unknown node, bad values: the request is at fault
+                raise InvalidInput(f"update_state: {type(exc).__name__}: {exc}") from None
+            snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
+        interrupts = {
+            t.id: [{"value": serde.to_jsonable(i.value), "id": i.id} for i in t.interrupts]
+            for t in snapshot.tasks
+            if t.interrupts
+        }
+        fields = {
+            "values": serde.to_jsonable(snapshot.values), "interrupts": interrupts,
+            "status": "interrupted" if interrupts or snapshot.next else "idle", "state_updated_at": now(),
+        }
+        event = {"state": snapshot_to_dict(snapshot), "thread_id": thread_id}
+        return m.StateChange(result={"checkpoint": _checkpoint_of(new_config)}, thread_fields=fields, event=event)
 
     def create_thread(self, thread_id: str | None = None, metadata: dict[str, Any] | None = None, if_exists: str = "raise") -> Thread: ...
 
@@ -250,30 +252,31 @@ class StateOperations:
     def apply_supersteps(self, thread_id: str, supersteps: list[list[dict[str, Any]]]) -> concurrent.futures.Future[Thread]:
         """Write a new thread's history: each superstep is a list of `{"values", "as_node"}` updates
         applied together (LangGraph's `bulk_update_state`). The thread needs `metadata.graph_id`."""
-        thread = self.get_thread(thread_id)
-        graph = self._thread_graph(thread)
-        if graph is None:
-            raise InvalidInput(f"supersteps: need metadata.graph_id naming one of {self.ctx.graphs.ids}")
         from langgraph.types import StateUpdate
 
         steps = [[StateUpdate(u.get("values"), u.get("as_node")) for u in step] for step in supersteps]
-        storage = self.ctx.storage
 
-        async def write() -> Thread:
-            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-            async with self.ctx.graphs.open(graph, config, "threads.update") as opened:
-                try:
-                    await opened.abulk_update_state(config, steps)
-                except Exception as exc:  # unknown node, bad values: the request is at fault
-                    raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
-                snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
-            updated = storage.update_thread(
-                thread_id, values=serde.to_jsonable(snapshot.values), state_updated_at=now(),
-                status="interrupted" if snapshot.next else "idle",
-            )
-            return updated or thread
+        def write(thread: Thread) -> Any:
+            graph = self._thread_graph(thread)
+            if graph is None:
+                raise InvalidInput(f"supersteps: need metadata.graph_id naming one of {self.ctx.graphs.ids}")
+            return self._write_supersteps(graph, thread_id, steps)
 
-        return self.ctx.runtime.submit(write())
+        return self._write_state(thread_id, write, f"Thread {thread_id} is busy; its history cannot be written.")
+
+    async def _write_supersteps(self, graph: str, thread_id: str, steps: list[Any]) -> m.StateChange:
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        async with self.ctx.graphs.open(graph, config, "threads.update") as opened:
+            try:
+                await opened.abulk_update_state(config, steps)
+            except REQUEST_FAULTS as exc:  # unknown node, bad values: the request is at fault
+                raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
+            snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
+        fields = {
+            "values": serde.to_jsonable(snapshot.values), "state_updated_at": now(),
+            "status": "interrupted" if snapshot.next else "idle",
+        }
+        return m.StateChange(thread_fields=fields, reply_with_thread=True)
 
     def copy_thread(self, thread_id: str) -> concurrent.futures.Future[Thread]:
         """A new thread with the same metadata and a copy of every checkpoint (all namespaces)."""
@@ -298,20 +301,19 @@ class StateOperations:
         return self.ctx.runtime.submit(duplicate())
 
     def prune_checkpoints(self, thread_id: str) -> concurrent.futures.Future[None]:
-        """Keep only the newest checkpoint of the thread (`prune` with `keep_latest`)."""
-        if self._has_active_runs(self.get_thread(thread_id)):
-            raise Conflict(f"Thread {thread_id} is busy; prune it when its runs have ended.")
+        """Keep only the newest checkpoint of the thread (`prune` with `keep_latest`); done by the
+        thread actor, refused (409) while a run is active or pending."""
         saver = self.ctx.storage.checkpointer
 
-        async def prune() -> None:
+        async def prune() -> m.StateChange:
             latest = await saver.aget_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
-            if latest is None:
-                return
-            await saver.adelete_thread(thread_id)
-            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-            await _put_tuple(saver, config, latest, latest.metadata)
+            if latest is not None:
+                await saver.adelete_thread(thread_id)
+                config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+                await _put_tuple(saver, config, latest, latest.metadata)
+            return m.StateChange()
 
-        return self.ctx.runtime.submit(prune())
+        return self._write_state(thread_id, lambda thread: prune(), f"Thread {thread_id} is busy; prune it when its runs have ended.")
 
 
 async def _put_tuple(saver: Any, config: dict[str, Any], saved: Any, metadata: dict[str, Any]) -> None:

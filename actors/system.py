@@ -10,6 +10,7 @@ registry together, creates one default assistant per graph, and exposes the clie
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,20 +20,21 @@ from langgraph.pregel import Pregel
 
 from .clients import AsyncClient, SyncAssistants, SyncRuns, SyncThreads
 from .context import SystemContext
-from .crons import CronScheduler
-from .store_index import store_index_from_config, with_index
-from .graphs import GraphRegistry, graph_descriptions, load_graphs
-from .project import http_config, system_assistant_configs
+from .runs.crons import CronScheduler
+from .config.store_index import store_index_from_config, with_index
+from .config.graphs import GraphRegistry, graph_descriptions, load_graphs
+from .config.project import http_config, system_assistant_configs
 from .models import Assistant, graph_assistant_id
 from .operations import Operations
-from .passivation import PassivationSweep
-from .registry import ThreadRegistry
-from .runtime import GraphLoop
-from .settings import Settings
-from .recovery import RecoveryReport, recover
-from .shutdown import DrainReport, drain
+from .kernel.passivation import PassivationSweep
+from .kernel.registry import ThreadRegistry
+from .door import Door
+from .kernel.runtime import GraphLoop
+from .config.settings import Settings
+from .runs.recovery import RecoveryReport, recover
+from .runs.shutdown import DrainReport, drain
 from .storage import Storage, open_storage
-from .thread import ThreadActor
+from .runs.thread import ThreadActor
 
 log = logging.getLogger("switchboard")
 
@@ -72,7 +74,12 @@ class ActorSystem:
         self.assistants = SyncAssistants(self.ops)
         self.threads = SyncThreads(self.ops)
         self.runs = SyncRuns(self.ops)
-        self.aio = AsyncClient(self.ops)
+        # Storage calls of async callers (HTTP, system.aio) run here, off their event loop: actors/door.py
+        self.storage_executor = None if loop is not None else concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.settings.actor_workers, thread_name_prefix="switchboard-storage"
+        )
+        self.door = Door(self.ops, self.storage_executor)
+        self.aio = AsyncClient(self.door)
         self._stopped = False
         self.recovery: RecoveryReport = recover(self.ctx)
         self.crons = CronScheduler(self.ctx, self.ops)
@@ -194,6 +201,8 @@ class ActorSystem:
             log.exception("closing storage connections failed")
         self.runtime.stop()  # run actors live on the loop: they go with it
         self.ctx.actor_pool.shutdown()
+        if self.storage_executor is not None:
+            self.storage_executor.shutdown(wait=True)
         self.storage.close()
 
     def __enter__(self) -> ActorSystem:

@@ -166,8 +166,8 @@ async def hop_round_trips(trials: int = 3000) -> dict[str, float]:
     """What one cross-thread hand-off costs here: an asyncio caller tells a dispatched actor a message
     that it answers at once, on the thread-actor pool or on the graph loop (p50, microseconds).
     A create+join makes about four such hand-offs that the floor does not."""
-    from actors.dispatch import DispatchedActor, PoolDispatcher
-    from actors.runtime import GraphLoop, wait_future
+    from actors.kernel.dispatch import DispatchedActor, PoolDispatcher
+    from actors.kernel.runtime import GraphLoop, wait_future
 
     class Echo(DispatchedActor):
         def __init__(self, dispatcher: Any) -> None:

@@ -112,8 +112,8 @@ class EmbeddedTarget:
     async def stream_run(self, thread_id: str, strategy: str, input: dict[str, Any], on_created: Any, on_event: Any) -> None:
         # What `system.aio.runs.stream` does, through the operations, so the run id is known at once.
         from actors import ThreadBusy
-        from actors.runtime import wait_future
-        from actors.streams import AsyncSubscription
+        from actors.kernel.runtime import wait_future
+        from actors.kernel.streams import AsyncSubscription
 
         ops = self.system.ops
         run = ops.prepare_run(thread_id, GRAPH_ID, input=input, multitask_strategy=strategy)

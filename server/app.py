@@ -9,7 +9,7 @@ from langgraph_sdk import Auth
 from starlette.applications import Starlette
 
 from actors import ActorSystem
-from actors.auth import Authorizer, authorizer_from_config
+from actors.config.auth import Authorizer, authorizer_from_config
 
 from . import metrics
 from .auth import AuthMiddleware
@@ -20,7 +20,7 @@ from .http_section import apply_http_config
 from .limits import Limits, RequestLimits
 from .routes import assistants, protocol, runs, stateless, system, threads, ui
 from .routing import check_declared
-from actors.project import http_config
+from actors.config.project import http_config
 
 
 def create_app(

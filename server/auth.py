@@ -4,14 +4,14 @@ authorizes what it touches before any route runs, so no route handler needs to k
 Each route declares its resource, action and how auth applies (`Access`, in the route table: see
 `server/routing.py`; a route without a declaration stops the app from starting). For a request,
 the middleware finds the route the router will pick, runs the user's `@auth.on` handler for that
-resource and action (`actors/auth.py`), then applies the answer by `how`:
+resource and action (`actors/config/auth.py`), then applies the answer by `how`:
 
 - `create`: the (possibly edited) `metadata` of the value, plus the filter's `key == value` parts,
   is written into the request body: a record carries its owner from birth. `create_on_thread`
   also checks that the thread in the path is the user's.
 - `object`: the record named in the path must pass the filter, else 404 (as if it did not exist).
 - `search` / `count`: the whole filter (`$eq` and `$contains`) is combined with the body's own
-  `metadata` filter (`actors/filters.py`; a conflicting equality gives an empty answer), so pages
+  `metadata` filter (`actors/config/filters.py`; a conflicting equality gives an empty answer), so pages
   and counts are exact.
 - `ids`: every thread the body names must pass the filter.
 - `batch`: each item of the list is authorized as the single run create it stands for.
@@ -35,9 +35,9 @@ from starlette.requests import Request
 from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from actors.auth import AuthUser, Authorizer, equalities, matches
+from actors.config.auth import AuthUser, Authorizer, equalities, matches
 from actors.errors import Conflict, Forbidden, InvalidInput, NotFound, SwitchboardError
-from actors.filters import combine
+from actors.config.filters import combine
 from actors.models import graph_assistant_id
 
 from .http import JSONResponse, nesting_error
@@ -110,14 +110,14 @@ class AuthMiddleware:
                 value[access.path_id] = object_id
             filters = await self.authorizer.authorize(user, access.resource, access.action, value)
             if access.how == "object":
-                self._check(access.resource, object_id, filters)
+                await self._check(access.resource, object_id, filters)
                 if access.creates_runs and isinstance(body, dict) and isinstance(body.get("params"), dict):
                     # protocol v2's run.start names its assistant in the command's params
                     await self._check_assistant(user, body["params"].get("assistant_id"))
                 if access.action == "update" and isinstance(body, dict) and "metadata" in body:
                     self._stamp(body, filters, value)  # a patch cannot hand the record to someone else
             elif access.how == "ids" and filters:
-                self._check_ids(scope, body, access.ids_field or "", filters)
+                await self._check_ids(scope, body, access.ids_field or "", filters)
             elif access.how in ("search", "count") and filters and isinstance(body, dict):
                 combined = combine(body.get("metadata"), filters)
                 if combined is None:  # asks for someone else's records only
@@ -137,13 +137,13 @@ class AuthMiddleware:
         filters = await self.authorizer.authorize(user, resource, access.action or "", value)
         if on_thread:  # the thread must be the user's too
             if resource == "threads":
-                self._check("threads", thread_id, filters)
+                await self._check("threads", thread_id, filters)
             else:
                 await self._check_object("threads", thread_id, user)
         if access.creates_runs:
             await self._check_assistant(user, body.get("assistant_id"))
         if access.action == "create":
-            self._refuse_taking_over(resource, body, filters)
+            await self._refuse_taking_over(resource, body, filters)
         self._stamp(body, filters, value)
 
     async def _check_assistant(self, user: AuthUser, assistant_id: Any) -> None:
@@ -151,19 +151,19 @@ class AuthMiddleware:
         `assistants.read` handler decides, except for a graph's own assistant, open to all."""
         if not isinstance(assistant_id, str):
             return  # the route answers 422
-        record = self._lookup("assistants", assistant_id)
+        record = await self._lookup("assistants", assistant_id)
         if record is None or (record.metadata or {}).get("created_by") == "system":
             return
         filters = await self.authorizer.authorize(user, "assistants", "read", {"assistant_id": record.assistant_id})
         if filters and not matches(filters, record.metadata):
             raise NotFound(f"Assistant {assistant_id} not found.")
 
-    def _check_ids(self, scope: Scope, body: Any, field: str, filters: dict[str, Any]) -> None:
+    async def _check_ids(self, scope: Scope, body: Any, field: str, filters: dict[str, Any]) -> None:
         ids = body.get(field) if isinstance(body, dict) else None
         if ids is None:
             raise Forbidden(f"with auth on, {scope['path']} needs {field!r} (only your own threads can be touched)")
         for thread_id in ids if isinstance(ids, list) else [ids]:
-            self._check("threads", str(thread_id), filters)
+            await self._check("threads", str(thread_id), filters)
 
     def _stamp(self, body: dict[str, Any], filters: dict[str, Any] | None, value: dict[str, Any]) -> None:
         metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
@@ -171,28 +171,32 @@ class AuthMiddleware:
         if stamped or "metadata" in body:
             body["metadata"] = stamped
 
-    def _refuse_taking_over(self, resource: str, body: dict[str, Any], filters: dict[str, Any] | None) -> None:
+    async def _refuse_taking_over(self, resource: str, body: dict[str, Any], filters: dict[str, Any] | None) -> None:
         """Creating with the id of someone else's record (`if_exists: do_nothing` would return it)."""
         field = f"{resource[:-1]}_id"
         if not filters or resource not in ("threads", "assistants") or not isinstance(body.get(field), str):
             return
-        record = self._lookup(resource, body[field])
+        record = await self._lookup(resource, body[field])
         if record is not None and not matches(filters, getattr(record, "metadata", None)):
             raise Conflict(f"{resource[:-1].capitalize()} {body[field]} already exists.")
 
     async def _check_object(self, resource: str, object_id: str | None, user: AuthUser) -> None:
         filters = await self.authorizer.authorize(user, resource, "read", {"thread_id": object_id})
-        self._check(resource, object_id, filters)
+        await self._check(resource, object_id, filters)
 
-    def _check(self, resource: str, object_id: str | None, filters: dict[str, Any] | None) -> None:
+    async def _check(self, resource: str, object_id: str | None, filters: dict[str, Any] | None) -> None:
         if not filters or object_id is None:
             return
-        record = self._lookup(resource, object_id)
+        record = await self._lookup(resource, object_id)
         if record is not None and not matches(filters, getattr(record, "metadata", None)):
             raise NotFound(f"{resource[:-1].capitalize()} {object_id} not found.")
 
-    def _lookup(self, resource: str, object_id: str) -> Any:
-        """The record as the route will find it (routes normalise UUIDs: `ABC...`, `{...}`, no dashes)."""
+    async def _lookup(self, resource: str, object_id: str) -> Any:
+        """The record as the route will find it; read off the event loop (`actors/door.py`)."""
+        return await self.system.door.call(self._read_record, resource, object_id)
+
+    def _read_record(self, resource: str, object_id: str) -> Any:
+        """Routes normalise UUIDs (`ABC...`, `{...}`, no dashes): so does this look-up."""
         storage = self.system.storage
         try:
             object_id = str(uuid.UUID(object_id))

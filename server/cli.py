@@ -13,10 +13,8 @@ from types import FrameType
 import uvicorn
 
 from actors import ActorSystem, Settings
-from actors.graphs import GraphConfigError
+from actors.config.graphs import GraphConfigError
 from actors.storage import StorageUnavailable
-
-import loadtest.cli
 
 from .app import create_app
 from .limits import Limits
@@ -89,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout, metavar="SECONDS",
         help="seconds an idle keep-alive connection is kept open (default: %(default)s)",
     )
+    import loadtest.cli  # the load-test tool's options; the harness itself loads only when it runs
+
     loadtest.cli.add_parser(commands)
     migrate = commands.add_parser(
         "migrate", help="copy all data (records, checkpoints, store) from one storage into another, empty one"
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 def migrate(args: argparse.Namespace) -> int:
     """Both storages are opened as a server would (so neither may be in use by one), the copy runs on
     one graph loop, and the destination is refused unless it is empty."""
-    from actors.runtime import GraphLoop
+    from actors.kernel.runtime import GraphLoop
     from actors.storage import open_storage
     from actors.storage.copy import NotEmpty, copy_storage
 
@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "loadtest":
+        import loadtest.cli
+
         return loadtest.cli.run(args)
     if args.command == "migrate":
         return migrate(args)

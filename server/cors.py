@@ -20,7 +20,7 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from actors.graphs import GraphConfigError, read_config
+from actors.config.graphs import GraphConfigError, read_config
 
 EXPOSED_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location"]
 

@@ -1,4 +1,6 @@
-"""Errors to HTTP responses, in one table. The body is always `{"detail": "..."}`."""
+"""Errors to HTTP responses: which handler answers which exception class (`EXCEPTION_HANDLERS`).
+A domain error's status is the `status_code` its class declares in `actors/errors.py`. The body is
+always `{"detail": "..."}`."""
 
 from __future__ import annotations
 

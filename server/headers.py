@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from actors.project import HeaderPatterns
+from actors.config.project import HeaderPatterns
 
 NEVER = frozenset({"authorization", "x-api-key", "x-service-key", "x-tenant-id"})
 ALWAYS = frozenset({"langsmith-trace"})

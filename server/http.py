@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors import serde
+from actors.kernel import serde
 from actors.errors import InvalidInput
 
 T = TypeVar("T")
@@ -92,6 +92,12 @@ def _describe(raw: bytes, exc: msgspec.DecodeError) -> str:
     column = len(before) - (before.rfind("\n") + 1) + 1
     near = raw[max(0, pos - 25) : pos + 15].decode("utf-8", errors="replace").replace("\n", " ")
     return f"{what} at line {line}, column {column} (byte {pos}), near: {near.strip()}"
+
+
+def door(request: Request) -> Any:
+    """The operations' door (`actors/door.py`): `await door(request).call(ops.x, ...)` runs the
+    operation's storage calls off this event loop and awaits its reply."""
+    return request.app.state.system.door
 
 
 def path_id(request: Request, name: str) -> str:

@@ -25,8 +25,8 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from actors.loading import import_object
-from actors.project import GraphConfigError, HttpConfig
+from actors.config.loading import import_object
+from actors.config.project import GraphConfigError, HttpConfig
 
 from .headers import HeaderFilter
 from .loopback import serve_loopback_clients

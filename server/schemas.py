@@ -9,10 +9,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Strategy = Literal["reject", "interrupt", "rollback", "enqueue"]
-StreamMode = Literal[
-    "values", "updates", "custom", "debug", "tasks", "checkpoints", "messages", "messages-tuple", "events"
-]
+from actors.models import (
+    Durability, IfNotExists, NodeNames, OnCompletion, OnDisconnect, Strategy, StreamMode, ThreadStatus,
+)
 
 
 class RunCommand(msgspec.Struct, omit_defaults=True):
@@ -33,15 +32,15 @@ class RunCreate(msgspec.Struct, kw_only=True, omit_defaults=True):
     stream_mode: StreamMode | list[StreamMode] = "values"
     stream_subgraphs: bool = False
     stream_resumable: bool = False
-    interrupt_before: Literal["*"] | list[str] | None = None
-    interrupt_after: Literal["*"] | list[str] | None = None
+    interrupt_before: NodeNames | None = None
+    interrupt_after: NodeNames | None = None
     webhook: str | None = None
     multitask_strategy: Strategy | None = None
-    if_not_exists: Literal["create", "reject"] | None = None
-    on_completion: Literal["delete", "keep"] | None = None
-    on_disconnect: Literal["cancel", "continue"] | None = None
+    if_not_exists: IfNotExists | None = None
+    on_completion: OnCompletion | None = None
+    on_disconnect: OnDisconnect | None = None
     after_seconds: float | None = msgspec.field(default=None)
-    durability: Literal["sync", "async", "exit"] | None = None
+    durability: Durability | None = None
     checkpoint_during: bool | None = None
     feedback_keys: list[str] | None = None
 
@@ -92,7 +91,7 @@ class ThreadPatch(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+
 SortOrder = Literal["asc", "desc"]
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000

@@ -11,7 +11,7 @@ from typing import Any
 
 from sse_starlette.sse import EventSourceResponse
 
-from actors.streams import AsyncSubscription
+from actors.kernel.streams import AsyncSubscription
 
 
 def sse_response(

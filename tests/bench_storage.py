@@ -12,7 +12,7 @@ from pathlib import Path
 
 from actors import Settings
 from actors.models import Run, Thread, new_id
-from actors.runtime import GraphLoop
+from actors.kernel.runtime import GraphLoop
 from actors.storage import open_storage
 from tests.backends import BACKENDS, backend_settings
 

@@ -12,7 +12,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError, PermissionDeniedError
 
 from actors import ActorSystem, Settings
-from actors.auth import equalities, matches
+from actors.config.auth import equalities, matches
 from server.app import create_app
 from tests.conftest import LiveServer
 
@@ -306,7 +306,7 @@ async def test_a_thread_made_by_a_run_belongs_to_the_runs_owner(alice, bob):
 
 
 def test_combining_a_request_filter_with_an_imposed_one():
-    from actors.filters import combine, matches_metadata
+    from actors.config.filters import combine, matches_metadata
 
     assert combine({"n": 1}, {"owner": "a"}) == {"n": 1, "owner": "a"}
     assert combine({"owner": "b"}, {"owner": "a"}) is None  # someone else's: nothing can match

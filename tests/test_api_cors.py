@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from actors import ActorSystem, Settings
-from actors.graphs import GraphConfigError
+from actors.config.graphs import GraphConfigError
 from server.app import create_app
 from server.cors import cors_options
 from tests.conftest import LiveServer

@@ -221,7 +221,7 @@ async def test_missed_firings_run_once_then_the_schedule_goes_on_from_now(client
 
 
 def test_schedule_math():
-    from actors.crons import next_fire_time
+    from actors.runs.crons import next_fire_time
 
     at = datetime(2030, 3, 9, 6, 59, 59, tzinfo=timezone.utc)
     assert next_fire_time("0 7 * * *", None, at) == datetime(2030, 3, 9, 7, 0, tzinfo=timezone.utc)

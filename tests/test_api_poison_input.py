@@ -16,7 +16,7 @@ from langgraph_sdk import get_client
 
 from actors import ActorSystem, Settings
 from actors.models import Cron, Run, graph_assistant_id, new_id, now
-from actors.recovery import RESTART_ERROR
+from actors.runs.recovery import RESTART_ERROR
 from server.app import create_app
 from server.http import MAX_DEPTH
 from server.routes.crons import RUN_FIELDS

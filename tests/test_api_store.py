@@ -171,7 +171,7 @@ async def test_query_ranks_by_meaning_when_an_index_is_configured(indexed_server
 
 
 def test_bad_store_index_config_is_a_clear_error(tmp_path):
-    from actors.graphs import GraphConfigError
+    from actors.config.graphs import GraphConfigError
 
     (tmp_path / "langgraph.json").write_text(
         '{"graphs": {"one": "tests.graphs.steps:one_step"}, "store": {"index": {"embed": "./nope.py:embed", "dims": 3}}}'

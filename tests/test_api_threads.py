@@ -216,7 +216,9 @@ async def test_join_thread_stream_reconnect_with_last_event_id_gets_what_it_miss
     )
     assert [p.data["run_id"] for p in missed] == [b["run_id"], b["run_id"]]  # its start and its end
     assert all(int(p.id) > int(seen[-1].id) for p in missed)
-    # a new reader without Last-Event-ID starts from now: nothing is replayed to it
+    # a new reader without Last-Event-ID starts from now: nothing is replayed to it (the last
+    # reader's leaving is seen first, so that the count of 1 below is the new reader's)
+    await asyncio.to_thread(wait_until, lambda: system.ctx.streams.followers(tid) == 0)
     fresh = asyncio.create_task(_follow(client, tid, lambda ev: True, stream_mode="lifecycle"))
     await asyncio.to_thread(wait_until, lambda: system.ctx.streams.followers(tid) == 1)
     c = await client.runs.create(tid, "one", input={"tag": "c"})

@@ -15,7 +15,7 @@ from langgraph_sdk.errors import BadRequestError, ConflictError
 from typing_extensions import TypedDict
 
 from actors import ActorSystem, Settings
-from actors.loading import import_object
+from actors.config.loading import import_object
 from tests.backends import backend_settings
 from tests.conftest import STORAGE
 from tests.graphs.steps import GRAPHS

@@ -1,4 +1,4 @@
-"""Dispatched actors (actors/dispatch.py): pykka's actor contract - one message at a time, in order,
+"""Dispatched actors (actors/kernel/dispatch.py): pykka's actor contract - one message at a time, in order,
 asks answered, stop honoured - while many actors share a few threads."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pykka
 import pytest
 from pykka._envelope import Envelope  # to put a message past is_alive(), as a racing tell would
 
-from actors.dispatch import DispatchedActor, PoolDispatcher
-from actors.runtime import GraphLoop
+from actors.kernel.dispatch import DispatchedActor, PoolDispatcher
+from actors.kernel.runtime import GraphLoop
 from tests.conftest import wait_until
 
 

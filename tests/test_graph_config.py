@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actors import ActorSystem, Settings
-from actors.graphs import GraphConfigError, load_graphs
+from actors.config.graphs import GraphConfigError, load_graphs
 
 CONFIG = Path(__file__).parent / "fixtures" / "config_pkg" / "langgraph.json"
 

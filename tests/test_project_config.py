@@ -15,8 +15,8 @@ import pytest
 from langgraph_sdk import get_sync_client
 
 from actors import ActorSystem, Settings
-from actors.graphs import GraphConfigError, load_graphs
-from actors.loading import import_object
+from actors.config.graphs import GraphConfigError, load_graphs
+from actors.config.loading import import_object
 from tests.server_process import ServerProcess
 
 PROJECT = Path(__file__).parent / "fixtures" / "project"

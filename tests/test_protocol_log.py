@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from actors import serde
+from actors.kernel import serde
 from actors.protocol_log import EventFilter, ProtocolLog, ProtocolLogs, ResumeGap
-from actors.streams import StreamEvent
+from actors.kernel.streams import StreamEvent
 
 
 class Clock:

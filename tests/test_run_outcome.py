@@ -1,4 +1,4 @@
-"""How a run's end is read (actors/driver.py): a run that simply completes takes its final values
+"""How a run's end is read (actors/runs/driver.py): a run that simply completes takes its final values
 from its last `values` chunk; graphs whose stream would not show the whole state or a pause must
 still have their state read. Each case compares the join result and thread status with the
 checkpointed state."""
@@ -13,7 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from actors import ActorSystem
-from actors.driver import values_are_state
+from actors.runs.driver import values_are_state
 
 
 class State(TypedDict, total=False):

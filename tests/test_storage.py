@@ -13,7 +13,7 @@ import pytest
 
 from actors import Settings
 from actors.models import Assistant, Cron, Run, Thread, new_id
-from actors.runtime import GraphLoop
+from actors.kernel.runtime import GraphLoop
 from actors.storage import RecordStorage, StorageUnavailable, open_storage
 from tests.backends import BACKENDS, DURABLE_BACKENDS, backend_settings
 from tests.graphs.steps import async_graph

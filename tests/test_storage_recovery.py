@@ -11,7 +11,7 @@ import pytest
 
 from actors import ActorSystem, Settings
 from actors.models import Run, Thread, graph_assistant_id, new_id, now
-from actors.recovery import RESTART_ERROR
+from actors.runs.recovery import RESTART_ERROR
 from tests.backends import backend_settings
 from tests.conftest import wait_until
 from tests.graphs.steps import GRAPHS

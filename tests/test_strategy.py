@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from actors.strategy import ActiveRun, Decision, decide, merge_stop
+from actors.runs.strategy import ActiveRun, Decision, decide, merge_stop
 
 STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
 ACTIVES = (None, ActiveRun("a"), ActiveRun("a", "interrupt"), ActiveRun("a", "rollback"))

@@ -11,8 +11,8 @@ from .memory import MemoryStorage
 from .record_storage import RecordStorage
 
 if TYPE_CHECKING:
-    from ..runtime import GraphLoop
-    from ..settings import Settings
+    from ..kernel.runtime import GraphLoop
+    from ..config.settings import Settings
 
 __all__ = ["MemoryStorage", "RecordStorage", "Storage", "StorageUnavailable", "open_storage"]
 

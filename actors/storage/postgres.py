@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from ..runtime import GraphLoop
+from ..kernel.runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
 from .postgres_writer import GroupCommitPostgresSaver, PostgresWriter

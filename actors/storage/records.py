@@ -14,7 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from .. import serde
+from ..kernel import serde
 
 T = TypeVar("T")
 

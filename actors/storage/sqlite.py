@@ -18,7 +18,7 @@ from typing import Any
 import aiosqlite
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-from ..runtime import GraphLoop
+from ..kernel.runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
 from .record_storage import RecordStorage

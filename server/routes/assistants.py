@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.runtime import wait_future
-
 from ..headers import configurable_headers
-from ..http import JSONResponse, decode_body, page, path_id, query_bool, uuid_field
+from ..http import JSONResponse, decode_body, door, page, path_id, query_bool, uuid_field
 from ..schemas import AssistantCount, AssistantCreate, AssistantLatest, AssistantPatch, AssistantSearch, AssistantVersions
 from ..routing import Access, Route
 
@@ -34,13 +31,13 @@ async def create(request: Request) -> JSONResponse:
     if body.assistant_id is not None:
         body.assistant_id = uuid_field("assistant_id", body.assistant_id)
     fields = _fields(body)
-    return JSONResponse(_ops(request).create_assistant(fields.pop("graph_id"), **fields))
+    return JSONResponse(await door(request).call(_ops(request).create_assistant, fields.pop("graph_id"), **fields))
 
 
 async def search(request: Request) -> JSONResponse:
     query = await decode_body(request, AssistantSearch, optional=True)
     ops = _ops(request)
-    found = await run_in_threadpool(  # scans storage: keep it off the event loop
+    found = await door(request).call(
         ops.search_assistants,
         query.graph_id, query.metadata, query.limit + 1, query.offset,
         name=query.name, sort_by=query.sort_by, sort_order=query.sort_order,
@@ -50,52 +47,51 @@ async def search(request: Request) -> JSONResponse:
 
 async def count(request: Request) -> JSONResponse:
     query = await decode_body(request, AssistantCount, optional=True)
-    return JSONResponse(await run_in_threadpool(_ops(request).count_assistants, query.graph_id, query.metadata, query.name))
+    return JSONResponse(await door(request).call(_ops(request).count_assistants, query.graph_id, query.metadata, query.name))
 
 
 async def get(request: Request) -> JSONResponse:
-    return JSONResponse(_ops(request).get_assistant(_assistant_id(request)))
+    return JSONResponse(await door(request).call(_ops(request).get_assistant, _assistant_id(request)))
 
 
 async def patch(request: Request) -> JSONResponse:
     body = await decode_body(request, AssistantPatch, optional=True)
-    return JSONResponse(_ops(request).update_assistant(_assistant_id(request), **_fields(body)))
+    return JSONResponse(await door(request).call(_ops(request).update_assistant, _assistant_id(request), **_fields(body)))
 
 
 async def delete(request: Request) -> Response:
-    ops = _ops(request)
-    doomed = ops.delete_assistant(_assistant_id(request), delete_threads=query_bool(request, "delete_threads"))
-    for thread_id in doomed:
-        await wait_future(ops.delete_thread(thread_id))
+    await door(request).call(_ops(request).delete_assistant, _assistant_id(request), delete_threads=query_bool(request, "delete_threads"))
     return Response(status_code=204)
 
 
 async def versions(request: Request) -> JSONResponse:
     query = await decode_body(request, AssistantVersions, optional=True)
-    return JSONResponse(_ops(request).list_assistant_versions(_assistant_id(request), query.metadata, query.limit, query.offset))
+    found = door(request).call(_ops(request).list_assistant_versions, _assistant_id(request), query.metadata, query.limit, query.offset)
+    return JSONResponse(await found)
 
 
 async def set_latest(request: Request) -> JSONResponse:
     body = await decode_body(request, AssistantLatest)
-    return JSONResponse(_ops(request).set_latest_assistant_version(_assistant_id(request), body.version))
+    return JSONResponse(await door(request).call(_ops(request).set_latest_assistant_version, _assistant_id(request), body.version))
 
 
 async def graph(request: Request) -> JSONResponse:
     raw = request.query_params.get("xray", "false")
     xray: bool | int = int(raw) if raw.isdigit() else query_bool(request, "xray")
-    return JSONResponse(await wait_future(_ops(request).assistant_graph(_assistant_id(request), xray, configurable_headers(request))))
+    return JSONResponse(await door(request).call(_ops(request).assistant_graph, _assistant_id(request), xray, configurable_headers(request)))
 
 
 async def schemas(request: Request) -> JSONResponse:
-    return JSONResponse(await wait_future(_ops(request).assistant_schemas(_assistant_id(request), configurable_headers(request))))
+    return JSONResponse(await door(request).call(_ops(request).assistant_schemas, _assistant_id(request), configurable_headers(request)))
 
 
 async def subgraphs(request: Request) -> JSONResponse:
     namespace = request.path_params.get("namespace")
-    found = _ops(request).assistant_subgraphs(
-        _assistant_id(request), namespace, query_bool(request, "recurse"), configurable_headers(request)
+    found = door(request).call(
+        _ops(request).assistant_subgraphs, _assistant_id(request), namespace, query_bool(request, "recurse"),
+        configurable_headers(request),
     )
-    return JSONResponse(await wait_future(found))
+    return JSONResponse(await found)
 
 
 routes = [

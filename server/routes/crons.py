@@ -1,6 +1,6 @@
 """Crons: create (stateless or on a thread), get, patch, delete, search, count.
 
-The records and the firing live in `actors/crons.py` (`system.crons`); this module only decodes,
+The records and the firing live in `actors/runs/crons.py` (`system.crons`); this module only decodes,
 calls it, and encodes.
 """
 
@@ -14,15 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.errors import InvalidInput
-from actors.models import Cron
+from actors.models import Cron, Durability, NodeNames, OnCompletion, Strategy, StreamMode
 
-from ..http import JSONResponse, decode_body, path_id
+from ..http import JSONResponse, decode_body, door, path_id
 from ..schemas import Limit, Offset
 from ..routing import Access, Route
 
-StreamMode = Literal[
-    "values", "updates", "custom", "debug", "tasks", "checkpoints", "messages", "messages-tuple", "events"
-]
 RUN_FIELDS = (
     "input", "config", "context", "interrupt_before", "interrupt_after", "webhook", "multitask_strategy",
     "stream_mode", "stream_subgraphs", "stream_resumable", "durability", "checkpoint_during",
@@ -34,14 +31,14 @@ class CronRunOptions(msgspec.Struct, kw_only=True):
     input: dict[str, Any] | list[Any] | None = None
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
-    interrupt_before: Literal["*"] | list[str] | None = None
-    interrupt_after: Literal["*"] | list[str] | None = None
+    interrupt_before: NodeNames | None = None
+    interrupt_after: NodeNames | None = None
     webhook: str | None = None
-    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
+    multitask_strategy: Strategy | None = None
     stream_mode: StreamMode | list[StreamMode] | None = None
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None
-    durability: Literal["sync", "async", "exit"] | None = None
+    durability: Durability | None = None
     checkpoint_during: bool | None = None
 
     def payload(self) -> dict[str, Any]:
@@ -55,7 +52,7 @@ class CronCreate(CronRunOptions, kw_only=True):
     timezone: str | None = None
     end_time: datetime | None = None
     enabled: bool = True
-    on_run_completed: Literal["delete", "keep"] | None = None
+    on_run_completed: OnCompletion | None = None
 
 
 class CronPatch(CronRunOptions, kw_only=True):
@@ -64,7 +61,7 @@ class CronPatch(CronRunOptions, kw_only=True):
     timezone: str | None = None
     end_time: datetime | None | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | None = None
-    on_run_completed: Literal["delete", "keep"] | None = None
+    on_run_completed: OnCompletion | None = None
 
 
 class CronSearch(msgspec.Struct, kw_only=True):
@@ -101,7 +98,8 @@ def _user_id(request: Request) -> str | None:
 
 async def _create(request: Request, thread_id: str | None) -> JSONResponse:
     body = await decode_body(request, CronCreate)
-    cron = request.app.state.system.crons.create(
+    cron = await door(request).call(
+        request.app.state.system.crons.create,
         body.assistant_id,
         body.schedule,
         thread_id=thread_id,
@@ -125,7 +123,7 @@ async def create_for_thread(request: Request) -> JSONResponse:
 
 
 async def get(request: Request) -> JSONResponse:
-    return JSONResponse(request.app.state.system.crons.get(path_id(request, "cron_id")))
+    return JSONResponse(await door(request).call(request.app.state.system.crons.get, path_id(request, "cron_id")))
 
 
 async def patch(request: Request) -> JSONResponse:
@@ -137,11 +135,11 @@ async def patch(request: Request) -> JSONResponse:
     }
     if body.end_time is not msgspec.UNSET:
         changes["end_time"] = _utc(body.end_time)  # type: ignore[arg-type]
-    return JSONResponse(request.app.state.system.crons.update(cron_id, payload=body.payload(), **changes))
+    return JSONResponse(await door(request).call(request.app.state.system.crons.update, cron_id, payload=body.payload(), **changes))
 
 
 async def delete(request: Request) -> Response:
-    request.app.state.system.crons.delete(path_id(request, "cron_id"))
+    await door(request).call(request.app.state.system.crons.delete, path_id(request, "cron_id"))
     return Response(status_code=204)
 
 
@@ -153,8 +151,8 @@ async def search(request: Request) -> JSONResponse:
     unknown = sorted(set(body.select or ()) - set(CRON_FIELDS))
     if unknown:
         raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(CRON_FIELDS)}")
-    crons = request.app.state.system.crons.search(
-        assistant_id=body.assistant_id, thread_id=body.thread_id, enabled=body.enabled, metadata=body.metadata,
+    crons = await door(request).call(
+        request.app.state.system.crons.search, assistant_id=body.assistant_id, thread_id=body.thread_id, enabled=body.enabled, metadata=body.metadata,
         limit=body.limit, offset=body.offset, sort_by=body.sort_by, sort_order=body.sort_order,
     )
     if body.select:
@@ -165,7 +163,9 @@ async def search(request: Request) -> JSONResponse:
 async def count(request: Request) -> JSONResponse:
     body = await decode_body(request, CronCount, optional=True)
     crons = request.app.state.system.crons
-    return JSONResponse(crons.count(assistant_id=body.assistant_id, thread_id=body.thread_id, metadata=body.metadata))
+    return JSONResponse(
+        await door(request).call(crons.count, assistant_id=body.assistant_id, thread_id=body.thread_id, metadata=body.metadata)
+    )
 
 
 routes = [

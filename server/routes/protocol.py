@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from actors import serde
+from actors.kernel import serde
 from actors.errors import InvalidInput
 from actors.protocol_commands import ProtocolCommands, error_reply, malformed
 from actors.protocol_log import Entry, EventFilter, ProtocolLog, ResumeGap, check_channels
@@ -28,7 +28,7 @@ ALLOWED = "values, updates, messages, tools, custom, lifecycle, input, checkpoin
 
 
 def _commands(app: Any) -> ProtocolCommands:
-    return ProtocolCommands(app.state.system.ops, create_threads=app.state.auth is None)
+    return ProtocolCommands(app.state.system.door, create_threads=app.state.auth is None)
 
 
 def _filter(channels: Any, namespaces: Any = None, depth: Any = None) -> EventFilter | str:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.errors import NotFound
-from actors.options import check_configurable_or_context
-from actors.runtime import wait_future
-from actors.streams import AsyncSubscription
+from actors.runs.options import check_configurable_or_context
+from actors.kernel.runtime import wait_future
+from actors.kernel.streams import AsyncSubscription
 
 from ..headers import configurable_headers, with_configurable_headers
-from ..http import JSONResponse, decode_body, path_id, query_bool, query_int
+from ..http import JSONResponse, decode_body, door, path_id, query_bool, query_int
 from ..schemas import MAX_LIMIT, MAX_OFFSET, RunCreate
 from ..sse import sse_response
 from ..routing import Access, Route
@@ -49,7 +48,7 @@ async def wait(request: Request) -> JSONResponse:
 
 async def create_background(request: Request, thread_id: str | None) -> JSONResponse:
     body = await decode_body(request, RunCreate)
-    run = await wait_future(_ops(request).create_run(thread_id, body.assistant_id, **_options(request, body)))
+    run = await door(request).call(_ops(request).create_run, thread_id, body.assistant_id, **_options(request, body))
     return JSONResponse(run, headers={"Content-Location": _run_path(run.thread_id, run.run_id)})
 
 
@@ -57,28 +56,21 @@ async def create_streaming(request: Request, thread_id: str | None) -> Response:
     """Create a run and stream its events; the subscription opens before the run is submitted."""
     body = await decode_body(request, RunCreate)
     ops = _ops(request)
-    run = ops.prepare_run(thread_id, body.assistant_id, **_options(request, body))
-    subscription = AsyncSubscription(ops.open_stream(run))
-    try:
-        await wait_future(ops.submit_run(run))
-    except BaseException:
-        subscription.close()
-        raise
+    run, subscription = await door(request).stream_run(thread_id, body.assistant_id, **_options(request, body))
     path = _run_path(run.thread_id, run.run_id)
     headers = {"Content-Location": path, "Location": f"{path}/stream"}  # as the reference, resumable or not
     on_disconnect = None
     if body.on_disconnect == "cancel":
-        on_disconnect = lambda: ops.cancel_run(run.thread_id, run.run_id)  # noqa: E731
+        on_disconnect = lambda: door(request).soon(ops.cancel_run, run.thread_id, run.run_id)  # noqa: E731
     return sse_response(subscription, headers=headers, with_ids=body.stream_resumable, on_disconnect=on_disconnect)
 
 
 async def create_waiting(request: Request, thread_id: str | None) -> JSONResponse:
     body = await decode_body(request, RunCreate)
     ops = _ops(request)
-    run = ops.prepare_run(thread_id, body.assistant_id, **_options(request, body))
-    finished = ops.submit_run(run, then_watch=True)
+    run, finished = await door(request).wait_run(thread_id, body.assistant_id, **_options(request, body))
     if body.on_disconnect == "cancel":
-        output = await _unless_disconnected(request, finished, lambda: ops.cancel_run(run.thread_id, run.run_id))
+        output = await _unless_disconnected(request, finished, lambda: door(request).soon(ops.cancel_run, run.thread_id, run.run_id))
     else:
         output = await wait_future(finished)
     path = _run_path(run.thread_id, run.run_id)
@@ -110,34 +102,34 @@ async def list_runs(request: Request) -> JSONResponse:
     limit = query_int(request, "limit", 10, minimum=1, maximum=MAX_LIMIT)
     offset = query_int(request, "offset", 0, maximum=MAX_OFFSET)
     status = request.query_params.get("status")
-    return JSONResponse(await run_in_threadpool(_ops(request).list_runs, thread_id, limit, offset, status))
+    return JSONResponse(await door(request).call(_ops(request).list_runs, thread_id, limit, offset, status))
 
 
 async def get(request: Request) -> JSONResponse:
-    return JSONResponse(_ops(request).get_run(path_id(request, "thread_id"), path_id(request, "run_id")))
+    return JSONResponse(await door(request).call(_ops(request).get_run, path_id(request, "thread_id"), path_id(request, "run_id")))
 
 
 async def delete(request: Request) -> Response:
-    _ops(request).delete_run(path_id(request, "thread_id"), path_id(request, "run_id"))
+    await door(request).call(_ops(request).delete_run, path_id(request, "thread_id"), path_id(request, "run_id"))
     return Response(status_code=204)
 
 
 async def join(request: Request) -> JSONResponse:
     thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
-    return JSONResponse(await wait_future(_ops(request).join_run(thread_id, run_id)))
+    return JSONResponse(await door(request).call(_ops(request).join_run, thread_id, run_id))
 
 
 async def join_stream(request: Request) -> Response:
     thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
     ops = _ops(request)
-    events = ops.join_stream(thread_id, run_id)
+    events = await door(request).call(ops.join_stream, thread_id, run_id)
     last_event_id = request.headers.get("last-event-id")
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     subscription = AsyncSubscription(events, after_id=after)  # resumable runs replay what was missed
-    ops.stream_still_live(run_id, events)
+    await door(request).call(ops.stream_still_live, run_id, events)
     on_disconnect = None
     if query_bool(request, "cancel_on_disconnect"):
-        on_disconnect = lambda: ops.cancel_run(thread_id, run_id)  # noqa: E731
+        on_disconnect = lambda: door(request).soon(ops.cancel_run, thread_id, run_id)  # noqa: E731
     path = _run_path(thread_id, run_id)
     headers = {"Content-Location": path, "Location": f"{path}/stream"}
     return sse_response(subscription, headers=headers, with_ids=events.resumable, on_disconnect=on_disconnect)
@@ -148,13 +140,13 @@ async def cancel(request: Request) -> Response:
     action = request.query_params.get("action", "interrupt")
     ops = _ops(request)
     wait = query_bool(request, "wait")
-    await wait_future(ops.cancel_run(thread_id, run_id, wait=wait, action=action))  # type: ignore[arg-type]
+    await door(request).call(ops.cancel_run, thread_id, run_id, wait=wait, action=action)
     if not wait:
         return Response(status_code=202)
     # As the reference: a waited cancel answers with what a join would (the thread's values after
     # the run), `{}` once there is nothing (a rolled-back run is gone).
     try:
-        output = await wait_future(ops.join_run(thread_id, run_id))
+        output = await door(request).call(ops.join_run, thread_id, run_id)
     except NotFound:
         output = None
     return JSONResponse(output if output is not None else {})

@@ -6,11 +6,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.options import check_configurable_or_context
-from actors.runtime import wait_future
+from actors.runs.options import check_configurable_or_context
 
 from ..headers import configurable_headers, with_configurable_headers
-from ..http import JSONResponse, decode_body, uuid_field
+from ..http import JSONResponse, decode_body, door, uuid_field
 from ..schemas import BatchRunCreate, RunsCancel
 from .runs import create_background, create_streaming, create_waiting
 from ..routing import Access, Route
@@ -37,8 +36,8 @@ async def batch(request: Request) -> JSONResponse:
     requests = [item.request() for item in items]
     for request_options in requests:
         check_configurable_or_context(request_options)
-    runs = request.app.state.system.ops.create_runs_batch([with_configurable_headers(r, headers) for r in requests])
-    return JSONResponse(await wait_future(runs))
+    requests = [with_configurable_headers(r, headers) for r in requests]
+    return JSONResponse(await door(request).call(request.app.state.system.ops.create_runs_batch, requests))
 
 
 async def cancel(request: Request) -> Response:
@@ -46,10 +45,9 @@ async def cancel(request: Request) -> Response:
     action = request.query_params.get("action", "interrupt")
     thread_id = uuid_field("thread_id", body.thread_id) if body.thread_id else None
     run_ids = [uuid_field(f"run_ids[{i}]", r) for i, r in enumerate(body.run_ids or [])]
-    cancelled = request.app.state.system.ops.cancel_runs(
-        thread_id=thread_id, run_ids=run_ids or None, status=body.status, action=action  # type: ignore[arg-type]
+    await door(request).call(
+        request.app.state.system.ops.cancel_runs, thread_id=thread_id, run_ids=run_ids or None, status=body.status, action=action
     )
-    await wait_future(cancelled)
     return Response(status_code=204)
 
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.errors import InvalidInput
-from actors.runtime import wait_future
+from actors.kernel.runtime import wait_future
 
 from ..http import JSONResponse, decode_body, query_bool
 from ..schemas import Limit, Offset

@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.runtime import wait_future
-
 from ..headers import configurable_headers
-from ..http import JSONResponse, decode_body, page, path_id, query_bool, query_struct, uuid_field
+from ..http import JSONResponse, decode_body, door, page, path_id, query_bool, query_struct, uuid_field
 from ..schemas import (
     Checkpoint,
     ThreadCount,
@@ -42,28 +39,29 @@ async def create(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadCreate, optional=True)
     thread_id = uuid_field("thread_id", body.thread_id) if body.thread_id is not None else None
     if not body.supersteps:
-        return JSONResponse(_ops(request).create_thread(thread_id, body.metadata, body.if_exists))
+        return JSONResponse(await door(request).call(_ops(request).create_thread, thread_id, body.metadata, body.if_exists))
     steps = [[msgspec.structs.asdict(u) for u in step.updates] for step in body.supersteps]
-    return JSONResponse(await wait_future(_ops(request).create_thread_with_history(thread_id, body.metadata, body.if_exists, steps)))
+    created = door(request).call(_ops(request).create_thread_with_history, thread_id, body.metadata, body.if_exists, steps)
+    return JSONResponse(await created)
 
 
 async def get(request: Request) -> JSONResponse:
-    return JSONResponse(_ops(request).get_thread(path_id(request, "thread_id")))
+    return JSONResponse(await door(request).call(_ops(request).get_thread, path_id(request, "thread_id")))
 
 
 async def patch(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadPatch)
-    return JSONResponse(await wait_future(_ops(request).update_thread(path_id(request, "thread_id"), body.metadata)))
+    return JSONResponse(await door(request).call(_ops(request).update_thread, path_id(request, "thread_id"), body.metadata))
 
 
 async def delete(request: Request) -> Response:
-    await wait_future(_ops(request).delete_thread(path_id(request, "thread_id")))
+    await door(request).call(_ops(request).delete_thread, path_id(request, "thread_id"))
     return Response(status_code=204)
 
 
 async def search(request: Request) -> JSONResponse:
     q = await decode_body(request, ThreadSearch, optional=True)
-    found = await run_in_threadpool(  # scans storage: keep it off the event loop
+    found = await door(request).call(
         _ops(request).search_threads,
         q.metadata, q.status, q.limit + 1, q.offset, values=q.values, ids=q.ids, sort_by=q.sort_by, sort_order=q.sort_order,
     )
@@ -72,17 +70,17 @@ async def search(request: Request) -> JSONResponse:
 
 async def count(request: Request) -> JSONResponse:
     q = await decode_body(request, ThreadCount, optional=True)
-    return JSONResponse(await run_in_threadpool(_ops(request).count_threads, q.metadata, q.status, q.values))
+    return JSONResponse(await door(request).call(_ops(request).count_threads, q.metadata, q.status, q.values))
 
 
 async def copy(request: Request) -> JSONResponse:
-    return JSONResponse(await wait_future(_ops(request).copy_thread(path_id(request, "thread_id"))))
+    return JSONResponse(await door(request).call(_ops(request).copy_thread, path_id(request, "thread_id")))
 
 
 async def prune(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadPrune)
     thread_ids = [uuid_field(f"thread_ids[{i}]", t) for i, t in enumerate(body.thread_ids)]
-    return JSONResponse({"pruned_count": await wait_future(_ops(request).prune_threads(thread_ids, body.strategy))})
+    return JSONResponse({"pruned_count": await door(request).call(_ops(request).prune_threads, thread_ids, body.strategy)})
 
 
 async def state(request: Request) -> JSONResponse:
@@ -90,26 +88,26 @@ async def state(request: Request) -> JSONResponse:
     checkpoint_id = request.path_params.get("checkpoint_id")
     checkpoint = {"checkpoint_id": checkpoint_id} if checkpoint_id else None
     subgraphs = query_bool(request, "subgraphs")
-    found = _ops(request).get_state(thread_id, checkpoint, subgraphs=subgraphs, headers=configurable_headers(request))
-    return JSONResponse(await wait_future(found))
+    found = door(request).call(_ops(request).get_state, thread_id, checkpoint, subgraphs=subgraphs, headers=configurable_headers(request))
+    return JSONResponse(await found)
 
 
 async def state_at(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadStateAt)
-    found = _ops(request).get_state(
-        path_id(request, "thread_id"), _checkpoint(body.checkpoint), subgraphs=body.subgraphs,
+    found = door(request).call(
+        _ops(request).get_state, path_id(request, "thread_id"), _checkpoint(body.checkpoint), subgraphs=body.subgraphs,
         headers=configurable_headers(request),
     )
-    return JSONResponse(await wait_future(found))
+    return JSONResponse(await found)
 
 
 async def update_state(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadStateUpdate)
-    updated = _ops(request).update_state(
-        path_id(request, "thread_id"), body.values, as_node=body.as_node,
+    updated = door(request).call(
+        _ops(request).update_state, path_id(request, "thread_id"), body.values, as_node=body.as_node,
         checkpoint=_checkpoint(body.checkpoint), checkpoint_id=body.checkpoint_id, headers=configurable_headers(request),
     )
-    return JSONResponse(await wait_future(updated))
+    return JSONResponse(await updated)
 
 
 async def history(request: Request) -> JSONResponse:
@@ -117,11 +115,11 @@ async def history(request: Request) -> JSONResponse:
         q = await decode_body(request, ThreadHistory, optional=True)
     else:
         q = query_struct(request, ThreadHistory)
-    found = _ops(request).get_history(
-        path_id(request, "thread_id"), limit=q.limit, before=_checkpoint(q.before), metadata=q.metadata,
+    found = door(request).call(
+        _ops(request).get_history, path_id(request, "thread_id"), limit=q.limit, before=_checkpoint(q.before), metadata=q.metadata,
         checkpoint=_checkpoint(q.checkpoint), headers=configurable_headers(request),
     )
-    return JSONResponse(await wait_future(found))
+    return JSONResponse(await found)
 
 
 async def join_stream(request: Request) -> Response:
@@ -130,7 +128,8 @@ async def join_stream(request: Request) -> Response:
     last_event_id = request.headers.get("last-event-id")
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     # 404 (thread) or 422 (stream_mode) before the stream starts
-    return sse_response(_Closable(_ops(request).follow_thread(thread_id, modes, after_id=after)), with_ids=True)
+    events = await door(request).call(_ops(request).follow_thread, thread_id, modes, after_id=after)
+    return sse_response(_Closable(events), with_ids=True)
 
 
 class _Closable:

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from actors.project import read_config
+from actors.config.project import read_config
 
-from ..http import JSONResponse
+from ..http import JSONResponse, door
 from ..routing import Access, Route
 
 
 async def ui_components(request: Request) -> JSONResponse:
     system = request.app.state.system
     assistant_id = request.path_params["assistant_id"]
-    graph_id = assistant_id if assistant_id in system.graph_ids else system.ops.get_assistant(assistant_id).graph_id
+    if assistant_id in system.graph_ids:
+        graph_id = assistant_id
+    else:
+        graph_id = (await door(request).call(system.ops.get_assistant, assistant_id)).graph_id
     config_path = system.settings.config_path
     configured = (read_config(config_path).get("ui") or {}) if config_path else {}
     if graph_id not in configured:

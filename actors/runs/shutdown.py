@@ -15,8 +15,8 @@ import time
 
 import msgspec
 
-from .context import SystemContext
-from .operations import Operations
+from ..context import SystemContext
+from ..operations import Operations
 
 log = logging.getLogger("switchboard.shutdown")
 

@@ -16,16 +16,16 @@ import logging
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from langchain_core.messages import message_chunk_to_message
 from langgraph.types import Command, Send
 
-from . import serde
-from .models import RunOutcome
-from .runtime import GraphLoop, current_run_id
-from .streams import RunStream
+from ..kernel import serde
+from ..models import RunOutcome, StreamMode
+from ..kernel.runtime import GraphLoop, current_run_id
+from ..kernel.streams import RunStream
 
 log = logging.getLogger("switchboard.driver")
 
@@ -41,6 +41,8 @@ STREAM_MODES: dict[str, tuple[str, str]] = {
     "messages-tuple": ("messages", "messages"),
     "events": ("", "events"),  # LangChain callback events: astream_events, not a LangGraph mode
 }
+if set(STREAM_MODES) != set(get_args(StreamMode)):  # one list of modes: models.StreamMode
+    raise RuntimeError("every API stream mode needs a mapping here")
 
 
 class RunJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,7 +51,7 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
     thread_id: str
     graph_id: str
-    graph: Any  # a GraphSource (actors/graphs.py): opened on the graph loop with `config` for this run
+    graph: Any  # a GraphSource (actors/config/graphs.py): opened on the graph loop with `config` for this run
     config: dict[str, Any]
     input: Any = None
     command: dict[str, Any] | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 OPERATORS = ("$eq", "$contains")
 

@@ -39,7 +39,7 @@ class Settings(msgspec.Struct, kw_only=True):
     reads, whose thread runs nothing, is dropped after this long idle."""
     actor_workers: int = 16
     """Worker threads thread actors take turns on. A turn may block on a storage call, so a few
-    more than the cores; thread actors no longer hold a thread each (actors/dispatch.py)."""
+    more than the cores; thread actors no longer hold a thread each (actors/kernel/dispatch.py)."""
     max_sync_workers: int = 64
     """Threads for sync graph nodes."""
     send_webhooks: bool = True

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from .driver import RunJob
-from .errors import InvalidInput
-from .graphs import GraphRegistry
-from .models import Assistant, Run
+from ..errors import InvalidInput
+from ..config.graphs import GraphRegistry
+from ..models import Assistant, Run, RunOptions
 from .options import check_run_options
 
 
 def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
     """Assistant config, then the run's config on top; identifiers LangGraph and rollback rely on."""
-    requested: dict[str, Any] = run.kwargs.get("config") or {}
+    options = run.options
+    requested: dict[str, Any] = options.config or {}
     config: dict[str, Any] = {**assistant.config, **requested}
     configurable = {
         **(assistant.config.get("configurable") or {}),
@@ -23,8 +26,8 @@ def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
         "assistant_id": assistant.assistant_id,
         "graph_id": assistant.graph_id,
     }
-    checkpoint = run.kwargs.get("checkpoint") or {}
-    checkpoint_id = run.kwargs.get("checkpoint_id") or checkpoint.get("checkpoint_id")
+    checkpoint = options.checkpoint or {}
+    checkpoint_id = options.checkpoint_id or checkpoint.get("checkpoint_id")
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
     if checkpoint.get("checkpoint_ns"):
@@ -48,14 +51,18 @@ def build_job(run: Run, assistant: Assistant, graphs: GraphRegistry) -> RunJob:
     kwargs = run.kwargs
     if not isinstance(kwargs, dict):
         raise InvalidInput(f"the stored run's options are not an object ({type(kwargs).__name__})")
-    check_run_options(kwargs)
-    stream_mode = kwargs.get("stream_mode") or ["values"]
+    check_run_options(kwargs)  # the shapes, with messages naming the field
+    try:
+        options = run.options
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"the stored run's options: {exc}") from None
+    stream_mode = options.stream_mode or ["values"]
     if isinstance(stream_mode, str):
         stream_mode = [stream_mode]
-    context = kwargs.get("context")
+    context = options.context
     if assistant.context:
         context = {**assistant.context, **(context or {})}
-    if kwargs.get("input") is not None and kwargs.get("command") is not None:
+    if options.input is not None and options.command is not None:
         raise InvalidInput("input and command cannot both be given")
     return RunJob(
         run_id=run.run_id,
@@ -63,21 +70,21 @@ def build_job(run: Run, assistant: Assistant, graphs: GraphRegistry) -> RunJob:
         graph_id=assistant.graph_id,
         graph=graphs.source(assistant.graph_id),
         config=merged_config(assistant, run),
-        input=kwargs.get("input"),
-        command=kwargs.get("command"),
+        input=options.input,
+        command=options.command,
         stream_mode=tuple(stream_mode),
-        stream_subgraphs=bool(kwargs.get("stream_subgraphs")),
-        interrupt_before=kwargs.get("interrupt_before"),
-        interrupt_after=kwargs.get("interrupt_after"),
+        stream_subgraphs=bool(options.stream_subgraphs),
+        interrupt_before=options.interrupt_before,
+        interrupt_after=options.interrupt_after,
         context=context,
-        durability=_durability(kwargs),
+        durability=_durability(options),
     )
 
 
-def _durability(kwargs: dict[str, Any]) -> str | None:
+def _durability(options: RunOptions) -> str | None:
     """`durability`, or the older `checkpoint_during` it replaced (false: checkpoint at exit only)."""
-    if kwargs.get("durability") is not None:
-        return kwargs["durability"]
-    if kwargs.get("checkpoint_during") is not None:
-        return "async" if kwargs["checkpoint_during"] else "exit"
+    if options.durability is not None:
+        return options.durability
+    if options.checkpoint_during is not None:
+        return "async" if options.checkpoint_during else "exit"
     return None

@@ -138,7 +138,7 @@ class DispatchedActor(pykka.Actor):
     def start(cls, *args: Any, **kwargs: Any) -> pykka.ActorRef[Any]:  # type: ignore[override]
         """As pykka's, minus its global `ActorRegistry`: registering and unregistering there scans
         one process-wide list (O(live actors) per run end, measured at 3 % of create+join), and a
-        system keeps its own registry of thread actors (`actors/registry.py`)."""
+        system keeps its own registry of thread actors (`actors/kernel/registry.py`)."""
         actor = cls(*args, **kwargs)
         actor._start_actor_loop()
         return actor.actor_ref

@@ -24,9 +24,9 @@ from typing import Any
 import msgspec
 
 from . import messages as m
-from . import serde
-from .context import SystemContext
-from .models import Run, now
+from ..kernel import serde
+from ..context import SystemContext
+from ..models import Run, now
 from .options import run_delay
 
 log = logging.getLogger("switchboard.recovery")

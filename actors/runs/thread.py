@@ -18,13 +18,13 @@ import msgspec
 import pykka
 
 from . import messages as m
-from . import serde
-from .context import SystemContext
-from .dispatch import DispatchedActor
-from .errors import NotFound, SwitchboardError, ThreadBusy
+from ..kernel import serde
+from ..context import SystemContext
+from ..kernel.dispatch import DispatchedActor
+from ..errors import Conflict, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .options import run_delay
-from .models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
+from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
 from .run import RunActor
 from .strategy import ActiveRun, QueuedFate, decide, merge_stop
 
@@ -37,7 +37,7 @@ BUSY_DETAIL = "Thread is already running a task. Wait for it to finish or choose
 class ThreadActor(DispatchedActor):
     def __init__(self, thread_id: str, ctx: SystemContext) -> None:
         super().__init__()
-        self.dispatcher = ctx.actor_pool  # thread actors share a pool of workers: actors/dispatch.py
+        self.dispatcher = ctx.actor_pool  # thread actors share a pool of workers: actors/kernel/dispatch.py
         self.thread_id = thread_id
         self.ctx = ctx
         self.storage = ctx.storage
@@ -48,6 +48,7 @@ class ThreadActor(DispatchedActor):
         self.queue: deque[str] = deque()
         self.cancel_waiters: dict[str, list[m.Reply]] = {}
         self.deleting: list[m.Reply] = []
+        self.writing = False  # a WriteState is in flight on the graph loop: no run starts meanwhile
         self.last_active = time.monotonic()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -87,6 +88,12 @@ class ThreadActor(DispatchedActor):
                 message.reply.set_result(self._patch(message.metadata))
             case m.DeleteThread():
                 self._delete_thread(message.reply)
+            case m.DeleteRun():
+                self._delete_ended_run(message)
+            case m.WriteState():
+                self._write_state(message)
+            case m.StateWritten():
+                self._state_written(message)
             case m.RunDue():
                 self._run_due(message.run_id)
             case m.PassivateIfIdle():
@@ -142,7 +149,7 @@ class ThreadActor(DispatchedActor):
         self._start_next()
 
     def _start_next(self) -> None:
-        while self.active is None and self.queue and not self.ctx.draining:
+        while self.active is None and self.queue and not self.ctx.draining and not self.writing:
             run_id = self.queue.popleft()
             run = self.storage.get_run(run_id)
             if run is None or run.status != "pending":
@@ -166,7 +173,7 @@ class ThreadActor(DispatchedActor):
             self.active, self.phase = ActiveRun(run_id), "running"
             self.active_graph_id = job.graph_id
             self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)
-        if self.active is None and not self.queue:
+        if self.active is None and not self.queue and not self.writing:
             self._became_idle()
 
     # --- stopping -------------------------------------------------------------------------------
@@ -306,6 +313,58 @@ class ThreadActor(DispatchedActor):
             raise NotFound(f"Thread {self.thread_id} not found.")
         return self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **metadata})
 
+    def _delete_ended_run(self, msg: m.DeleteRun) -> None:
+        run = self.storage.get_run(msg.run_id)
+        if run is None or run.thread_id != self.thread_id:
+            msg.reply.set_exception(NotFound(f"Run {msg.run_id} not found."))
+        elif run.status in ("pending", "running"):
+            msg.reply.set_exception(Conflict(f"Run {msg.run_id} is {run.status}; cancel it before deleting it."))
+        else:
+            self.storage.delete_run(msg.run_id)
+            msg.reply.set_result(None)
+
+    def _has_runs(self) -> bool:
+        """A run is running or pending; a delayed one (`after_seconds`) not yet due counts too, as
+        on the reference: the state would change under it."""
+        return self.active is not None or bool(self.queue) or bool(self.storage.list_runs(self.thread_id, status="pending"))
+
+    def _write_state(self, msg: m.WriteState) -> None:
+        thread = self.storage.get_thread(self.thread_id)
+        if thread is None or self.deleting:
+            msg.reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
+            return
+        if self.writing or self._has_runs():
+            msg.reply.set_exception(Conflict(msg.busy_detail))
+            return
+        written = self.ctx.runtime.submit(msg.write(thread))  # may raise (no graph): the reply fails
+        self.writing = True
+        written.add_done_callback(partial(self._tell_written, msg.reply))
+
+    def _tell_written(self, reply: m.Reply, written: Any) -> None:
+        error = written.exception() if not written.cancelled() else SwitchboardError("the state write was cancelled")
+        self.actor_ref.tell(m.StateWritten(change=None if error else written.result(), error=error, reply=reply))
+
+    def _state_written(self, msg: m.StateWritten) -> None:
+        self.writing = False
+        try:
+            if msg.error is not None:
+                msg.reply.set_exception(msg.error)
+                return
+            change = msg.change
+            assert change is not None
+            updated = None
+            if change.thread_fields:  # no run is active: the write's outcome is the thread's status
+                updated = self.storage.update_thread(self.thread_id, **change.thread_fields)
+            feed = self.ctx.streams.feed(self.thread_id)
+            if change.event is not None and feed is not None:  # followers with stream_mode=state_update
+                feed.publish("state_update", change.event)
+            msg.reply.set_result(updated if change.reply_with_thread else change.result)
+        finally:
+            if self.deleting:
+                self._finish_delete()
+            else:
+                self._start_next()
+
     def _delete_thread(self, reply: m.Reply) -> None:
         if self.storage.get_thread(self.thread_id) is None:
             reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
@@ -314,7 +373,7 @@ class ThreadActor(DispatchedActor):
         for queued in list(self.queue):
             self._delete_run(queued, f"Run {queued} was deleted with its thread.")
         self.queue.clear()
-        if self.active is None:
+        if self.active is None and not self.writing:  # else when the run or the write is over
             self._finish_delete()
         elif self.phase == "running":
             self._stop_active("interrupt")
@@ -340,10 +399,10 @@ class ThreadActor(DispatchedActor):
             self.storage.update_thread(self.thread_id, status="idle")
 
     def _passivate(self) -> None:
-        # Ticks come from one sweep for all actors (actors/passivation.py), so going idle costs no
+        # Ticks come from one sweep for all actors (actors/kernel/passivation.py), so going idle costs no
         # timer; an idle actor stops between one and one and a half idle timeouts after its last
         # message.
-        if self.active is not None or self.queue or self.cancel_waiters or self.deleting:
+        if self.active is not None or self.queue or self.cancel_waiters or self.deleting or self.writing:
             return
         if time.monotonic() - self.last_active < self.ctx.settings.idle_timeout:
             return

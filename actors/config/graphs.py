@@ -3,7 +3,7 @@
 `{"dependencies": ["."], "graphs": {"agent": "./agent.py:graph", "other": {"path": "pkg.mod:make_graph",
 "description": "..."}}}`: paths are relative to the config file; `dependencies` entries become
 importable; `env` is applied first. An attribute may be a compiled graph, an uncompiled
-`StateGraph`, or a **factory** (actors/factories.py): a function called each time the graph is
+`StateGraph`, or a **factory** (actors/config/factories.py): a function called each time the graph is
 needed - for each run with that run's config, for state reads and for introspection - as the
 reference server does.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from langgraph.pregel import Pregel
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 from .factories import AccessContext, GraphFactory
 from .project import GraphConfigError, apply_env, graph_description, graph_path, read_config
 

@@ -22,7 +22,7 @@ from langgraph_sdk import Auth
 from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
 from langgraph_sdk.auth.types import AuthContext
 
-from .errors import Forbidden, InvalidInput, SwitchboardError, Unauthorized
+from ..errors import Forbidden, InvalidInput, SwitchboardError, Unauthorized
 from .filters import is_operators, matches_metadata
 from .graphs import GraphConfigError, read_config
 from .loading import import_object

@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 
 import httpx
 
-from . import serde
-from .errors import InvalidInput
-from .models import now
+from ..kernel import serde
+from ..errors import InvalidInput
+from ..models import now
 
 log = logging.getLogger("switchboard.webhooks")
 

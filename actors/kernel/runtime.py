@@ -84,10 +84,6 @@ class TrackingExecutor(concurrent.futures.ThreadPoolExecutor):
         for wake in waiters:
             wake()
 
-    def inflight(self, run_id: str) -> int:
-        with self._lock:
-            return self._inflight.get(run_id, 0)
-
     async def drained(self, run_id: str) -> None:
         """Return once no sync call of `run_id` is executing any more."""
         loop = asyncio.get_running_loop()
@@ -142,7 +138,7 @@ class GraphLoop:
         return future
 
     def execute(self, turn: Callable[[], None]) -> None:
-        """The dispatcher of actors that live on this loop (`actors/dispatch.py`): run `turn` soon."""
+        """The dispatcher of actors that live on this loop (`actors/kernel/dispatch.py`): run `turn` soon."""
         if self.on_loop():
             self.loop.call_soon(turn)
         else:
@@ -154,10 +150,6 @@ class GraphLoop:
             coro.close()
             raise RuntimeError("waiting on the graph loop from the graph loop itself would deadlock; await it instead")
         return self.submit(coro).result(timeout)
-
-    async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the graph loop from another event loop."""
-        return await wait_future(self.submit(coro))
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         if self.on_loop():

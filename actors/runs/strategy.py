@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from .models import StopAction, Strategy
+from ..models import StopAction, Strategy
 
 QueuedFate = Literal["interrupted", "deleted"]
 

@@ -4,7 +4,7 @@ The graph itself runs on the graph loop (`RunDriver`); this actor's mailbox only
 messages, so a `StopRun` is handled at once even while a long step executes. When the driver has
 really stopped, the actor reports `RunEnded` to its thread actor and stops itself.
 
-The actor is dispatched on the graph loop too (`actors/dispatch.py`): its handlers never block (they
+The actor is dispatched on the graph loop too (`actors/kernel/dispatch.py`): its handlers never block (they
 signal the driver, or tell the thread actor), and living beside its driver spares every run an OS
 thread and a hand-off at its start and at its end.
 """
@@ -17,12 +17,12 @@ from typing import Any
 
 import pykka
 
-from .dispatch import DispatchedActor
+from ..kernel.dispatch import DispatchedActor
 from .driver import RunDriver, RunJob
 from .messages import DriverFinished, RunEnded, StopRun
-from .models import RunOutcome
-from .runtime import GraphLoop
-from .streams import RunStream
+from ..models import RunOutcome
+from ..kernel.runtime import GraphLoop
+from ..kernel.streams import RunStream
 
 log = logging.getLogger("switchboard.run")
 

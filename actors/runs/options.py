@@ -13,8 +13,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import BadRequest, InvalidInput
-from .models import Run
+import msgspec
+
+from ..errors import BadRequest, InvalidInput
+from ..models import Run
 
 MAX_AFTER_SECONDS = 366 * 24 * 3600.0
 """A delayed run waits at most a (leap) year; beyond that it is a mistake, not a schedule (use a cron)."""
@@ -146,7 +148,10 @@ def check_configurable_or_context(options: Mapping[str, Any]) -> None:
 def run_delay(run: Run) -> float:
     """Seconds a stored run waits before it is due; an unusable value counts as none (the run is
     then started, and its options check ends it `error`)."""
-    value = run.kwargs.get("after_seconds") if isinstance(run.kwargs, Mapping) else None
+    try:
+        value = run.options.after_seconds
+    except msgspec.ValidationError:
+        return 0.0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         return 0.0
     return float(min(value, MAX_AFTER_SECONDS))

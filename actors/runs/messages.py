@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from .models import Run, RunOutcome, StopAction
+from ..models import Run, RunOutcome, StopAction
 
 Reply = concurrent.futures.Future  # the caller waits on it; the actor sets it exactly once
 
@@ -71,6 +71,45 @@ class DeleteThread(msgspec.Struct, frozen=True, tag=True):
     reply: Any
 
 
+class DeleteRun(msgspec.Struct, frozen=True, tag=True):
+    """Delete one ended run's record. Fails with `NotFound`, or `Conflict` while it is pending or
+    running (in the order of the mailbox: a run accepted just before is seen pending)."""
+
+    run_id: str
+    reply: Any
+
+
+class WriteState(msgspec.Struct, frozen=True, tag=True):
+    """Change the thread's checkpoints (a state update, a new thread's supersteps, a prune) while
+    none of its runs is running or pending: refused with `Conflict` otherwise. Runs accepted while
+    the write is in flight wait for it; the actor records the thread's new state when it is done.
+
+    `write(thread)` (called by the actor with the current `Thread` record; may raise to refuse)
+    returns the coroutine that writes, run on the graph loop, whose result is a `StateChange`."""
+
+    write: Any
+    busy_detail: str
+    reply: Any
+
+
+class StateChange(msgspec.Struct, frozen=True):
+    """What a `WriteState` did: the reply, the thread record's new fields and the `state_update`
+    event for the thread's followers. `reply_with_thread` replies with the updated record instead."""
+
+    result: Any = None
+    thread_fields: dict[str, Any] | None = None
+    event: dict[str, Any] | None = None
+    reply_with_thread: bool = False
+
+
+class StateWritten(msgspec.Struct, frozen=True, tag=True):
+    """From the graph loop: the coroutine of a `WriteState` has returned (`change`) or failed."""
+
+    change: StateChange | None
+    error: Any
+    reply: Any
+
+
 class PassivateIfIdle(msgspec.Struct, frozen=True, tag=True):
     """The passivation sweep's tick: stop this actor if it has been idle for `idle_timeout` (its
     state is in storage)."""
@@ -93,6 +132,7 @@ class DriverFinished(msgspec.Struct, frozen=True, tag=True):
 
 
 ThreadMessage = (
-    CreateRun | CancelRun | RunEnded | RollbackDone | RunDue | PatchThread | DeleteThread | PassivateIfIdle
+    CreateRun | CancelRun | RunEnded | RollbackDone | RunDue | PatchThread | DeleteThread | DeleteRun | WriteState
+    | StateWritten | PassivateIfIdle
 )
 RunMessage = StopRun | DriverFinished

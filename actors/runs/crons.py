@@ -30,14 +30,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from croniter import CroniterBadDateError, croniter
 
-from .context import SystemContext
-from .errors import InvalidInput, NotFound
-from .filters import matches_metadata
-from .models import Cron, new_id, now
+from ..context import SystemContext
+from ..errors import InvalidInput, NotFound
+from ..config.filters import matches_metadata
+from ..models import Cron, new_id, now
 from .options import check_run_options
 
 if TYPE_CHECKING:
-    from .operations import Operations
+    from ..operations import Operations
 
 log = logging.getLogger("switchboard.crons")
 
@@ -104,17 +104,27 @@ class CronScheduler:
     async def _run(self) -> None:
         self._wake = asyncio.Event()
         while True:
-            try:
-                self.tick()
-            except Exception:  # a bad record must not stop every other cron
-                log.exception("cron scheduler tick failed")
-            due = self.next_due()
+            due = await self._off_the_loop(self._tick_then_next_due)
             delay = MAX_SLEEP if due is None else max(0.0, min(MAX_SLEEP, (due - self.clock()).total_seconds()))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
+
+    async def _off_the_loop(self, fn: Callable[[], Any]) -> Any:
+        """Storage calls stay off the graph loop, where every run's steps take turns (a system on
+        the caller's loop keeps its records in memory and has no threads: inline there)."""
+        if self.ctx.runtime.adopted:
+            return fn()
+        return await asyncio.to_thread(fn)
+
+    def _tick_then_next_due(self) -> datetime | None:
+        try:
+            self.tick()
+        except Exception:  # a bad record must not stop every other cron
+            log.exception("cron scheduler tick failed")
+        return self.next_due()
 
     # --- firing ----------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
-from . import messages as m
-from .context import SystemContext
+from ..runs import messages as m
+from ..context import SystemContext
 
 
 class PassivationSweep:

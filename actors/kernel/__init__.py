@@ -1,0 +1,1 @@
+"""The actor kernel: dispatchers, the graph loop, run streams, the thread registry, passivation, reply futures."""
