@@ -1,6 +1,6 @@
 """Waiting for runs to end (`join`, `wait`, `cancel?wait=1`) without polling.
 
-The thread actor records a run's terminal status and output *under this lock* and wakes its waiters;
+The thread actor records a run's terminal status and output, then wakes its waiters under this lock;
 a joiner checks the status and registers under the same lock, so no end can slip between the two.
 """
 
@@ -39,11 +39,13 @@ class RunWatchers:
 
     def finish(self, run_id: str, output: Any, record: Callable[[], Run | None]) -> None:
         """Persist the end of a run (`record` writes its status) and wake whoever waits for it."""
+        # Output first, status last: a crash in between leaves a non-terminal run, which start-up
+        # recovery ends (and gives an output), never a finished run without output. The writes
+        # happen outside the lock (they may wait out a database outage): a joiner that registers
+        # before the pop below is woken by it, one that comes after it sees the terminal status.
+        self.storage.set_run_output(run_id, output)
+        record()
         with self.lock:
-            # Output first, status last: a crash in between leaves a non-terminal run, which
-            # start-up recovery ends (and gives an output), never a finished run without output.
-            self.storage.set_run_output(run_id, output)
-            record()
             waiters = self._waiters.pop(run_id, [])
         for future in waiters:
             if not future.done():  # a waiter may have given up (cancelled); the others still hear

@@ -15,6 +15,7 @@ from . import metrics
 from .auth import AuthMiddleware
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
+from .storage_gate import StorageGate
 from .routes import assistants, runs, stateless, system, threads
 
 
@@ -44,6 +45,8 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
     )
     if authorizer is not None:
         app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system)
+    if getattr(actor_system.storage, "health", None) is not None:  # outside auth: its look-ups need storage too
+        app.add_middleware(StorageGate, health=actor_system.storage.health)
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
     return app
