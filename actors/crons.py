@@ -31,7 +31,7 @@ import msgspec
 from croniter import croniter
 
 from .context import SystemContext
-from .errors import InvalidInput, NotFound
+from .errors import DatabaseUnavailable, InvalidInput, NotFound
 from .filters import matches_metadata
 from .models import Cron, new_id, now
 
@@ -101,6 +101,8 @@ class CronScheduler:
         while True:
             try:
                 self.tick()
+            except DatabaseUnavailable as exc:  # the next tick tries again
+                log.warning("cron scheduler tick skipped: %s", exc)
             except Exception:  # a bad record must not stop every other cron
                 log.exception("cron scheduler tick failed")
             due = self.next_due()

@@ -102,7 +102,6 @@ def test_postgres_outage_under_load_answers_503_and_recovers(cluster, outage, pa
             return history, probes, fresh, errors
 
         history, probes, fresh, errors = asyncio.run(scenario())
-        open("/tmp/hf-server.log", "w").write(open(server.log.name).read())
 
     statuses = Counter(history.final_status.values())
     # The multitask rules held. The only complaints: requests refused while the database was away,
