@@ -248,3 +248,41 @@ def test_runs_accepted_before_an_outage_run_after_it(flaky_system):
     flaky.up(system.storage.health)
     assert system.runs.join(tid, queued["run_id"]) == {"done": ["held", "held"]}
     assert [system.runs.get(tid, r["run_id"])["status"] for r in (first, queued)] == ["success", "success"]
+
+
+# --- over HTTP ---------------------------------------------------------------------------------------
+
+
+def test_http_answers_503_with_retry_after_while_down_and_ok_reports_it(flaky_system):
+    import httpx
+
+    from server.app import create_app
+    from tests.conftest import LiveServer
+
+    system, flaky = flaky_system
+    with LiveServer(create_app(system, own_system=False)) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/ok").json() == {"ok": True, "services": {"database": "skipped"}}
+        assert http.get("/ok", params={"check_db": 1}).json() == {"ok": True, "services": {"database": "healthy"}}
+        assert http.get("/ok", params={"check_db": 2}).status_code == 422
+        tid = http.post("/threads", json={}).json()["thread_id"]
+        flaky.down(psycopg.errors.AdminShutdown("terminating connection due to administrator command"))
+        first = http.post("/threads", json={})  # finds the database away
+        assert first.status_code == 503 and first.headers["Retry-After"] == "2"
+        assert "AdminShutdown" in first.json()["detail"]
+        for response in (http.get(f"/threads/{tid}"), http.post(f"/threads/{tid}/runs", json={"assistant_id": "held"})):
+            assert response.status_code == 503 and response.headers["Retry-After"] == "2"
+        ok = http.get("/ok")
+        assert ok.status_code == 503 and ok.json()["services"] == {"database": "unhealthy"} and ok.json()["ok"] is False
+        flaky.up(system.storage.health)
+        assert http.get("/ok").status_code == 200
+        assert http.get(f"/threads/{tid}").status_code == 200
+
+
+def test_ok_on_memory_storage_has_the_reference_shape(live_server):
+    import httpx
+
+    response = httpx.get(f"{live_server.url}/ok")
+    if response.json()["services"]:  # the suite runs on SQLite / PostgreSQL too (.ci/run)
+        assert response.json() == {"ok": True, "services": {"database": "skipped"}}
+    else:
+        assert response.json() == {"ok": True, "services": {}}
