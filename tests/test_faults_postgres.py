@@ -122,6 +122,7 @@ def test_postgres_outage_under_load_answers_503_and_recovers(cluster, outage, pa
     assert by_status[("create thread", 503)] > 0 and by_status[("ok", 503)] > 0, by_status
     assert all("retry-after" in headers for _, status, _, headers in probes if status == 503)
     slowest = max(latency for _, _, latency, _ in probes)
+    print(f"\nwhile PostgreSQL was down {outage:g} s: {dict(by_status)}, slowest {slowest * 1000:.0f} ms; runs {dict(statuses)}")
     assert slowest < 4.0, f"a request took {slowest:.1f}s while the database was away"
     assert fresh == ["success"] * len(fresh)
 

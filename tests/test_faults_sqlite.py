@@ -103,6 +103,7 @@ def test_sqlite_full_disk_under_load_answers_503_and_recovers(small_disk: Path):
     assert by_kind[("read thread", 200)] > 0 and not by_kind[("read thread", 503)], by_kind  # reads still work
     assert {status for _, status, _ in probes} <= {200, 503}, by_kind
     slowest = max(latency for _, _, latency in probes)
+    print(f"\nwhile the disk was full: {dict(by_kind)}, slowest {slowest * 1000:.0f} ms; runs {dict(statuses)}")
     assert slowest < 2.0, f"a request took {slowest:.1f}s on the full disk"
 
 
