@@ -40,6 +40,7 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
     )
     app.state.system = actor_system
     app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes])
+    app.router.routes[:] = meta.with_allowed_methods(app.router.routes)  # OPTIONS; 405 with every method in Allow
     app.state.auth = authorizer = Authorizer(auth) if auth is not None else authorizer_from_config(
         actor_system.settings.config_path
     )

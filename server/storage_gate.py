@@ -21,7 +21,7 @@ class StorageGate:
         self.health = health
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in EXEMPT:
+        if scope["type"] == "http" and scope["path"] not in EXEMPT and scope["method"] != "OPTIONS":
             if self.health.refuses(write=scope["method"] not in READS):
                 error = self.health.unavailable()
                 response = JSONResponse(

@@ -18,6 +18,7 @@ from actors.errors import InvalidInput
 from actors.models import Cron
 
 from ..http import JSONResponse, decode_body, path_id
+from ..openapi import responds
 
 StreamMode = Literal[
     "values", "updates", "custom", "debug", "tasks", "checkpoints", "messages", "messages-tuple", "events"
@@ -115,18 +116,22 @@ async def _create(request: Request, thread_id: str | None) -> JSONResponse:
     return JSONResponse(cron)
 
 
+@responds(Cron)
 async def create(request: Request) -> JSONResponse:
     return await _create(request, None)
 
 
+@responds(Cron)
 async def create_for_thread(request: Request) -> JSONResponse:
     return await _create(request, path_id(request, "thread_id"))
 
 
+@responds(Cron)
 async def get(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.system.crons.get(path_id(request, "cron_id")))
 
 
+@responds(Cron)
 async def patch(request: Request) -> JSONResponse:
     cron_id = path_id(request, "cron_id")
     body = await decode_body(request, CronPatch)
@@ -139,6 +144,7 @@ async def patch(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.system.crons.update(cron_id, payload=body.payload(), **changes))
 
 
+@responds(status=204)
 async def delete(request: Request) -> Response:
     request.app.state.system.crons.delete(path_id(request, "cron_id"))
     return Response(status_code=204)
@@ -147,6 +153,7 @@ async def delete(request: Request) -> Response:
 CRON_FIELDS = Cron.__struct_fields__
 
 
+@responds(Cron, selectable=True)
 async def search(request: Request) -> JSONResponse:
     body = await decode_body(request, CronSearch, optional=True)
     if body.limit < 0 or body.offset < 0:
@@ -163,6 +170,7 @@ async def search(request: Request) -> JSONResponse:
     return JSONResponse(crons)
 
 
+@responds(int)
 async def count(request: Request) -> JSONResponse:
     body = await decode_body(request, CronCount, optional=True)
     crons = request.app.state.system.crons

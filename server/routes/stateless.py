@@ -3,29 +3,37 @@ ends unless `on_completion: "keep"`; batches of runs; cancelling many runs at on
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from actors.runtime import wait_future
+from actors.models import Run, StopAction
 
 from ..http import JSONResponse, decode_body, uuid_field
+from ..openapi import responds
 from ..schemas import BatchRunCreate, RunsCancel
 from .runs import create_background, create_streaming, create_waiting
 
 
+@responds(Run, also=(409,))
 async def create(request: Request) -> JSONResponse:
     return await create_background(request, None)
 
 
+@responds(str, media_type="text/event-stream", also=(409,))
 async def stream(request: Request) -> Response:
     return await create_streaming(request, None)
 
 
+@responds(Any, also=(409,))
 async def wait(request: Request) -> JSONResponse:
     return await create_waiting(request, None)
 
 
+@responds(list[Run], also=(409,))
 async def batch(request: Request) -> JSONResponse:
     items = await decode_body(request, list[BatchRunCreate])
     for i, item in enumerate(items):
@@ -35,6 +43,7 @@ async def batch(request: Request) -> JSONResponse:
     return JSONResponse(await wait_future(runs))
 
 
+@responds(status=204, also=(404,), query={"action": StopAction})
 async def cancel(request: Request) -> Response:
     body = await decode_body(request, RunsCancel)
     action = request.query_params.get("action", "interrupt")

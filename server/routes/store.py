@@ -8,7 +8,7 @@ loop, where the store lives (a database-backed store's connections belong to tha
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from langgraph.store.base import InvalidNamespaceError
@@ -20,11 +20,15 @@ from actors.errors import InvalidInput
 from actors.runtime import wait_future
 
 from ..http import JSONResponse, decode_body, query_bool
+from ..openapi import StoreItem, StoreItems, StoreNamespaces, responds
+
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class StorePut(msgspec.Struct, kw_only=True):
     namespace: list[str]
-    key: str
+    key: NonEmpty
     value: dict[str, Any]
     index: Literal[False] | list[str] | None = None
     ttl: float | None = None
@@ -32,7 +36,7 @@ class StorePut(msgspec.Struct, kw_only=True):
 
 class StoreDelete(msgspec.Struct, kw_only=True):
     namespace: list[str] = msgspec.field(default_factory=list)
-    key: str
+    key: NonEmpty
 
 
 class StoreSearch(msgspec.Struct, kw_only=True):
@@ -78,6 +82,7 @@ def _store(request: Request) -> Any:
     return request.app.state.system.storage.store
 
 
+@responds(status=204)
 async def put_item(request: Request) -> Response:
     body = await decode_body(request, StorePut)
     _check_key(body.key)
@@ -101,6 +106,7 @@ def _namespace_param(request: Request) -> tuple[str, ...]:
     return tuple(values)
 
 
+@responds(StoreItem | None, query={"key": NonEmpty, "namespace": list[str], "refresh_ttl": bool}, required_query=("key",))
 async def get_item(request: Request) -> JSONResponse:
     key = request.query_params.get("key")
     if key is None:
@@ -113,6 +119,7 @@ async def get_item(request: Request) -> JSONResponse:
     return JSONResponse(item.dict() if item is not None else None)
 
 
+@responds(status=204)
 async def delete_item(request: Request) -> Response:
     body = await decode_body(request, StoreDelete)
     _check_key(body.key)
@@ -121,6 +128,7 @@ async def delete_item(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@responds(StoreItems)
 async def search_items(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreSearch, optional=True)
     _check_paging(body.limit, body.offset)
@@ -139,6 +147,7 @@ async def search_items(request: Request) -> JSONResponse:
     return JSONResponse({"items": [item.dict() for item in items]})
 
 
+@responds(StoreNamespaces)
 async def list_namespaces(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreListNamespaces, optional=True)
     _check_paging(body.limit, body.offset)

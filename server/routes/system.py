@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.routing import Route
@@ -11,6 +12,7 @@ from starlette.routing import Route
 from actors.errors import InvalidInput
 
 from ..http import JSONResponse
+from ..openapi import HealthResponse, responds
 
 
 def _version(package: str = "switchboard") -> str:
@@ -24,6 +26,7 @@ HEALTH_CHECK_TIMEOUT = 3.0
 """Seconds `/ok?check_db=1` waits for the database (the reference's timeout)."""
 
 
+@responds(HealthResponse, also=(503,), query={"check_db": Literal[0, 1]})
 async def ok(request: Request) -> JSONResponse:
     """Health check: `{"ok": true, "services": {...}}`; with `check_db=1` the database is tried.
 
@@ -51,6 +54,7 @@ async def ok(request: Request) -> JSONResponse:
     )
 
 
+@responds(dict[str, Any])
 async def info(request: Request) -> JSONResponse:
     """Server version, the LangGraph version, and which features are on."""
     state = request.app.state

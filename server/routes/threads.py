@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -11,10 +11,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from actors.runtime import wait_future
+from actors.models import Thread
 
 from ..http import JSONResponse, decode_body, page, path_id, query_bool, query_struct, uuid_field
+from ..openapi import PruneResult, responds
 from ..schemas import (
     Checkpoint,
+    Limit,
     ThreadCount,
     ThreadCreate,
     ThreadHistory,
@@ -37,6 +40,7 @@ def _checkpoint(value: Checkpoint | str | None) -> dict[str, Any] | None:
     return {k: v for k, v in msgspec.structs.asdict(value).items() if v is not None}
 
 
+@responds(Thread, also=(409,))
 async def create(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadCreate, optional=True)
     thread_id = uuid_field("thread_id", body.thread_id) if body.thread_id is not None else None
@@ -46,20 +50,24 @@ async def create(request: Request) -> JSONResponse:
     return JSONResponse(await wait_future(_ops(request).create_thread_with_history(thread_id, body.metadata, body.if_exists, steps)))
 
 
+@responds(Thread)
 async def get(request: Request) -> JSONResponse:
     return JSONResponse(_ops(request).get_thread(path_id(request, "thread_id")))
 
 
+@responds(Thread)
 async def patch(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadPatch)
     return JSONResponse(await wait_future(_ops(request).update_thread(path_id(request, "thread_id"), body.metadata)))
 
 
+@responds(status=204)
 async def delete(request: Request) -> Response:
     await wait_future(_ops(request).delete_thread(path_id(request, "thread_id")))
     return Response(status_code=204)
 
 
+@responds(Thread, selectable=True)
 async def search(request: Request) -> JSONResponse:
     q = await decode_body(request, ThreadSearch, optional=True)
     found = await run_in_threadpool(  # scans storage: keep it off the event loop
@@ -69,21 +77,25 @@ async def search(request: Request) -> JSONResponse:
     return page(found, q.offset, q.limit, q.select)
 
 
+@responds(int)
 async def count(request: Request) -> JSONResponse:
     q = await decode_body(request, ThreadCount, optional=True)
     return JSONResponse(await run_in_threadpool(_ops(request).count_threads, q.metadata, q.status, q.values))
 
 
+@responds(Thread)
 async def copy(request: Request) -> JSONResponse:
     return JSONResponse(await wait_future(_ops(request).copy_thread(path_id(request, "thread_id"))))
 
 
+@responds(PruneResult, also=(409,))
 async def prune(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadPrune)
     thread_ids = [uuid_field(f"thread_ids[{i}]", t) for i, t in enumerate(body.thread_ids)]
     return JSONResponse({"pruned_count": await wait_future(_ops(request).prune_threads(thread_ids, body.strategy))})
 
 
+@responds(dict[str, Any], query={"subgraphs": bool})
 async def state(request: Request) -> JSONResponse:
     thread_id = path_id(request, "thread_id")
     checkpoint_id = request.path_params.get("checkpoint_id")
@@ -92,12 +104,14 @@ async def state(request: Request) -> JSONResponse:
     return JSONResponse(await wait_future(_ops(request).get_state(thread_id, checkpoint, subgraphs=subgraphs)))
 
 
+@responds(dict[str, Any])
 async def state_at(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadStateAt)
     found = _ops(request).get_state(path_id(request, "thread_id"), _checkpoint(body.checkpoint), subgraphs=body.subgraphs)
     return JSONResponse(await wait_future(found))
 
 
+@responds(dict[str, Any], also=(409,))
 async def update_state(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadStateUpdate)
     updated = _ops(request).update_state(
@@ -107,6 +121,7 @@ async def update_state(request: Request) -> JSONResponse:
     return JSONResponse(await wait_future(updated))
 
 
+@responds(list[dict[str, Any]], query={"limit": Limit})
 async def history(request: Request) -> JSONResponse:
     if request.method == "POST":
         q = await decode_body(request, ThreadHistory, optional=True)
@@ -119,6 +134,7 @@ async def history(request: Request) -> JSONResponse:
     return JSONResponse(await wait_future(found))
 
 
+@responds(str, media_type="text/event-stream", query={"stream_mode": list[Literal["run_modes", "lifecycle", "state_update"]]})
 async def join_stream(request: Request) -> Response:
     thread_id = path_id(request, "thread_id")
     modes = request.query_params.getlist("stream_mode") or ["run_modes"]
