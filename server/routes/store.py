@@ -56,11 +56,15 @@ class StoreListNamespaces(msgspec.Struct, kw_only=True):
     offset: int = 0
 
 
+MAX_OFFSET = 2**31 - 1
+"""Beyond it a database integer overflows (a 500), and no store holds that many items anyway."""
+
+
 def _check_paging(limit: int, offset: int, *, most: int = 1000) -> None:
     if not 0 <= limit <= most:
         raise InvalidInput(f"limit: must be between 0 and {most}, got {limit}")
-    if offset < 0:
-        raise InvalidInput(f"offset: must be >= 0, got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset: must be between 0 and {MAX_OFFSET}, got {offset}")
 
 
 def _check_key(key: str) -> None:
@@ -151,8 +155,8 @@ async def search_items(request: Request) -> JSONResponse:
 async def list_namespaces(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreListNamespaces, optional=True)
     _check_paging(body.limit, body.offset)
-    if body.max_depth is not None and body.max_depth < 1:
-        raise InvalidInput(f"max_depth: must be >= 1, got {body.max_depth}")
+    if body.max_depth is not None and not 1 <= body.max_depth <= MAX_OFFSET:
+        raise InvalidInput(f"max_depth: must be between 1 and {MAX_OFFSET}, got {body.max_depth}")
     store = _store(request)
     namespaces = await _on_store_loop(
         request,
