@@ -14,7 +14,7 @@ import msgspec
 
 from .context import SystemContext
 from .filters import matches_metadata
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import BadRequest, Conflict, InvalidInput, NotFound
 from .models import Assistant, graph_assistant_id, new_id, now
 
 ASSISTANT_SORT_KEYS = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
@@ -60,13 +60,14 @@ class AssistantOperations:
             if if_exists == "do_nothing":
                 return existing
             raise Conflict(f"Assistant {assistant_id} already exists.")
+        config, context = mirrored(config or {}, context or {})
         assistant = Assistant(
             assistant_id=assistant_id,
             graph_id=graph_id,
             name=name or "Untitled",
             description=description,
-            config=dict(config or {}),
-            context=dict(context or {}),
+            config=config,
+            context=context,
             metadata=dict(metadata or {}),
         )
         self.ctx.storage.put_assistant(assistant)
@@ -93,10 +94,12 @@ class AssistantOperations:
         changes: dict[str, Any] = {"version": latest + 1, "updated_at": now()}
         if graph_id is not None:
             changes["graph_id"] = graph_id
-        if config is not None:
-            changes["config"] = dict(config)
-        if context is not None:
-            changes["context"] = dict(context)
+        if config is not None or context is not None:
+            given_config, given_context = mirrored(config or {}, context or {})
+            if config is not None or given_config.get("configurable"):
+                changes["config"] = given_config
+            if context is not None or given_context:
+                changes["context"] = given_context
         if metadata is not None:
             changes["metadata"] = {**current.metadata, **metadata}
         if name is not None:
@@ -167,34 +170,46 @@ class AssistantOperations:
 
     # --- the graph behind it ---------------------------------------------------------------------
 
-    def assistant_graph(self, assistant_id: str, xray: bool | int = False) -> concurrent.futures.Future[dict[str, Any]]:
-        graph = self.ctx.graphs.get(self.get_assistant(assistant_id).graph_id)
+    def _open_graph(self, assistant: Assistant, headers: dict[str, str] | None) -> Any:
+        """The assistant's graph for introspection: a factory gets the assistant's config (plus the
+        request's configurable headers), as on the reference."""
+        config = dict(assistant.config)
+        config["configurable"] = {**(config.get("configurable") or {}), **(headers or {})}
+        return self.ctx.graphs.open(assistant.graph_id, config, "assistants.read")
+
+    def assistant_graph(
+        self, assistant_id: str, xray: bool | int = False, headers: dict[str, str] | None = None
+    ) -> concurrent.futures.Future[dict[str, Any]]:
+        assistant = self.get_assistant(assistant_id)
 
         async def draw() -> dict[str, Any]:
-            drawable = await graph.aget_graph(xray=xray)
+            async with self._open_graph(assistant, headers) as graph:
+                drawable = await graph.aget_graph(xray=xray)
             return drawable.to_json()
 
         return self.ctx.runtime.submit(draw())
 
-    def assistant_schemas(self, assistant_id: str) -> concurrent.futures.Future[dict[str, Any]]:
+    def assistant_schemas(
+        self, assistant_id: str, headers: dict[str, str] | None = None
+    ) -> concurrent.futures.Future[dict[str, Any]]:
         assistant = self.get_assistant(assistant_id)
-        graph = self.ctx.graphs.get(assistant.graph_id)
 
         async def schemas() -> dict[str, Any]:
-            return graph_schemas(assistant.graph_id, graph)
+            async with self._open_graph(assistant, headers) as graph:
+                return graph_schemas(assistant.graph_id, graph)
 
         return self.ctx.runtime.submit(schemas())
 
     def assistant_subgraphs(
-        self, assistant_id: str, namespace: str | None = None, recurse: bool = False
+        self, assistant_id: str, namespace: str | None = None, recurse: bool = False, headers: dict[str, str] | None = None
     ) -> concurrent.futures.Future[dict[str, Any]]:
         assistant = self.get_assistant(assistant_id)
-        graph = self.ctx.graphs.get(assistant.graph_id)
 
         async def subgraphs() -> dict[str, Any]:
             found = {}
-            async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
-                found[ns] = graph_schemas(assistant.graph_id, subgraph)
+            async with self._open_graph(assistant, headers) as graph:
+                async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
+                    found[ns] = graph_schemas(assistant.graph_id, subgraph)
             return found
 
         return self.ctx.runtime.submit(subgraphs())
@@ -212,6 +227,22 @@ class AssistantOperations:
             raise InvalidInput(f"graph_id: {graph_id!r} is not a registered graph; known graphs: {self.ctx.graphs.ids}")
 
 
+def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`config.configurable` and `context` kept equal, as the reference keeps them: whichever is
+    given is copied to the other; both at once is refused (400, the reference's answer)."""
+    config = dict(config)
+    if config.get("configurable") and context:
+        raise BadRequest(
+            "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in "
+            "LangGraph 0.6.0 and is the long term planned replacement for configurable."
+        )
+    if config.get("configurable"):
+        return config, dict(config["configurable"])
+    if context:
+        config["configurable"] = dict(context)
+    return config, dict(context)
+
+
 def _version_record(assistant: Assistant) -> dict[str, Any]:
     record = msgspec.to_builtins(assistant)
     record.pop("updated_at", None)
@@ -223,6 +254,27 @@ def _schema(make: Any) -> dict[str, Any] | None:
         return make()
     except Exception:  # noqa: BLE001 - a graph without that schema: the reference answers null too
         return None
+
+
+# Keys of `configurable` the server itself fills in: not part of a graph's config schema.
+_SERVER_CONFIGURABLE = ("__pregel_checkpointer", "__pregel_store", "checkpoint_id", "checkpoint_ns", "thread_id")
+
+
+def configurable_schema(graph: Any) -> dict[str, Any]:
+    """The JSON schema of the `configurable` part of the graph's config, as the reference returns
+    it (not the whole RunnableConfig model): titled after the graph's config type, if any."""
+    from pydantic import TypeAdapter
+
+    fields = getattr(graph.config_schema(), "model_fields", None) or {}
+    if "configurable" not in fields:
+        return {}
+    schema = TypeAdapter(fields["configurable"].annotation).json_schema()
+    for key in _SERVER_CONFIGURABLE:
+        schema.get("properties", {}).pop(key, None)
+    config_type = getattr(graph, "config_type", None)
+    if config_type is not None and hasattr(config_type, "__name__"):
+        schema["title"] = config_type.__name__
+    return schema
 
 
 def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
@@ -242,6 +294,6 @@ def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
         "input_schema": _schema(graph.get_input_jsonschema),
         "output_schema": _schema(graph.get_output_jsonschema),
         "state_schema": _schema(state),
-        "config_schema": _schema(graph.get_config_jsonschema),
+        "config_schema": _schema(lambda: configurable_schema(graph)),
         "context_schema": _schema(graph.get_context_jsonschema),
     }

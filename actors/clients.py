@@ -176,9 +176,11 @@ class AsyncThreads(_async(ThreadsCalls)):  # type: ignore[misc]
 
 class SyncRuns(_sync(RunsCalls)):  # type: ignore[misc]
     def wait(self, thread_id: str | None, assistant_id: str, **options: Any) -> Any:
-        """Create a run and wait for it: the thread's values after it."""
-        run = self.create(thread_id, assistant_id, **options)
-        return self.join(run["thread_id"], run["run_id"])
+        """Create a run and wait for it: the thread's values after it. The waiter is registered
+        when the run is accepted, so a stateless run's thread cannot be deleted under it."""
+        _not_on_the_systems_loop(self._ops)
+        run = self._ops.prepare_run(thread_id, assistant_id, **options)
+        return _plain(self._ops.submit_run(run, then_watch=True).result())
 
     def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> Iterator[tuple[str, Any]]:
         """Create a run and iterate its events; subscribed before the run can start."""
@@ -192,9 +194,10 @@ class SyncRuns(_sync(RunsCalls)):  # type: ignore[misc]
 
 class AsyncRuns(_async(RunsCalls)):  # type: ignore[misc]
     async def wait(self, thread_id: str | None, assistant_id: str, **options: Any) -> Any:
-        """Create a run and wait for it: the thread's values after it."""
-        run = await self.create(thread_id, assistant_id, **options)
-        return await self.join(run["thread_id"], run["run_id"])
+        """Create a run and wait for it: the thread's values after it (watched from acceptance on,
+        as `POST /runs/wait`)."""
+        run = self._ops.prepare_run(thread_id, assistant_id, **options)
+        return _plain(await wait_future(self._ops.submit_run(run, then_watch=True)))
 
     async def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> AsyncIterator[tuple[str, Any]]:
         """Create a run and iterate its events; subscribed before the run can start."""

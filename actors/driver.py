@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import dataclasses
 import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -45,7 +47,7 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
     thread_id: str
     graph_id: str
-    graph: Any  # a compiled LangGraph graph, bound to the system's checkpointer and store
+    graph: Any  # a GraphSource (actors/graphs.py): opened on the graph loop with `config` for this run
     config: dict[str, Any]
     input: Any = None
     command: dict[str, Any] | None = None
@@ -78,11 +80,16 @@ class RunDriver:
         # The root graph's last `values` chunk: for a run that simply completes, the thread's final
         # values, so the outcome needs no state read (see `_quick_outcome`).
         self._last_values: Any = _NOTHING
-        self._track_values = (
+        self._track_values = False
+        self.graph: Any = None  # the compiled graph, once opened (a factory is called with this run's config)
+
+    def _tracks_values(self) -> bool:
+        job = self.job
+        return (
             "events" not in job.stream_mode
             and job.interrupt_before is None
             and job.interrupt_after is None
-            and values_are_state(job.graph)
+            and values_are_state(self.graph)
         )
 
     def start(self) -> concurrent.futures.Future[RunOutcome]:
@@ -107,38 +114,55 @@ class RunDriver:
         token = current_run_id.set(job.run_id)
         self._task = asyncio.current_task()
         try:
-            self.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
-            error: BaseException | None = None
-            cancelled = self._stop_requested  # stopped before it began: no step runs
-            if not cancelled:
-                # The steps run in this task (no task of their own: one less hop per run); a stop
-                # cancels it only while `_in_steps`, so what follows always completes.
-                self._in_steps = True
-                timer = None
-                if self.timeout is not None:
-                    timer = asyncio.get_running_loop().call_later(self.timeout, self._time_out)
-                try:
-                    await self._steps()
-                except asyncio.CancelledError:
-                    cancelled = True
-                    self._task.uncancel()
-                except Exception as exc:  # a node raised: the run ends in `error`, the thread lives on
-                    error = exc
-                finally:
-                    self._in_steps = False
-                    if timer is not None:
-                        timer.cancel()
-            # Sync nodes cannot be cancelled: wait until they return; their results are discarded.
-            await self.runtime.executor.drained(job.run_id)
-            return await self._outcome(cancelled=cancelled, error=error)
+            async with contextlib.AsyncExitStack() as graph_in_use:  # a factory's context manager stays entered
+                return await self._run(graph_in_use)
         finally:
             current_run_id.reset(token)
+
+    async def _open_graph(self, graph_in_use: contextlib.AsyncExitStack) -> None:
+        job = self.job
+        self.graph = await graph_in_use.enter_async_context(
+            job.graph.open(job.config, "threads.create_run", job.context)
+        )
+
+    async def _run(self, graph_in_use: contextlib.AsyncExitStack) -> RunOutcome:
+        job = self.job
+        self.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
+        error: BaseException | None = None
+        cancelled = self._stop_requested  # stopped before it began: no step runs
+        if not cancelled:
+            # The steps run in this task (no task of their own: one less hop per run); a stop
+            # cancels it only while `_in_steps`, so what follows always completes.
+            self._in_steps = True
+            timer = None
+            if self.timeout is not None:
+                timer = asyncio.get_running_loop().call_later(self.timeout, self._time_out)
+            try:
+                await self._open_graph(graph_in_use)
+                await self._steps()
+            except asyncio.CancelledError:
+                cancelled = True
+                self._task.uncancel()
+            except Exception as exc:  # a node raised: the run ends in `error`, the thread lives on
+                error = exc
+            finally:
+                self._in_steps = False
+                if timer is not None:
+                    timer.cancel()
+        # Sync nodes cannot be cancelled: wait until they return; their results are discarded.
+        await self.runtime.executor.drained(job.run_id)
+        if self.graph is None and error is None:  # stopped before it began: read the state all the same
+            try:
+                await self._open_graph(graph_in_use)
+            except Exception as exc:  # noqa: BLE001 - the factory failed: the run ends in error
+                error = exc
+        return await self._outcome(cancelled=cancelled, error=error)
 
     async def _steps(self) -> None:
         job = self.job
         modes = [STREAM_MODES[m][0] for m in job.stream_mode if m != "events"]
         names = {STREAM_MODES[m][0]: STREAM_MODES[m][1] for m in job.stream_mode if m != "events"}
-        track = self._track_values
+        track = self._track_values = self._tracks_values()
         if track:
             modes.append("values")  # read, and published only if asked for
         kwargs: dict[str, Any] = {
@@ -150,7 +174,7 @@ class RunDriver:
         if job.interrupt_after is not None:
             kwargs["interrupt_after"] = job.interrupt_after
         if job.context is not None:
-            kwargs["context"] = job.context
+            kwargs["context"] = fit_context(getattr(self.graph, "context_schema", None), job.context)
         if job.durability is not None:
             kwargs["durability"] = job.durability
         graph_input = _command(job.command) if job.command else job.input
@@ -180,11 +204,11 @@ class RunDriver:
         every event is published as `events` and whose root `on_chain_stream` events carry the parts."""
         job = self.job
         if "events" not in job.stream_mode:
-            return job.graph.astream(graph_input, job.config, **kwargs)
+            return self.graph.astream(graph_input, job.config, **kwargs)
         return self._parts_from_events(graph_input, kwargs)
 
     async def _parts_from_events(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        async for event in self.job.graph.astream_events(graph_input, self.job.config, version="v2", **kwargs):
+        async for event in self.graph.astream_events(graph_input, self.job.config, version="v2", **kwargs):
             self.stream.publish("events", event)
             if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
                 yield event["data"]["chunk"]
@@ -202,18 +226,19 @@ class RunDriver:
         if not cancelled and error is None and (quick := self._quick_outcome()) is not None:
             return quick
         state_config = {"configurable": {"thread_id": job.thread_id}}
-        try:
-            snapshot = await job.graph.aget_state(state_config)
-            values = serde.to_jsonable(snapshot.values)
-            paused = bool(snapshot.next)  # interrupt_before/after, or interrupt() in a node
-            interrupts = {}
-            for task in snapshot.tasks:
-                if task.interrupts:
-                    interrupts[task.id] = [{"value": serde.to_jsonable(i.value), "id": i.id} for i in task.interrupts]
-        except Exception as exc:  # the state itself cannot be read: report the run as failed
-            log.exception("run %s: reading the final state failed", job.run_id)
-            values, interrupts, paused = None, {}, False
-            error = error or exc
+        values, interrupts, paused = None, {}, False
+        if self.graph is not None:  # None: its factory raised, and that is the run's error
+            try:
+                snapshot = await self.graph.aget_state(state_config)
+                values = serde.to_jsonable(snapshot.values)
+                paused = bool(snapshot.next)  # interrupt_before/after, or interrupt() in a node
+                for task in snapshot.tasks:
+                    if task.interrupts:
+                        interrupts[task.id] = [{"value": serde.to_jsonable(i.value), "id": i.id} for i in task.interrupts]
+            except Exception as exc:  # the state itself cannot be read: report the run as failed
+                log.exception("run %s: reading the final state failed", job.run_id)
+                values, interrupts, paused = None, {}, False
+                error = error or exc
         if error is not None:
             detail = {"error": type(error).__name__, "message": str(error)}
             self.stream.publish("error", detail)
@@ -235,6 +260,21 @@ class RunDriver:
 
 
 _NOTHING = object()
+
+
+def fit_context(schema: Any, context: Any) -> Any:
+    """A context dict cut to the fields of the graph's dataclass or pydantic `context_schema`, as
+    the reference does: an assistant's context mirrors its `configurable`, whose other keys (and
+    unknown keys in a run's context) are dropped rather than failing the run."""
+    if not isinstance(context, dict) or not isinstance(schema, type):
+        return context
+    if dataclasses.is_dataclass(schema):
+        names = {f.name for f in dataclasses.fields(schema)}
+    elif hasattr(schema, "model_fields"):
+        names = set(schema.model_fields)
+    else:
+        return context  # a TypedDict or anything else: LangGraph passes it on as it is
+    return {k: v for k, v in context.items() if k in names}
 
 
 _values_are_state: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()

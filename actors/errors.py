@@ -23,6 +23,13 @@ class InvalidInput(SwitchboardError):
     status_code = 422
 
 
+class BadRequest(SwitchboardError):
+    """A request the reference answers with 400 (not a JSON error): e.g. both `config.configurable`
+    and `context` on an assistant (HTTP 400)."""
+
+    status_code = 400
+
+
 class ThreadBusy(SwitchboardError):
     """`multitask_strategy="reject"` while the thread has a run in flight (HTTP 409)."""
 

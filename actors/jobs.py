@@ -56,7 +56,7 @@ def build_job(run: Run, assistant: Assistant, graphs: GraphRegistry) -> RunJob:
         run_id=run.run_id,
         thread_id=run.thread_id,
         graph_id=assistant.graph_id,
-        graph=graphs.get(assistant.graph_id),
+        graph=graphs.source(assistant.graph_id),
         config=merged_config(assistant, run),
         input=kwargs.get("input"),
         command=kwargs.get("command"),

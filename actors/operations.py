@@ -185,7 +185,7 @@ class Operations(AssistantOperations, StateOperations):
     def _run_over(self, run: Run, ended: concurrent.futures.Future[Any]) -> None:
         settings = self.ctx.settings
         url = run.kwargs.get("webhook")
-        if url and ended.exception() is None:
+        if url and settings.send_webhooks and ended.exception() is None:
             record = self.storage.get_run(run.run_id) or run
             payload = webhook_payload(record, ended.result())
             self.ctx.runtime.submit(

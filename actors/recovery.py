@@ -66,9 +66,13 @@ def _state_values(ctx: SystemContext, thread_id: str) -> tuple[bool, Any]:
     graph_id = thread.metadata.get("graph_id") if thread else None
     if graph_id not in ctx.graphs.ids:
         return False, None
-    graph = ctx.graphs.get(graph_id)
-    snapshot = ctx.runtime.call(graph.aget_state({"configurable": {"thread_id": thread_id}}))
-    return True, serde.to_jsonable(snapshot.values)
+    config = {"configurable": {"thread_id": thread_id}}
+
+    async def read() -> Any:
+        async with ctx.graphs.open(graph_id, config) as graph:
+            return await graph.aget_state(config)
+
+    return True, serde.to_jsonable(ctx.runtime.call(read()).values)
 
 
 def recover(ctx: SystemContext) -> RecoveryReport:

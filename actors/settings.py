@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, kw_only=True):
     database is back (docs/storage.md, "Faults"). HTTP requests never wait: they get a 503."""
     max_sync_workers: int = 64
     """Threads for sync graph nodes."""
+    send_webhooks: bool = True
+    """False: runs' `webhook`s are accepted but never called (langgraph.json `http.disable_webhooks`)."""
     webhook_attempts: int = 3
     """How many times a run's webhook is tried before it is given up."""
     webhook_timeout: float = 10.0

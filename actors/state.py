@@ -42,18 +42,22 @@ def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
     """A LangGraph `StateSnapshot` in the reference's `ThreadState` wire shape."""
 
     def task(t: Any) -> dict[str, Any]:
-        state = t.state
-        if isinstance(state, StateSnapshot):  # a subgraph's state (asked for with subgraphs=True)
+        # A subgraph's task: its state with subgraphs=True, else where its checkpoint is (the
+        # reference's `checkpoint: {thread_id, checkpoint_ns}` and `state: null`).
+        state, checkpoint = t.state, None
+        if isinstance(state, StateSnapshot):
             state = snapshot_to_dict(state)
-        elif state is not None:  # a config pointing at a subgraph's checkpoint (a dict: not `.values`)
-            state = {"configurable": dict(state.get("configurable", {}))}
+        elif state is not None:  # a config pointing at the subgraph's checkpoint
+            configurable = state.get("configurable", {})
+            checkpoint = {"thread_id": configurable.get("thread_id"), "checkpoint_ns": configurable.get("checkpoint_ns", "")}
+            state = None
         return {
             "id": t.id,
             "name": t.name,
             "path": list(t.path),
             "error": repr(t.error) if t.error else None,
             "interrupts": _interrupts(t.interrupts),
-            "checkpoint": None,
+            "checkpoint": checkpoint,
             "state": state,
             "result": t.result,
         }
@@ -77,6 +81,12 @@ def _interrupts(interrupts: Any) -> list[dict[str, Any]]:
     return [{"value": i.value, "id": i.id} for i in interrupts]
 
 
+def _factory_config(config: dict[str, Any], headers: dict[str, str] | None) -> dict[str, Any]:
+    """The config a graph factory is called with for a state read or update: the state config plus
+    the request's configurable headers, as on the reference."""
+    return {**config, "configurable": {**config["configurable"], **(headers or {})}} if headers else config
+
+
 def _state_config(thread_id: str, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
     configurable: dict[str, Any] = {"thread_id": thread_id}
     for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
@@ -92,19 +102,22 @@ class StateOperations:
     def get_thread(self, thread_id: str) -> Thread: ...  # provided by Operations
 
     def _has_active_runs(self, thread: Thread) -> bool:
-        """A run is running or waiting its turn (accepted runs are stored before the reply, so this
-        holds from the moment a create returned; delayed runs not yet due do not count)."""
+        """A run is running or pending (accepted runs are stored before the reply, so this holds
+        from the moment a create returned). A delayed run (`after_seconds`) not yet due counts too,
+        as on the reference: its state would change under it."""
         if thread.status == "busy":
             return True
         runs = self.ctx.storage.list_runs(thread.thread_id)
-        return any(r.status == "running" or (r.status == "pending" and not r.kwargs.get("after_seconds")) for r in runs)
+        return any(r.status in ("running", "pending") for r in runs)
 
-    def _thread_graph(self, thread: Thread) -> Any | None:
+    def _thread_graph(self, thread: Thread) -> str | None:
+        """The id of the thread's graph (opened on the graph loop: a factory is called then)."""
         graph_id = thread.metadata.get("graph_id")
-        return self.ctx.graphs.get(graph_id) if graph_id in self.ctx.graphs.ids else None
+        return graph_id if graph_id in self.ctx.graphs.ids else None
 
     def get_state(
-        self, thread_id: str, checkpoint: dict[str, Any] | None = None, *, subgraphs: bool = False
+        self, thread_id: str, checkpoint: dict[str, Any] | None = None, *, subgraphs: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """The thread's state now, or at `checkpoint` (`{"checkpoint_id": ..., "checkpoint_ns": ...}`)."""
         thread = self.get_thread(thread_id)
@@ -120,7 +133,8 @@ class StateOperations:
                 found = await self.ctx.storage.checkpointer.aget_tuple(config)
                 if found is None:
                     raise NotFound(f"Checkpoint {config['configurable']['checkpoint_id']} not found.")
-            return snapshot_to_dict(await graph.aget_state(config, subgraphs=subgraphs))
+            async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.read") as opened:
+                return snapshot_to_dict(await opened.aget_state(config, subgraphs=subgraphs))
 
         return self.ctx.runtime.submit(read())
 
@@ -132,6 +146,7 @@ class StateOperations:
         before: dict[str, Any] | str | None = None,
         metadata: dict[str, Any] | None = None,
         checkpoint: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> concurrent.futures.Future[list[dict[str, Any]]]:
         """The thread's checkpoints, newest first."""
         if limit < 1:
@@ -146,10 +161,11 @@ class StateOperations:
         before_config = _state_config(thread_id, before) if before else None
 
         async def read() -> list[dict[str, Any]]:
-            return [
-                snapshot_to_dict(s)
-                async for s in graph.aget_state_history(config, filter=metadata or None, before=before_config, limit=limit)
-            ]
+            async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.read") as opened:
+                return [
+                    snapshot_to_dict(s)
+                    async for s in opened.aget_state_history(config, filter=metadata or None, before=before_config, limit=limit)
+                ]
 
         return self.ctx.runtime.submit(read())
 
@@ -161,6 +177,7 @@ class StateOperations:
         as_node: str | None = None,
         checkpoint: dict[str, Any] | None = None,
         checkpoint_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """Write `values` as if node `as_node` had returned them; a new checkpoint. Refused (409)
         while a run is active on the thread: the run's own next checkpoint would race it."""
@@ -178,11 +195,12 @@ class StateOperations:
         storage = self.ctx.storage
 
         async def write() -> dict[str, Any]:
-            try:
-                new_config = await graph.aupdate_state(config, values, as_node=as_node)
-            except Exception as exc:  # unknown node, bad values: the request is at fault
-                raise InvalidInput(f"update_state: {type(exc).__name__}: {exc}") from None
-            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.update") as opened:
+                try:
+                    new_config = await opened.aupdate_state(config, values, as_node=as_node)
+                except Exception as exc:  # unknown node, bad values: the request is at fault
+                    raise InvalidInput(f"update_state: {type(exc).__name__}: {exc}") from None
+                snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
             interrupts = {
                 t.id: [{"value": serde.to_jsonable(i.value), "id": i.id} for i in t.interrupts]
                 for t in snapshot.tasks
@@ -242,11 +260,13 @@ class StateOperations:
         storage = self.ctx.storage
 
         async def write() -> Thread:
-            try:
-                await graph.abulk_update_state({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}, steps)
-            except Exception as exc:  # unknown node, bad values: the request is at fault
-                raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
-            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+            async with self.ctx.graphs.open(graph, config, "threads.update") as opened:
+                try:
+                    await opened.abulk_update_state(config, steps)
+                except Exception as exc:  # unknown node, bad values: the request is at fault
+                    raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
+                snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
             updated = storage.update_thread(
                 thread_id, values=serde.to_jsonable(snapshot.values), state_updated_at=now(),
                 status="interrupted" if snapshot.next else "idle",

@@ -14,13 +14,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from langgraph.pregel import Pregel
 
 from .clients import AsyncClient, SyncAssistants, SyncRuns, SyncThreads
 from .context import SystemContext
 from .crons import CronScheduler
 from .store_index import store_index_from_config, with_index
-from .graphs import GraphRegistry, load_graphs
+from .graphs import GraphRegistry, graph_descriptions, load_graphs
+from .project import http_config, system_assistant_configs
 from .models import Assistant, graph_assistant_id
 from .operations import Operations
 from .passivation import PassivationSweep
@@ -54,6 +56,8 @@ class ActorSystem:
             if self.settings.config_path is None:
                 raise ValueError("give graphs, or settings.config_path naming a langgraph.json")
             graphs = load_graphs(self.settings.config_path)
+        if self.settings.config_path is not None and http_config(self.settings.config_path).disable_webhooks:
+            self.settings = msgspec.structs.replace(self.settings, send_webhooks=False)
         self.runtime = GraphLoop(self.settings.max_sync_workers, loop=loop)
         self.storage = self._open_storage(storage)
         registry = GraphRegistry(graphs, self.storage.checkpointer, self.storage.store)
@@ -107,17 +111,32 @@ class ActorSystem:
         return cls(settings=Settings(config_path=str(config_path), **settings))
 
     def _create_default_assistants(self) -> None:
+        """One system assistant per graph, as the reference: named after the compiled graph (else
+        the graph id), described by the langgraph.json entry, configured by `LANGGRAPH_CONFIG`
+        (whose `configurable` is also its context). Name and description follow the config file
+        across restarts; config does only for a new assistant."""
+        descriptions = graph_descriptions(self.settings.config_path)
+        configs = system_assistant_configs()
         for graph_id in self.ctx.graphs.ids:
             assistant_id = graph_assistant_id(graph_id)
-            if self.storage.get_assistant(assistant_id) is None:
+            name = self.ctx.graphs.name(graph_id) or graph_id
+            description = descriptions.get(graph_id)
+            existing = self.storage.get_assistant(assistant_id)
+            if existing is None:
+                config = configs.get(graph_id) or {}
                 self.storage.put_assistant(
                     Assistant(
                         assistant_id=assistant_id,
                         graph_id=graph_id,
-                        name=graph_id,
+                        name=name,
+                        description=description,
+                        config=config,
+                        context=dict(config.get("configurable") or {}),
                         metadata={"created_by": "system"},
                     )
                 )
+            elif (existing.name, existing.description) != (name, description):
+                self.storage.put_assistant(msgspec.structs.replace(existing, name=name, description=description))
 
     @property
     def graph_ids(self) -> list[str]:

@@ -244,8 +244,7 @@ class ThreadActor(DispatchedActor):
             self.phase = "cleaning"
             # Checkpoints first, the record last (in _rollback_done): a crash in between leaves a
             # run that recovery ends, never a thread state with writes of a run that looks gone.
-            graph = self.ctx.graphs.get(self.active_graph_id) if self.active_graph_id else None
-            self.ctx.runtime.submit(self._rollback_checkpoints(run_id, graph))
+            self.ctx.runtime.submit(self._rollback_checkpoints(run_id, self.active_graph_id))
             return
         if outcome.error is not None:
             output: Any = {"__error__": outcome.error}
@@ -264,11 +263,13 @@ class ThreadActor(DispatchedActor):
         self._finish(run_id, outcome.status, output)
         self._slot_freed(run_id)
 
-    async def _rollback_checkpoints(self, run_id: str, graph: Any) -> None:
+    async def _rollback_checkpoints(self, run_id: str, graph_id: str | None) -> None:
         error, values = None, None
         try:
             await self.storage.delete_checkpoints_for_runs(self.thread_id, [run_id])
-            snapshot = await graph.aget_state({"configurable": {"thread_id": self.thread_id}})
+            config = {"configurable": {"thread_id": self.thread_id}}
+            async with self.ctx.graphs.open(graph_id or "", config) as graph:
+                snapshot = await graph.aget_state(config)
             values = serde.to_jsonable(snapshot.values)
         except Exception as exc:  # noqa: BLE001 - reported to the actor, which logs it
             error = f"{type(exc).__name__}: {exc}"

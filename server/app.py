@@ -15,15 +15,19 @@ from . import metrics
 from .auth import AuthMiddleware
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
+from .http_section import apply_http_config
+from .routes import assistants, runs, stateless, system, threads, ui
 from .storage_gate import StorageGate
-from .routes import assistants, runs, stateless, system, threads
+from actors.project import http_config
 
 
 def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None) -> Starlette:
     """An ASGI app serving `actor_system`; with `own_system`, shutting the app down shuts it down.
 
     Auth is on when `auth` (a `langgraph_sdk.Auth`) is given, or when the system's langgraph.json
-    has an `auth` section; then every request passes `server/auth.py` first."""
+    has an `auth` section; then every request passes `server/auth.py` first. The langgraph.json
+    `http` section is applied last (server/http_section.py): with `http.app` or `mount_prefix` the
+    app returned wraps the API's (both share `app.state`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -40,7 +44,6 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
     )
     app.state.system = actor_system
     app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes])
-    app.router.routes[:] = meta.with_allowed_methods(app.router.routes)  # OPTIONS; 405 with every method in Allow
     app.state.auth = authorizer = Authorizer(auth) if auth is not None else authorizer_from_config(
         actor_system.settings.config_path
     )
@@ -50,4 +53,10 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
         app.add_middleware(StorageGate, health=actor_system.storage.health)
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
-    return app
+    app.router.routes.extend(ui.routes)
+    app.router.routes[:] = meta.with_allowed_methods(app.router.routes)  # OPTIONS; 405 with every method in Allow
+    config_path = actor_system.settings.config_path
+    with_auth = None
+    if authorizer is not None:
+        with_auth = lambda inner: AuthMiddleware(inner, authorizer=authorizer, system=actor_system)  # noqa: E731
+    return apply_http_config(app, http_config(config_path), config_path, with_auth)  # type: ignore[return-value]

@@ -92,7 +92,8 @@ class AuthMiddleware:
         self.system = system
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC:
+        # `/noauth`: langgraph_sdk's in-process client (server/loopback.py), trusted as on the reference.
+        if scope["type"] != "http" or scope["path"] in PUBLIC or scope.get("root_path") == "/noauth":
             await self.app(scope, receive, send)
             return
         try:

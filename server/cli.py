@@ -118,7 +118,12 @@ def serve(args: argparse.Namespace) -> int:
     except (GraphConfigError, StorageUnavailable) as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
-    app = create_app(system)
+    try:
+        app = create_app(system)
+    except GraphConfigError as exc:  # the langgraph.json `http.app` cannot be loaded
+        system.shutdown()
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
         timeout_graceful_shutdown=5,

@@ -32,8 +32,9 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, workdir: Path, storage_args: list[str], *extra: str) -> None:
+    def __init__(self, workdir: Path, storage_args: list[str], *extra: str, config: Path | None = None) -> None:
         self.workdir = workdir
+        self.config = config  # a langgraph.json; by default one serving the step graphs
         self.args = storage_args + list(extra)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -45,7 +46,7 @@ class ServerProcess:
         self.starts += 1
         self.log = self.workdir / f"server-{self.starts}.log"
         cmd = [
-            sys.executable, "-m", "server.cli", "serve", "--config", str(write_config(self.workdir)),
+            sys.executable, "-m", "server.cli", "serve", "--config", str(self.config or write_config(self.workdir)),
             "--port", str(port), "--log-level", "warning", *self.args,
         ]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}

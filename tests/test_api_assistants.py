@@ -91,11 +91,14 @@ async def test_graph_schemas_subgraphs(client):
 
 
 async def test_assistant_config_context_metadata_merge_into_runs(client):
-    assistant = await client.assistants.create(
-        "echo", config={"configurable": {"answer": 42}}, context={"model": "big"}, metadata={"owner": "me"}
-    )
+    configured = await client.assistants.create("echo", config={"configurable": {"answer": 42}})
+    result = await client.runs.wait(None, configured["assistant_id"], input={"tag": "x"})
+    assert result["messages"] == ["model=default", "answer=42"]  # context keys the schema lacks are dropped
+    assistant = await client.assistants.create("echo", context={"model": "big"}, metadata={"owner": "me"})
     thread = await client.threads.create()
-    result = await client.runs.wait(thread["thread_id"], assistant["assistant_id"], input={"tag": "x"})
+    result = await client.runs.wait(
+        thread["thread_id"], assistant["assistant_id"], input={"tag": "x"}, config={"configurable": {"answer": 42}}
+    )
     assert result["messages"] == ["model=big", "answer=42"]
     overridden = await client.runs.wait(
         thread["thread_id"], assistant["assistant_id"], input={"tag": "y"},

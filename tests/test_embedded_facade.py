@@ -63,3 +63,11 @@ async def test_async_threads_join_stream_follows_runs_until_the_thread_is_delete
     await system.aio.threads.delete(tid)
     await asyncio.wait_for(reader, 10)  # the stream ended with the thread
     assert [e for e, _ in seen] == ["metadata", "metadata"] and seen[1][1]["status"] == "run_done"
+
+
+async def test_stateless_wait_returns_the_output_although_its_thread_is_deleted_at_the_end(system):
+    # The thread of a stateless run goes when the run ends: a wait must be watching before that.
+    for i in range(200):
+        assert system.runs.wait(None, "one", input={"messages": [], **inp(f"s{i}")})["messages"] == [f"s{i}:0"]
+    for i in range(50):
+        assert (await system.aio.runs.wait(None, "one", input={"messages": [], **inp(f"a{i}")}))["messages"] == [f"a{i}:0"]

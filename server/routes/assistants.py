@@ -13,6 +13,7 @@ from starlette.routing import Route
 from actors.runtime import wait_future
 from actors.models import Assistant
 
+from ..headers import configurable_headers
 from ..http import JSONResponse, decode_body, page, path_id, query_bool, uuid_field
 from ..openapi import responds
 from ..schemas import AssistantCount, AssistantCreate, AssistantLatest, AssistantPatch, AssistantSearch, AssistantVersions
@@ -95,18 +96,20 @@ async def set_latest(request: Request) -> JSONResponse:
 async def graph(request: Request) -> JSONResponse:
     raw = request.query_params.get("xray", "false")
     xray: bool | int = int(raw) if raw.isdigit() else query_bool(request, "xray")
-    return JSONResponse(await wait_future(_ops(request).assistant_graph(_assistant_id(request), xray)))
+    return JSONResponse(await wait_future(_ops(request).assistant_graph(_assistant_id(request), xray, configurable_headers(request))))
 
 
 @responds(dict[str, Any])
 async def schemas(request: Request) -> JSONResponse:
-    return JSONResponse(await wait_future(_ops(request).assistant_schemas(_assistant_id(request))))
+    return JSONResponse(await wait_future(_ops(request).assistant_schemas(_assistant_id(request), configurable_headers(request))))
 
 
 @responds(dict[str, Any], query={"recurse": bool})
 async def subgraphs(request: Request) -> JSONResponse:
     namespace = request.path_params.get("namespace")
-    found = _ops(request).assistant_subgraphs(_assistant_id(request), namespace, query_bool(request, "recurse"))
+    found = _ops(request).assistant_subgraphs(
+        _assistant_id(request), namespace, query_bool(request, "recurse"), configurable_headers(request)
+    )
     return JSONResponse(await wait_future(found))
 
 

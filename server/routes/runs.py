@@ -14,6 +14,7 @@ from actors.runtime import wait_future
 from actors.models import Run, RunStatus, StopAction
 from actors.streams import AsyncSubscription
 
+from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, path_id, query_bool, query_int
 from ..openapi import responds
 from ..schemas import Offset, RunCreate
@@ -22,6 +23,10 @@ from ..sse import sse_response
 
 def _ops(request: Request):
     return request.app.state.system.ops
+
+
+def _options(request: Request, body: RunCreate) -> dict[str, Any]:
+    return with_configurable_headers(body.options(), configurable_headers(request))
 
 
 def _run_path(thread_id: str, run_id: str) -> str:
@@ -45,7 +50,7 @@ async def wait(request: Request) -> JSONResponse:
 
 async def create_background(request: Request, thread_id: str | None) -> JSONResponse:
     body = await decode_body(request, RunCreate)
-    run = await wait_future(_ops(request).create_run(thread_id, body.assistant_id, **body.options()))
+    run = await wait_future(_ops(request).create_run(thread_id, body.assistant_id, **_options(request, body)))
     return JSONResponse(run, headers={"Content-Location": _run_path(run.thread_id, run.run_id)})
 
 
@@ -53,7 +58,7 @@ async def create_streaming(request: Request, thread_id: str | None) -> Response:
     """Create a run and stream its events; the subscription opens before the run is submitted."""
     body = await decode_body(request, RunCreate)
     ops = _ops(request)
-    run = ops.prepare_run(thread_id, body.assistant_id, **body.options())
+    run = ops.prepare_run(thread_id, body.assistant_id, **_options(request, body))
     subscription = AsyncSubscription(ops.open_stream(run))
     try:
         await wait_future(ops.submit_run(run))
@@ -73,7 +78,7 @@ async def create_streaming(request: Request, thread_id: str | None) -> Response:
 async def create_waiting(request: Request, thread_id: str | None) -> JSONResponse:
     body = await decode_body(request, RunCreate)
     ops = _ops(request)
-    run = ops.prepare_run(thread_id, body.assistant_id, **body.options())
+    run = ops.prepare_run(thread_id, body.assistant_id, **_options(request, body))
     finished = ops.submit_run(run, then_watch=True)
     if body.on_disconnect == "cancel":
         output = await _unless_disconnected(request, finished, lambda: ops.cancel_run(run.thread_id, run.run_id))

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from actors.runtime import wait_future
 from actors.models import Run, StopAction
 
+from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, uuid_field
 from ..openapi import responds
 from ..schemas import BatchRunCreate, RunsCancel
@@ -39,7 +40,8 @@ async def batch(request: Request) -> JSONResponse:
     for i, item in enumerate(items):
         if item.thread_id is not None:
             item.thread_id = uuid_field(f"[{i}].thread_id", item.thread_id)
-    runs = request.app.state.system.ops.create_runs_batch([item.request() for item in items])
+    headers = configurable_headers(request)
+    runs = request.app.state.system.ops.create_runs_batch([with_configurable_headers(item.request(), headers) for item in items])
     return JSONResponse(await wait_future(runs))
 
 

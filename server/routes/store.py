@@ -8,6 +8,7 @@ loop, where the store lives (a database-backed store's connections belong to tha
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -110,6 +111,19 @@ def _namespace_param(request: Request) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _item_json(item: Any) -> dict[str, Any]:
+    """An item with the reference's timestamps: UTC, microseconds, `+00:00`
+    (`2026-12-02T01:35:58.841757+00:00`). The SQLite store keeps whole seconds and no zone: its
+    times are UTC, so they get the zone and `.000000`."""
+    found = item.dict()
+    for key in ("created_at", "updated_at"):
+        when = getattr(item, key, None)
+        if isinstance(when, datetime):
+            when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+            found[key] = when.isoformat(timespec="microseconds")
+    return found
+
+
 @responds(StoreItem | None, query={"key": NonEmpty, "namespace": list[str], "refresh_ttl": bool}, required_query=("key",))
 async def get_item(request: Request) -> JSONResponse:
     key = request.query_params.get("key")
@@ -120,7 +134,7 @@ async def get_item(request: Request) -> JSONResponse:
     store = _store(request)
     item = await _on_store_loop(request, store.aget(_namespace_param(request), key, refresh_ttl=refresh))
     # Like the reference server (and the JS SDK's `Item | null`): a missing item is `null`, not 404.
-    return JSONResponse(item.dict() if item is not None else None)
+    return JSONResponse(_item_json(item) if item is not None else None)
 
 
 @responds(status=204)
@@ -148,7 +162,7 @@ async def search_items(request: Request) -> JSONResponse:
             refresh_ttl=body.refresh_ttl,
         ),
     )
-    return JSONResponse({"items": [item.dict() for item in items]})
+    return JSONResponse({"items": [_item_json(item) for item in items]})
 
 
 @responds(StoreNamespaces)

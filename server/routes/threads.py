@@ -13,6 +13,7 @@ from starlette.routing import Route
 from actors.runtime import wait_future
 from actors.models import Thread
 
+from ..headers import configurable_headers
 from ..http import JSONResponse, decode_body, page, path_id, query_bool, query_struct, uuid_field
 from ..openapi import PruneResult, responds
 from ..schemas import (
@@ -101,13 +102,17 @@ async def state(request: Request) -> JSONResponse:
     checkpoint_id = request.path_params.get("checkpoint_id")
     checkpoint = {"checkpoint_id": checkpoint_id} if checkpoint_id else None
     subgraphs = query_bool(request, "subgraphs")
-    return JSONResponse(await wait_future(_ops(request).get_state(thread_id, checkpoint, subgraphs=subgraphs)))
+    found = _ops(request).get_state(thread_id, checkpoint, subgraphs=subgraphs, headers=configurable_headers(request))
+    return JSONResponse(await wait_future(found))
 
 
 @responds(dict[str, Any])
 async def state_at(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadStateAt)
-    found = _ops(request).get_state(path_id(request, "thread_id"), _checkpoint(body.checkpoint), subgraphs=body.subgraphs)
+    found = _ops(request).get_state(
+        path_id(request, "thread_id"), _checkpoint(body.checkpoint), subgraphs=body.subgraphs,
+        headers=configurable_headers(request),
+    )
     return JSONResponse(await wait_future(found))
 
 
@@ -116,7 +121,7 @@ async def update_state(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadStateUpdate)
     updated = _ops(request).update_state(
         path_id(request, "thread_id"), body.values, as_node=body.as_node,
-        checkpoint=_checkpoint(body.checkpoint), checkpoint_id=body.checkpoint_id,
+        checkpoint=_checkpoint(body.checkpoint), checkpoint_id=body.checkpoint_id, headers=configurable_headers(request),
     )
     return JSONResponse(await wait_future(updated))
 
@@ -129,7 +134,7 @@ async def history(request: Request) -> JSONResponse:
         q = query_struct(request, ThreadHistory)
     found = _ops(request).get_history(
         path_id(request, "thread_id"), limit=q.limit, before=_checkpoint(q.before), metadata=q.metadata,
-        checkpoint=_checkpoint(q.checkpoint),
+        checkpoint=_checkpoint(q.checkpoint), headers=configurable_headers(request),
     )
     return JSONResponse(await wait_future(found))
 

@@ -1,0 +1,113 @@
+"""Non-stream wire shapes that match the reference server (seen side by side with `langgraph dev`):
+an interrupted subgraph's task in the thread state, `config_schema` as the `configurable` part,
+store timestamps, and `update_state` refused while any run is pending or running."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+from langgraph_sdk.errors import BadRequestError, ConflictError
+from typing_extensions import TypedDict
+
+from actors import ActorSystem, Settings
+from actors.loading import import_object
+from tests.backends import backend_settings
+from tests.conftest import STORAGE
+from tests.graphs.steps import GRAPHS
+
+parent = import_object("./graphs.py:parent", Path(__file__).parent / "fixtures" / "project", "graph")
+
+
+@dataclass
+class Knobs:
+    temperature: float = 0.5
+    model: str = "small"
+
+
+class Text(TypedDict, total=False):
+    text: str
+
+
+def _configurable_graph():
+    builder = StateGraph(Text, config_schema=Knobs)
+    builder.add_node("noop", lambda state: {})
+    builder.add_edge(START, "noop")
+    builder.add_edge("noop", END)
+    return builder.compile()
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActorSystem]:
+    graphs = {**GRAPHS, "parent": parent, "knobs": _configurable_graph()}
+    with backend_settings(STORAGE, tmp_path_factory.mktemp("data")) as storage:
+        with ActorSystem(graphs, settings=Settings(**storage)) as actor_system:
+            yield actor_system
+
+
+async def test_an_interrupted_subgraph_task_points_at_its_checkpoint(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "parent", input={"text": "x"})
+    [task] = (await client.threads.get_state(tid))["tasks"]
+    assert task["name"] == "child" and task["state"] is None
+    assert task["checkpoint"] == {"thread_id": tid, "checkpoint_ns": f"child:{task['id']}"}
+    [task] = (await client.threads.get_state(tid, subgraphs=True))["tasks"]
+    assert task["checkpoint"] is None
+    assert task["state"]["next"] == ["ask"] and task["state"]["values"] == {"text": "x"}
+
+
+async def test_config_schema_is_the_configurable_part(client):
+    [knobs] = await client.assistants.search(graph_id="knobs")
+    schema = (await client.assistants.get_schemas(knobs["assistant_id"]))["config_schema"]
+    assert schema["title"] == "Knobs"
+    assert set(schema["properties"]) == {"temperature", "model"}
+    [plain] = await client.assistants.search(graph_id="one")
+    assert (await client.assistants.get_schemas(plain["assistant_id"]))["config_schema"] == {}
+
+
+async def test_store_timestamps_have_microseconds_and_utc_offset(client):
+    await client.store.put_item(["wire"], "k", {"v": 1})
+    item = await client.store.get_item(["wire"], "k")
+    [found] = (await client.store.search_items(["wire"]))["items"]
+    pattern = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+    for stamp in (item["created_at"], item["updated_at"], found["created_at"], found["updated_at"]):
+        assert pattern.match(stamp), stamp
+
+
+async def test_update_state_is_409_while_a_run_is_pending_even_a_delayed_one(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "one", input={"tag": "a"})
+    delayed = await client.runs.create(tid, "one", input={"tag": "b"}, after_seconds=60)
+    with pytest.raises(ConflictError):
+        await client.threads.update_state(tid, {"tag": "edited"})
+    await client.runs.cancel(tid, delayed["run_id"], wait=True)
+    assert (await client.threads.update_state(tid, {"tag": "edited"}))["checkpoint"]["thread_id"] == tid
+
+
+async def test_assistant_config_configurable_and_context_mirror_each_other(client):
+    by_config = await client.assistants.create("one", config={"configurable": {"a": 1}})
+    assert by_config["context"] == {"a": 1}
+    by_context = await client.assistants.create("one", config={"tags": ["t"]}, context={"b": 2})
+    assert by_context["config"]["configurable"] == {"b": 2}
+    patched = await client.assistants.update(by_context["assistant_id"], context={"c": 3})
+    assert patched["config"] == {"configurable": {"c": 3}} and patched["context"] == {"c": 3}
+    patched = await client.assistants.update(by_context["assistant_id"], config={"configurable": {"d": 4}})
+    assert patched["context"] == {"d": 4}
+    with pytest.raises(BadRequestError):
+        await client.assistants.create("one", config={"configurable": {"a": 1}}, context={"b": 1})
+
+
+def test_a_system_assistant_is_named_after_its_compiled_graph():
+    builder = StateGraph(Text)
+    builder.add_node("noop", lambda state: {})
+    builder.add_edge(START, "noop")
+    builder.add_edge("noop", END)
+    with ActorSystem({"planner": builder.compile(name="Planner"), "plain": builder.compile()}) as system:
+        assert system.assistants.search(graph_id="planner")[0]["name"] == "Planner"
+        assert system.assistants.search(graph_id="plain")[0]["name"] == "plain"
