@@ -58,6 +58,7 @@ class ThreadActor(DispatchedActor):
         self.repair_due = False
         """A handler failed part-way (the database was away): storage may not match this actor."""
         self.repair_attempts = 0
+        self.repair_scheduled = False
         self.deferred: list[Any] = []
         """Reply-less messages (a run's end, ...) that failed on an unavailable database: handled
         again after the repair."""
@@ -119,6 +120,7 @@ class ThreadActor(DispatchedActor):
             case m.PassivateIfIdle():
                 self._passivate()
             case m.RepairThread():
+                self.repair_scheduled = False
                 if self.repair_due:
                     self._repair()
 
@@ -364,6 +366,9 @@ class ThreadActor(DispatchedActor):
         away): what storage says may no longer match this actor. Repair soon, and keep retrying
         (with backoff) until it succeeds; every message meanwhile tries the repair first."""
         self.repair_due = True
+        if self.repair_scheduled:
+            return
+        self.repair_scheduled = True
         delay = min(0.1 * 2**self.repair_attempts, MAX_REPAIR_DELAY)
         self.repair_attempts += 1
         log.warning("thread %s: repairing in %.1f s after %s", self.thread_id, delay, type(exc).__name__)

@@ -186,7 +186,13 @@ class GuardedTable:
                     raise
                 if gated and not isinstance(exc, DatabaseUnavailable):
                     health.failed(exc)
-                error = exc if isinstance(exc, DatabaseUnavailable) else health.unavailable()
+                if isinstance(exc, DatabaseUnavailable):
+                    error = exc
+                elif gated:
+                    error = health.unavailable()
+                else:  # a read that failed without taking the storage down (SQLite locked)
+                    error = DatabaseUnavailable(f"storage unavailable: {type(exc).__name__}: {exc}. Retry in a moment.",
+                                                health.retry_after)
                 budget = _patience.get()
                 if deadline is None:
                     deadline = health.clock() + budget
