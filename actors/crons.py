@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from .context import SystemContext
 from .errors import DatabaseUnavailable, InvalidInput, NotFound
 from .filters import matches_metadata
 from .models import Cron, new_id, now
+from .options import check_run_options
 
 if TYPE_CHECKING:
     from .operations import Operations
@@ -64,6 +65,10 @@ def check_schedule(schedule: str, tz: str | None) -> None:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise InvalidInput(f"timezone: {tz!r} is not an IANA time zone name") from None
+    try:
+        next_fire_time(schedule, tz, now())
+    except CroniterBadDateError:  # e.g. "0 0 31 2 *": valid fields, but no date has them
+        raise InvalidInput(f"schedule: {schedule!r} never fires (no date matches it)") from None
 
 
 class CronScheduler:
@@ -126,7 +131,13 @@ class CronScheduler:
         with self._lock:
             for cron in self.ctx.storage.list_crons():
                 if cron.enabled and cron.next_run_date is not None and cron.next_run_date <= at:
-                    future = self._fire(cron, at)
+                    try:
+                        future = self._fire(cron, at)
+                    except Exception:  # a stored cron the scheduler cannot use: stop it, fire the others
+                        log.exception("cron %s: cannot be fired; disabling it", cron.cron_id)
+                        disabled = msgspec.structs.replace(cron, enabled=False, next_run_date=None, updated_at=now())
+                        self.ctx.storage.put_cron(disabled)
+                        continue
                     if future is not None:
                         fired.append(future)
         return fired
@@ -182,6 +193,7 @@ class CronScheduler:
         user_id: str | None = None,
     ) -> Cron:
         check_schedule(schedule, timezone)
+        check_run_options(payload or {})
         assistant = self.ctx.resolve_assistant(assistant_id)
         if thread_id is not None:
             self.ops.get_thread(thread_id)
@@ -229,6 +241,7 @@ class CronScheduler:
             cron = self.get(cron_id)
             check_schedule(changes.get("schedule", cron.schedule), changes.get("timezone", cron.timezone))
             if payload:
+                check_run_options(payload)
                 changes["payload"] = {**cron.payload, **payload}
             if "metadata" in changes:
                 changes["metadata"] = {**cron.metadata, **(changes["metadata"] or {})}

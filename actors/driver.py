@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
-from langgraph.types import Command
+from langgraph.types import Command, Send
 
 from . import serde
 from .models import RunOutcome
@@ -60,7 +60,14 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _command(spec: dict[str, Any]) -> Command:
-    return Command(resume=spec.get("resume"), update=spec.get("update"), goto=spec.get("goto") or ())
+    goto = spec.get("goto") or ()
+    goto = [_goto(g) for g in goto] if isinstance(goto, list) else _goto(goto)
+    return Command(resume=spec.get("resume"), update=spec.get("update"), goto=goto)
+
+
+def _goto(target: Any) -> Any:
+    """A node name, or `{"node", "input"}` as the API spells a `Send` (as the reference maps it)."""
+    return Send(target["node"], target.get("input")) if isinstance(target, dict) else target
 
 
 def _event_name(base: str, namespace: Sequence[str]) -> str:

@@ -8,6 +8,7 @@ from .driver import RunJob
 from .errors import InvalidInput
 from .graphs import GraphRegistry
 from .models import Assistant, Run
+from .options import check_run_options
 
 
 def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
@@ -43,7 +44,11 @@ def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
 
 
 def build_job(run: Run, assistant: Assistant, graphs: GraphRegistry) -> RunJob:
+    """The job for a run; a stored run whose options are unusable is an `InvalidInput`."""
     kwargs = run.kwargs
+    if not isinstance(kwargs, dict):
+        raise InvalidInput(f"the stored run's options are not an object ({type(kwargs).__name__})")
+    check_run_options(kwargs)
     stream_mode = kwargs.get("stream_mode") or ["values"]
     if isinstance(stream_mode, str):
         stream_mode = [stream_mode]

@@ -13,6 +13,7 @@ from .assistants import AssistantOperations, sort_records
 from .filters import matches_metadata
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
+from .options import check_run_options
 from .models import TERMINAL_RUN_STATUSES, IfNotExists, Run, RunStatus, StopAction, Strategy, Thread, ThreadStatus, new_id
 from .driver import STREAM_MODES
 from .replies import all_done, chain, failed
@@ -349,9 +350,7 @@ class Operations(AssistantOperations, StateOperations):
             _check_choice("on_completion", options["on_completion"], ("delete", "keep"))
         if options.get("webhook") is not None:
             check_webhook_url(options["webhook"])
-        after = options.get("after_seconds")
-        if after is not None and (not isinstance(after, (int, float)) or after < 0):
-            raise InvalidInput(f"after_seconds: must be a number >= 0, got {after!r}")
+        check_run_options(options)
 
 
 THREAD_STREAM_MODES = ("run_modes", "lifecycle", "state_update")

@@ -27,6 +27,7 @@ from . import messages as m
 from . import serde
 from .context import SystemContext
 from .models import Run, now
+from .options import run_delay
 
 log = logging.getLogger("switchboard.recovery")
 
@@ -57,14 +58,14 @@ def _pending_stop(pending: list[Run]) -> str | None:
 
 
 def _due(run: Run, at: Any) -> bool:
-    delay = run.kwargs.get("after_seconds")
-    return not delay or (at - run.created_at).total_seconds() >= float(delay)
+    delay = run_delay(run)
+    return not delay or (at - run.created_at).total_seconds() >= delay
 
 
 def _state_values(ctx: SystemContext, thread_id: str) -> tuple[bool, Any]:
     thread = ctx.storage.get_thread(thread_id)
     graph_id = thread.metadata.get("graph_id") if thread else None
-    if graph_id not in ctx.graphs.ids:
+    if not isinstance(graph_id, str) or graph_id not in ctx.graphs.ids:
         return False, None
     config = {"configurable": {"thread_id": thread_id}}
 
@@ -72,7 +73,11 @@ def _state_values(ctx: SystemContext, thread_id: str) -> tuple[bool, Any]:
         async with ctx.graphs.open(graph_id, config) as graph:
             return await graph.aget_state(config)
 
-    return True, serde.to_jsonable(ctx.runtime.call(read()).values)
+    try:
+        return True, serde.to_jsonable(ctx.runtime.call(read()).values)
+    except Exception:  # a checkpoint the graph cannot read: keep the stored values, go on recovering
+        log.exception("recovery: thread %s: reading its last checkpoint failed; values left as stored", thread_id)
+        return False, None
 
 
 def recover(ctx: SystemContext) -> RecoveryReport:
@@ -80,20 +85,10 @@ def recover(ctx: SystemContext) -> RecoveryReport:
     report = RecoveryReport()
     thread_status: dict[str, str] = {}
     for run in storage.runs_with_status("running"):
-        stop = _pending_stop(storage.list_runs(run.thread_id, status="pending"))
-        if stop == "rollback":
-            ctx.runtime.call(storage.delete_checkpoints_for_runs(run.thread_id, [run.run_id]))
-            storage.delete_run(run.run_id)
-            report.rolled_back.append(run.run_id)
-            thread_status.setdefault(run.thread_id, "idle")
-            continue
-        _known, values = _state_values(ctx, run.thread_id)
-        if stop == "interrupt":
-            storage.update_run(run.run_id, status="interrupted")
-            storage.set_run_output(run.run_id, values)
-            report.interrupted.append(run.run_id)
-            thread_status.setdefault(run.thread_id, "idle")
-        else:
+        try:
+            _end_running(ctx, run, report, thread_status)
+        except Exception:  # one record recovery cannot handle must not keep the server from starting
+            log.exception("recovery: run %s could not be ended as usual; marking it error", run.run_id)
             storage.update_run(run.run_id, status="error")
             storage.set_run_output(run.run_id, {"__error__": RESTART_ERROR})
             report.errored.append(run.run_id)
@@ -116,15 +111,38 @@ def recover(ctx: SystemContext) -> RecoveryReport:
     return report
 
 
+def _end_running(ctx: SystemContext, run: Run, report: RecoveryReport, thread_status: dict[str, str]) -> None:
+    """End one run left `running`: as the strategy stopping it would have, else `error`."""
+    storage = ctx.storage
+    stop = _pending_stop(storage.list_runs(run.thread_id, status="pending"))
+    if stop == "rollback":
+        ctx.runtime.call(storage.delete_checkpoints_for_runs(run.thread_id, [run.run_id]))
+        storage.delete_run(run.run_id)
+        report.rolled_back.append(run.run_id)
+        thread_status.setdefault(run.thread_id, "idle")
+        return
+    _known, values = _state_values(ctx, run.thread_id)
+    if stop == "interrupt":
+        storage.update_run(run.run_id, status="interrupted")
+        storage.set_run_output(run.run_id, values)
+        report.interrupted.append(run.run_id)
+        thread_status.setdefault(run.thread_id, "idle")
+    else:
+        storage.update_run(run.run_id, status="error")
+        storage.set_run_output(run.run_id, {"__error__": RESTART_ERROR})
+        report.errored.append(run.run_id)
+        thread_status[run.thread_id] = "error"
+
+
 def _wake_pending(ctx: SystemContext, report: RecoveryReport) -> None:
     woken: set[str] = set()
     for run in ctx.storage.runs_with_status("pending"):
         if ctx.storage.get_thread(run.thread_id) is None:  # its thread's deletion was cut short
             ctx.storage.delete_run(run.run_id)
             continue
-        delay = run.kwargs.get("after_seconds")
+        delay = run_delay(run)
         if delay:
-            due_in = float(delay) - (now() - run.created_at).total_seconds()
+            due_in = delay - (now() - run.created_at).total_seconds()
             ctx.runtime.call_later(max(0.0, due_in), ctx.tell_thread, run.thread_id, m.RunDue(run.run_id))
             continue
         if run.thread_id not in woken:

@@ -23,6 +23,7 @@ from .context import SystemContext
 from .dispatch import DispatchedActor
 from .errors import DatabaseUnavailable, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
+from .options import run_delay
 from .models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
 from .run import RunActor
 from .storage.health import patience
@@ -78,7 +79,7 @@ class ThreadActor(DispatchedActor):
         # Runs left pending by an earlier incarnation (passivation, restart) keep the order they were
         # accepted in: storage lists newest first, in insertion order.
         pending = reversed(self.storage.list_runs(self.thread_id, status="pending"))
-        self.queue.extend(r.run_id for r in pending if not r.kwargs.get("after_seconds") and r.run_id != exclude)
+        self.queue.extend(r.run_id for r in pending if not run_delay(r) and r.run_id != exclude)
 
     def on_receive(self, message: Any) -> None:
         if not isinstance(message, m.PassivateIfIdle):  # sweep ticks are not activity
@@ -131,17 +132,15 @@ class ThreadActor(DispatchedActor):
         if self.deleting or self.storage.get_thread(self.thread_id) is None:
             msg.reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
             return
-        delayed = bool(run.kwargs.get("after_seconds"))
-        if not delayed and not self._admit(run.run_id, run.multitask_strategy):
+        delay = run_delay(run)
+        if not delay and not self._admit(run.run_id, run.multitask_strategy):
             msg.reply.set_exception(ThreadBusy(BUSY_DETAIL))
             return
         self.storage.put_run(run)
         self._remember_graph(run)
         msg.reply.set_result(run)
-        if delayed:
-            self.ctx.runtime.call_later(
-                float(run.kwargs["after_seconds"]), self.ctx.tell_thread, self.thread_id, m.RunDue(run.run_id)
-            )
+        if delay:
+            self.ctx.runtime.call_later(delay, self.ctx.tell_thread, self.thread_id, m.RunDue(run.run_id))
             return
         self.queue.append(run.run_id)
         self._start_next()
@@ -185,9 +184,15 @@ class ThreadActor(DispatchedActor):
                 job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
                 if job.durability is None:  # completed steps must survive a crash: docs/storage.md
                     job = msgspec.structs.replace(job, durability=self.ctx.settings.durability)
+            except DatabaseUnavailable:
+                raise  # not the run's fault: it stays pending, the repair queues it again
             except SwitchboardError as exc:
                 detail = {"error": type(exc).__name__, "message": exc.detail}
                 self._finish(run_id, "error", {"__error__": detail})
+                continue
+            except Exception as exc:  # a stored record the driver cannot use: end it, keep the thread
+                log.exception("thread %s: run %s cannot start", self.thread_id, run_id)
+                self._finish(run_id, "error", {"__error__": {"error": "InvalidRun", "message": f"{type(exc).__name__}: {exc}"}})
                 continue
             self.storage.update_run(run_id, status="running")
             self.storage.update_thread(self.thread_id, status="busy")

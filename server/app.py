@@ -16,13 +16,18 @@ from .auth import AuthMiddleware
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
 from .http_section import apply_http_config
+from .limits import Limits, RequestLimits
 from .routes import assistants, runs, stateless, system, threads, ui
+from .routing import check_declared
 from .storage_gate import StorageGate
 from actors.project import http_config
 
 
-def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None) -> Starlette:
+def create_app(
+    actor_system: ActorSystem, *, own_system: bool = True, auth: Auth | None = None, limits: Limits | None = None
+) -> Starlette:
     """An ASGI app serving `actor_system`; with `own_system`, shutting the app down shuts it down.
+    `limits` caps request bodies and headers (default: `Limits()`, 10 MiB and 64 KiB).
 
     Auth is on when `auth` (a `langgraph_sdk.Auth`) is given, or when the system's langgraph.json
     has an `auth` section; then every request passes `server/auth.py` first. The langgraph.json
@@ -31,6 +36,7 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        check_declared(app.routes)  # again: routes added after create_app need a declaration too
         try:
             yield
         finally:
@@ -43,18 +49,19 @@ def create_app(actor_system: ActorSystem, *, own_system: bool = True, auth: Auth
         lifespan=lifespan,
     )
     app.state.system = actor_system
-    app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes])
+    app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes, *ui.routes])
+    app.router.routes[:] = meta.with_allowed_methods(app.router.routes)  # OPTIONS; 405 with every method in Allow
+    check_declared(app.routes)  # deny by default: every route says which auth resource and action it needs
     app.state.auth = authorizer = Authorizer(auth) if auth is not None else authorizer_from_config(
         actor_system.settings.config_path
     )
     if authorizer is not None:
-        app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system)
+        app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system, router=app.router)
     if getattr(actor_system.storage, "health", None) is not None:  # outside auth: its look-ups need storage too
         app.add_middleware(StorageGate, health=actor_system.storage.health)
+    app.add_middleware(RequestLimits, limits=limits or Limits())  # before auth reads a body
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
-    app.router.routes.extend(ui.routes)
-    app.router.routes[:] = meta.with_allowed_methods(app.router.routes)  # OPTIONS; 405 with every method in Allow
     config_path = actor_system.settings.config_path
     with_auth = None
     if authorizer is not None:

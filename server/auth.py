@@ -1,108 +1,76 @@
 """Auth at the HTTP edge, in one place: an ASGI middleware that authenticates every request and
 authorizes what it touches before any route runs, so no route handler needs to know about auth.
 
-For each request it finds the resource and action in `RULES` (the route table, seen as auth sees
-it), runs the user's `@auth.on` handler (`actors/auth.py`), then applies the answer by kind:
+Each route declares its resource, action and how auth applies (`Access`, in the route table: see
+`server/routing.py`; a route without a declaration stops the app from starting). For a request,
+the middleware finds the route the router will pick, runs the user's `@auth.on` handler for that
+resource and action (`actors/auth.py`), then applies the answer by `how`:
 
 - `create`: the (possibly edited) `metadata` of the value, plus the filter's `key == value` parts,
-  is written into the request body: a record carries its owner from birth.
+  is written into the request body: a record carries its owner from birth. `create_on_thread`
+  also checks that the thread in the path is the user's.
 - `object`: the record named in the path must pass the filter, else 404 (as if it did not exist).
 - `search` / `count`: the whole filter (`$eq` and `$contains`) is combined with the body's own
   `metadata` filter (`actors/filters.py`; a conflicting equality gives an empty answer), so pages
   and counts are exact.
+- `ids`: every thread the body names must pass the filter.
+- `batch`: each item of the list is authorized as the single run create it stands for.
 - `store`: the handler may rewrite `namespace` (e.g. prefix the user's id); it is written back.
 
-Public routes (`/ok`, `/info`, `/docs`, `/openapi.json`, `/metrics`) skip auth.
+A route that starts runs (`threads.create_run`, `crons.create`) also needs the assistant: unless it
+is a graph's own assistant (`created_by: system`, as in the reference server), the user's
+`assistants.read` handler must let them read it, else 404. `PUBLIC` routes (`/ok`, `/info`,
+`/docs`, `/openapi.json`, `/metrics`) skip auth; a path no route serves is authenticated and left
+to the router's 404/405.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
+from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.auth import AuthUser, Authorizer, equalities, matches
-from actors.errors import Conflict, Forbidden, NotFound, SwitchboardError
+from actors.errors import Conflict, Forbidden, InvalidInput, NotFound, SwitchboardError
 from actors.filters import combine
 from actors.models import graph_assistant_id
 
-from .http import JSONResponse
-
-PUBLIC = {"/ok", "/info", "/docs", "/openapi.json", "/metrics"}
-
-ID = r"(?P<id>[^/]+)"
-RULES: list[tuple[str, str, str, str, str]] = [
-    # method, path regex, resource, action, kind
-    ("POST", r"/threads", "threads", "create", "create"),
-    ("POST", r"/threads/search", "threads", "search", "search"),
-    ("POST", r"/threads/count", "threads", "search", "count"),
-    ("POST", r"/threads/prune", "threads", "delete", "ids:thread_ids"),
-    ("POST", rf"/threads/{ID}/runs/crons", "crons", "create", "create+thread"),
-    ("POST", rf"/threads/{ID}/runs(/stream|/wait)?", "threads", "create_run", "create+thread"),
-    ("POST", rf"/threads/{ID}/runs/[^/]+/cancel", "threads", "update", "object"),
-    ("DELETE", rf"/threads/{ID}/runs/[^/]+", "threads", "delete", "object"),
-    ("PATCH", rf"/threads/{ID}", "threads", "update", "object"),
-    ("DELETE", rf"/threads/{ID}", "threads", "delete", "object"),
-    ("POST", rf"/threads/{ID}/state", "threads", "update", "object"),
-    ("*", rf"/threads/{ID}(/.*)?", "threads", "read", "object"),
-    ("POST", r"/runs/crons", "crons", "create", "create"),
-    ("POST", r"/runs/crons/search", "crons", "search", "search"),
-    ("POST", r"/runs/crons/count", "crons", "search", "count"),
-    ("GET", rf"/runs/crons/{ID}", "crons", "read", "object"),
-    ("PATCH", rf"/runs/crons/{ID}", "crons", "update", "object"),
-    ("DELETE", rf"/runs/crons/{ID}", "crons", "delete", "object"),
-    ("POST", r"/runs/cancel", "threads", "update", "ids:thread_id"),
-    ("POST", r"/runs/batch", "threads", "create_run", "batch"),
-    ("POST", r"/runs(/stream|/wait)?", "threads", "create_run", "create"),
-    ("POST", r"/assistants", "assistants", "create", "create"),
-    ("POST", r"/assistants/search", "assistants", "search", "search"),
-    ("POST", r"/assistants/count", "assistants", "search", "count"),
-    ("PATCH", rf"/assistants/{ID}", "assistants", "update", "object"),
-    ("DELETE", rf"/assistants/{ID}", "assistants", "delete", "object"),
-    ("POST", rf"/assistants/{ID}/latest", "assistants", "update", "object"),
-    ("*", rf"/assistants/{ID}(/.*)?", "assistants", "read", "object"),
-    ("PUT", r"/store/items", "store", "put", "store"),
-    ("GET", r"/store/items", "store", "get", "store"),
-    ("DELETE", r"/store/items", "store", "delete", "store"),
-    ("POST", r"/store/items/search", "store", "search", "store"),
-    ("POST", r"/store/namespaces", "store", "list_namespaces", "store"),
-]
-COMPILED = [(method, re.compile(pattern + "/?"), resource, action, kind) for method, pattern, resource, action, kind in RULES]
-
-
-def find_rule(method: str, path: str) -> tuple[str, str, str, str | None] | None:
-    method = "GET" if method == "HEAD" else method  # Starlette answers HEAD with the GET route
-    for rule_method, pattern, resource, action, kind in COMPILED:
-        if rule_method in ("*", method):
-            found = pattern.fullmatch(path)
-            if found:
-                return resource, action, kind, found.groupdict().get("id")
-    return None
+from .http import JSONResponse, nesting_error
+from .routing import Access, find_route
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, authorizer: Authorizer, system: Any) -> None:
+    def __init__(self, app: ASGIApp, authorizer: Authorizer, system: Any, router: Router | None = None) -> None:
+        """`router`: the API's, whose routes declare their access (read per request: the `http`
+        section of langgraph.json replaces the list). Without one (a custom app's routes, with
+        `enable_custom_route_auth`), requests are authenticated and touch no declared resource."""
         self.app = app
         self.authorizer = authorizer
         self.system = system
+        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # `/noauth`: langgraph_sdk's in-process client (server/loopback.py), trusted as on the reference.
-        if scope["type"] != "http" or scope["path"] in PUBLIC or scope.get("root_path") == "/noauth":
+        if scope["type"] != "http" or scope.get("root_path") == "/noauth":
+            await self.app(scope, receive, send)
+            return
+        found = find_route(self.router.routes if self.router is not None else (), scope)
+        access = getattr(found[0], "access", None) if found else None
+        if access is not None and access.how == "public":
             await self.app(scope, receive, send)
             return
         try:
-            await self._guarded(scope, receive, send)
+            await self._guarded(scope, receive, send, found, access)
         except SwitchboardError as exc:
             headers = getattr(exc, "headers", None)
             await JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)(scope, receive, send)
 
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, found: Any, access: Access | None) -> None:
         request = _RequestParts(scope, receive)
         user = await self.authorizer.authenticate(
             headers=request.raw_headers(), authorization=request.header("authorization"),
@@ -110,56 +78,89 @@ class AuthMiddleware:
         )
         scope["auth"] = _Credentials(user)
         scope["user"] = user
-        rule = find_rule(scope["method"], scope["path"])
-        if rule is None:
+        if found is None:  # no route serves this: the router answers 404 / 405 / a slash redirect
             await self.app(scope, receive, send)
             return
-        resource, action, kind, object_id = rule
-        if kind == "store":
-            await self._store(scope, request, user, action, send)
+        if access is None:  # deny by default (create_app refuses such a table; this is the backstop)
+            raise Forbidden(f"{scope['method']} {scope['path']}: the route declares no auth access")
+        if access.how == "authenticated":
+            await self.app(scope, receive, send)
             return
+        if access.how == "store":
+            await self._store(scope, request, user, access.action or "", send)
+            return
+        if access.also is not None:  # e.g. a copy creates a thread: the user must be allowed to (403 if not)
+            await self.authorizer.authorize(user, *access.also, {"metadata": {}})
         body = await request.json()
-        if body is None and (kind.startswith("create") or kind in ("search", "count")):
+        if body is None and access.how in ("create", "create_on_thread", "search", "count"):
             body = {}  # an empty body is an empty request: it gets the owner, and the filter, too
-        if kind == "batch":
-            items = body if isinstance(body, list) else []
-            for item in items:
+        object_id = found[1].get(access.path_id) if access.how in ("object", "create_on_thread") else None
+        if access.how == "batch":
+            for i, item in enumerate(body if isinstance(body, list) else []):
                 if isinstance(item, dict):
-                    value = _value(item)
-                    self._stamp(item, await self.authorizer.authorize(user, resource, action, value), value)
-            await self.app(scope, request.replay(body), send)
-            return
-        value = _value(body)
-        if object_id is not None:
-            value["thread_id" if kind == "create+thread" else f"{resource[:-1]}_id"] = object_id
-        filters = await self.authorizer.authorize(user, resource, action, value)
-        if kind.startswith("create"):
-            if kind == "create+thread":  # the thread must be the user's too
-                if resource == "threads":
-                    self._check("threads", object_id, filters)
-                else:
-                    await self._check_object("threads", object_id, user)
+                    await self._create(user, access, item, item.get("thread_id"), where=f"[{i}].")
+        elif access.how in ("create", "create_on_thread"):
             if isinstance(body, dict):
-                self._refuse_taking_over(resource, body, filters)
-                self._stamp(body, filters, value)
-        elif kind == "object":
-            self._check(resource, object_id, filters)
-            if action == "update" and isinstance(body, dict) and "metadata" in body:
-                self._stamp(body, filters, value)  # a patch cannot hand the record to someone else
-        elif kind.startswith("ids:") and filters:
-            field = kind[4:]
-            ids = body.get(field) if isinstance(body, dict) else None
-            if ids is None:
-                raise Forbidden(f"with auth on, {scope['path']} needs {field!r} (only your own threads can be touched)")
-            for thread_id in ids if isinstance(ids, list) else [ids]:
-                self._check("threads", str(thread_id), filters)
-        elif kind in ("search", "count") and filters and isinstance(body, dict) and isinstance(body.get("metadata") or {}, dict):
-            combined = combine(body.get("metadata"), filters)
-            if combined is None:  # asks for someone else's records only
-                await JSONResponse(0 if kind == "count" else [])(scope, receive, send)
-                return
-            body["metadata"] = combined  # the whole filter: pages and counts are exact
+                await self._create(user, access, body, object_id)
+            else:
+                await self.authorizer.authorize(user, access.resource, access.action, _value(body))
+        else:
+            value = _value(body)
+            if object_id is not None:
+                value[access.path_id] = object_id
+            filters = await self.authorizer.authorize(user, access.resource, access.action, value)
+            if access.how == "object":
+                self._check(access.resource, object_id, filters)
+                if access.action == "update" and isinstance(body, dict) and "metadata" in body:
+                    self._stamp(body, filters, value)  # a patch cannot hand the record to someone else
+            elif access.how == "ids" and filters:
+                self._check_ids(scope, body, access.ids_field or "", filters)
+            elif access.how in ("search", "count") and filters and isinstance(body, dict):
+                combined = combine(body.get("metadata"), filters)
+                if combined is None:  # asks for someone else's records only
+                    await JSONResponse(0 if access.how == "count" else [])(scope, receive, send)
+                    return
+                body["metadata"] = combined  # the whole filter: pages and counts are exact
         await self.app(scope, request.replay(body), send)
+
+    async def _create(self, user: AuthUser, access: Access, body: dict[str, Any], thread_id: Any, *, where: str = "") -> None:
+        """One create (a record, or a run, maybe on a thread): authorize, check the thread and the
+        assistant it uses, and stamp the owner into the body."""
+        value = _value(body, where)
+        on_thread = isinstance(thread_id, str)
+        if on_thread:
+            value["thread_id"] = thread_id
+        resource = access.resource or ""
+        filters = await self.authorizer.authorize(user, resource, access.action or "", value)
+        if on_thread:  # the thread must be the user's too
+            if resource == "threads":
+                self._check("threads", thread_id, filters)
+            else:
+                await self._check_object("threads", thread_id, user)
+        if access.creates_runs:
+            await self._check_assistant(user, body.get("assistant_id"))
+        if access.action == "create":
+            self._refuse_taking_over(resource, body, filters)
+        self._stamp(body, filters, value)
+
+    async def _check_assistant(self, user: AuthUser, assistant_id: Any) -> None:
+        """Running an assistant reads it (its config and metadata reach the run): the user's
+        `assistants.read` handler decides, except for a graph's own assistant, open to all."""
+        if not isinstance(assistant_id, str):
+            return  # the route answers 422
+        record = self._lookup("assistants", assistant_id)
+        if record is None or (record.metadata or {}).get("created_by") == "system":
+            return
+        filters = await self.authorizer.authorize(user, "assistants", "read", {"assistant_id": record.assistant_id})
+        if filters and not matches(filters, record.metadata):
+            raise NotFound(f"Assistant {assistant_id} not found.")
+
+    def _check_ids(self, scope: Scope, body: Any, field: str, filters: dict[str, Any]) -> None:
+        ids = body.get(field) if isinstance(body, dict) else None
+        if ids is None:
+            raise Forbidden(f"with auth on, {scope['path']} needs {field!r} (only your own threads can be touched)")
+        for thread_id in ids if isinstance(ids, list) else [ids]:
+            self._check("threads", str(thread_id), filters)
 
     def _stamp(self, body: dict[str, Any], filters: dict[str, Any] | None, value: dict[str, Any]) -> None:
         metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
@@ -220,16 +221,21 @@ class AuthMiddleware:
             await self.app(scope, request.replay(body), send)
             return
         field = {"search": "namespace_prefix", "list_namespaces": "prefix"}.get(action, "namespace")
+        if body.get(field) is not None and not isinstance(body[field], list):
+            raise InvalidInput(f"{field}: expected an array of strings, got {type(body[field]).__name__}")
         value = {**body, "namespace": tuple(body.get(field) or ())}
         await self.authorizer.authorize(user, "store", action, value)
         body[field] = list(value["namespace"])
         await self.app(scope, request.replay(body), send)
 
 
-def _value(body: Any) -> dict[str, Any]:
+def _value(body: Any, where: str = "") -> dict[str, Any]:
     """What a handler sees: a copy of the body (it may edit it), metadata as a fresh dict."""
     value = dict(body) if isinstance(body, dict) else {}
-    value["metadata"] = dict(value.get("metadata") or {})
+    metadata = value.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidInput(f"{where}metadata: expected an object, got {type(metadata).__name__}")
+    value["metadata"] = dict(metadata or {})
     return value
 
 
@@ -278,6 +284,8 @@ class _RequestParts:
             return json.loads(raw) if raw.strip() else None
         except ValueError:
             return _Unparsed(raw)
+        except RecursionError:
+            raise nesting_error() from None
 
     def replay(self, body: Any) -> Receive:
         """A `receive` that yields the (possibly edited) body once, then the client's own messages."""

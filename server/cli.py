@@ -19,8 +19,24 @@ from actors.storage import StorageUnavailable
 import loadtest.cli
 
 from .app import create_app
+from .limits import Limits
+from .serving import uvicorn_options
 
 log = logging.getLogger("switchboard")
+
+
+def parse_size(text: str) -> int:
+    """`10M`, `512K`, `1G` or a plain number of bytes."""
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    scale = units.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (use e.g. 10M, 512K or bytes)") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be > 0")
+    return size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--run-timeout", type=float, default=float(os.environ.get("BG_JOB_TIMEOUT_SECS", 86400)),
         help="seconds a run may execute before it ends `timeout` (default: $BG_JOB_TIMEOUT_SECS or %(default)s)",
+    )
+    defaults = Limits()
+    serve.add_argument(
+        "--max-body-size", type=parse_size, metavar="BYTES",
+        default=parse_size(os.environ.get("HTTP_MAX_REQUEST_BODY_BYTES", str(defaults.max_body_bytes))),
+        help="largest request body accepted, e.g. 10M or 512K; larger is a 413 "
+        "(default: $HTTP_MAX_REQUEST_BODY_BYTES, as the reference server reads it, or 10M)",
+    )
+    serve.add_argument(
+        "--max-header-size", type=parse_size, default=defaults.max_header_bytes, metavar="BYTES",
+        help="largest request line + headers accepted; larger is a 431 (default: 64K)",
+    )
+    serve.add_argument(
+        "--header-timeout", type=float, default=defaults.header_timeout, metavar="SECONDS",
+        help="seconds a connection gets to send a request's headers; then 408 and closed (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout, metavar="SECONDS",
+        help="seconds an idle keep-alive connection is kept open (default: %(default)s)",
     )
     loadtest.cli.add_parser(commands)
     migrate = commands.add_parser(
@@ -118,15 +153,19 @@ def serve(args: argparse.Namespace) -> int:
     except (GraphConfigError, StorageUnavailable) as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
+    limits = Limits(
+        max_body_bytes=args.max_body_size, max_header_bytes=args.max_header_size,
+        header_timeout=args.header_timeout, keep_alive_timeout=args.keep_alive_timeout,
+    )
     try:
-        app = create_app(system)
+        app = create_app(system, limits=limits)
     except GraphConfigError as exc:  # the langgraph.json `http.app` cannot be loaded
         system.shutdown()
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=5, **uvicorn_options(limits),
     )
     where = {"sqlite": f" in {settings.data_dir}", "postgres": "", "memory": " (nothing is kept)"}[storage]
     server = DrainingServer(

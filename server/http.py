@@ -3,6 +3,7 @@ how bytes on the wire become values and back."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, TypeVar
 
@@ -34,11 +35,46 @@ async def decode_body(request: Request, schema: type[T], *, optional: bool = Fal
     if decoder is None:
         decoder = _decoders[schema] = msgspec.json.Decoder(schema)
     try:
-        return decoder.decode(raw)
+        decoded = decoder.decode(raw)
+        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH or _LONG_NUMBER.search(raw):
+            check_json_value(msgspec.json.decode(raw))  # a cheap screen passed: walk for the exact place
+        return decoded
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"request body is not valid JSON: {_describe(raw, exc)}") from None
+    except RecursionError:
+        raise nesting_error() from None
+
+
+INT64 = (-(2**63), 2**63 - 1)
+"""Integers in a body must fit in 64 bits: storage (SQLite, PostgreSQL, msgpack checkpoints) cannot hold more."""
+MAX_DEPTH = 200
+"""Objects and arrays in a body nest at most this deep: checkpoints are msgpack, which stops at 255
+levels, and a run's input sits a few levels down in them."""
+_LONG_NUMBER = re.compile(rb"\d{19,}")
+
+
+def check_json_value(value: Any, where: str = "$") -> None:
+    """422 naming the first integer outside the 64-bit range (`$.metadata.n`), or the first place
+    nested deeper than `MAX_DEPTH`."""
+    stack = [(where, value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        if isinstance(item, (dict, list)) and depth >= MAX_DEPTH:
+            shown = path if len(path) <= 60 else path[:60] + "..."
+            raise InvalidInput(f"request body: nested deeper than {MAX_DEPTH} levels (at {shown})")
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{k}", v, depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and not INT64[0] <= item <= INT64[1]:
+            raise InvalidInput(f"{path}: integer {item} is outside the 64-bit range ({INT64[0]} to {INT64[1]})")
+
+
+def nesting_error() -> InvalidInput:
+    """JSON nested deeper than the decoder can follow (Python's recursion limit, ~950 levels)."""
+    return InvalidInput(f"request body: nested too deeply (objects and arrays nest at most {MAX_DEPTH} levels)")
 
 
 def _describe(raw: bytes, exc: msgspec.DecodeError) -> str:
@@ -82,7 +118,7 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
     raise InvalidInput(f"{name}: {value!r} is not a boolean (use true/false or 1/0)")
 
 
-def query_int(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
+def query_int(request: Request, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
     value = request.query_params.get(name)
     if value is None:
         return default
@@ -90,8 +126,9 @@ def query_int(request: Request, name: str, default: int, *, minimum: int = 0) ->
         number = int(value)
     except ValueError:
         raise InvalidInput(f"{name}: {value!r} is not an integer") from None
-    if number < minimum:
-        raise InvalidInput(f"{name}: must be >= {minimum}, got {number}")
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise InvalidInput(f"{name}: must be {bound}, got {number}")
     return number
 
 

@@ -18,13 +18,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.errors import InvalidInput
 
 from .http import JSONResponse
 from .openapi import responds
+from .routing import PUBLIC, Route
 
 
 def system_numbers(system: Any) -> dict[str, Any]:
@@ -144,4 +144,4 @@ async def metrics(request: Request) -> Response:
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-routes = [Route("/metrics", metrics, methods=["GET"])]
+routes = [Route("/metrics", metrics, methods=["GET"], auth=PUBLIC)]

@@ -94,8 +94,11 @@ class ThreadPatch(msgspec.Struct, kw_only=True):
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 SortOrder = Literal["asc", "desc"]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
-Offset = Annotated[int, msgspec.Meta(ge=0)]
+MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000_000
+"""Every search and list pages with `limit` 1..1000 and `offset` 0..10^9 (docs/api.md, 'Bounds')."""
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
+Offset = Annotated[int, msgspec.Meta(ge=0, le=MAX_OFFSET)]
 
 
 class ThreadSearch(msgspec.Struct, kw_only=True):
@@ -194,4 +197,4 @@ class AssistantVersions(msgspec.Struct, kw_only=True):
 
 
 class AssistantLatest(msgspec.Struct, kw_only=True):
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]

@@ -34,7 +34,7 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.005) -> Non
 class LiveServer:
     """uvicorn serving an app in a background thread, on a socket bound before it starts."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, **uvicorn_options) -> None:
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on sockets that say they are TCP,
         # and without it every response waits ~40 ms for a delayed ACK.
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -42,7 +42,7 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **uvicorn_options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

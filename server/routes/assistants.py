@@ -8,7 +8,6 @@ import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.runtime import wait_future
 from actors.models import Assistant
@@ -17,6 +16,7 @@ from ..headers import configurable_headers
 from ..http import JSONResponse, decode_body, page, path_id, query_bool, uuid_field
 from ..openapi import responds
 from ..schemas import AssistantCount, AssistantCreate, AssistantLatest, AssistantPatch, AssistantSearch, AssistantVersions
+from ..routing import Access, Route
 
 
 def _ops(request: Request):
@@ -114,16 +114,16 @@ async def subgraphs(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/assistants", create, methods=["POST"]),
-    Route("/assistants/search", search, methods=["POST"]),
-    Route("/assistants/count", count, methods=["POST"]),
-    Route("/assistants/{assistant_id}", get, methods=["GET"]),
-    Route("/assistants/{assistant_id}", patch, methods=["PATCH"]),
-    Route("/assistants/{assistant_id}", delete, methods=["DELETE"]),
-    Route("/assistants/{assistant_id}/versions", versions, methods=["POST"]),
-    Route("/assistants/{assistant_id}/latest", set_latest, methods=["POST"]),
-    Route("/assistants/{assistant_id}/graph", graph, methods=["GET"]),
-    Route("/assistants/{assistant_id}/schemas", schemas, methods=["GET"]),
-    Route("/assistants/{assistant_id}/subgraphs", subgraphs, methods=["GET"]),
-    Route("/assistants/{assistant_id}/subgraphs/{namespace:path}", subgraphs, methods=["GET"]),
+    Route("/assistants", create, methods=["POST"], auth=Access("assistants", "create", "create")),
+    Route("/assistants/search", search, methods=["POST"], auth=Access("assistants", "search", "search")),
+    Route("/assistants/count", count, methods=["POST"], auth=Access("assistants", "search", "count")),
+    Route("/assistants/{assistant_id}", get, methods=["GET"], auth=Access("assistants", "read", "object")),
+    Route("/assistants/{assistant_id}", patch, methods=["PATCH"], auth=Access("assistants", "update", "object")),
+    Route("/assistants/{assistant_id}", delete, methods=["DELETE"], auth=Access("assistants", "delete", "object")),
+    Route("/assistants/{assistant_id}/versions", versions, methods=["POST"], auth=Access("assistants", "read", "object")),
+    Route("/assistants/{assistant_id}/latest", set_latest, methods=["POST"], auth=Access("assistants", "update", "object")),
+    Route("/assistants/{assistant_id}/graph", graph, methods=["GET"], auth=Access("assistants", "read", "object")),
+    Route("/assistants/{assistant_id}/schemas", schemas, methods=["GET"], auth=Access("assistants", "read", "object")),
+    Route("/assistants/{assistant_id}/subgraphs", subgraphs, methods=["GET"], auth=Access("assistants", "read", "object")),
+    Route("/assistants/{assistant_id}/subgraphs/{namespace:path}", subgraphs, methods=["GET"], auth=Access("assistants", "read", "object")),
 ]

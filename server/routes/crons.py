@@ -12,13 +12,14 @@ from typing import Any, Literal
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.errors import InvalidInput
 from actors.models import Cron
 
 from ..http import JSONResponse, decode_body, path_id
 from ..openapi import responds
+from ..schemas import Limit, Offset
+from ..routing import Access, Route
 
 StreamMode = Literal[
     "values", "updates", "custom", "debug", "tasks", "checkpoints", "messages", "messages-tuple", "events"
@@ -72,8 +73,8 @@ class CronSearch(msgspec.Struct, kw_only=True):
     thread_id: str | None = None
     enabled: bool | None = None
     metadata: dict[str, Any] | None = None
-    limit: int = 10
-    offset: int = 0
+    limit: Limit = 10
+    offset: Offset = 0
     sort_by: Literal[
         "cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"
     ] = "created_at"
@@ -156,8 +157,6 @@ CRON_FIELDS = Cron.__struct_fields__
 @responds(Cron, selectable=True)
 async def search(request: Request) -> JSONResponse:
     body = await decode_body(request, CronSearch, optional=True)
-    if body.limit < 0 or body.offset < 0:
-        raise InvalidInput("limit/offset: must be >= 0")
     unknown = sorted(set(body.select or ()) - set(CRON_FIELDS))
     if unknown:
         raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(CRON_FIELDS)}")
@@ -178,11 +177,11 @@ async def count(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/runs/crons", create, methods=["POST"]),
-    Route("/runs/crons/search", search, methods=["POST"]),
-    Route("/runs/crons/count", count, methods=["POST"]),
-    Route("/runs/crons/{cron_id}", get, methods=["GET"]),
-    Route("/runs/crons/{cron_id}", patch, methods=["PATCH"]),
-    Route("/runs/crons/{cron_id}", delete, methods=["DELETE"]),
-    Route("/threads/{thread_id}/runs/crons", create_for_thread, methods=["POST"]),
+    Route("/runs/crons", create, methods=["POST"], auth=Access("crons", "create", "create")),
+    Route("/runs/crons/search", search, methods=["POST"], auth=Access("crons", "search", "search")),
+    Route("/runs/crons/count", count, methods=["POST"], auth=Access("crons", "search", "count")),
+    Route("/runs/crons/{cron_id}", get, methods=["GET"], auth=Access("crons", "read", "object")),
+    Route("/runs/crons/{cron_id}", patch, methods=["PATCH"], auth=Access("crons", "update", "object")),
+    Route("/runs/crons/{cron_id}", delete, methods=["DELETE"], auth=Access("crons", "delete", "object")),
+    Route("/threads/{thread_id}/runs/crons", create_for_thread, methods=["POST"], auth=Access("crons", "create", "create_on_thread")),
 ]

@@ -12,10 +12,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
-
 from ..http import JSONResponse
 from ..openapi import build_openapi, responds
+from ..routing import AUTHENTICATED, PUBLIC, Route
 
 
 def _document(request: Request) -> dict[str, Any]:
@@ -153,7 +152,8 @@ def with_allowed_methods(served: list[Any]) -> list[Any]:
     table: list[Any] = []
     for path in sorted(groups, key=_literal_first):
         allowed = set().union(*(route.methods or () for route in groups[path]))
-        table += [*groups[path], Route(path, AllowedMethods(path, allowed), methods=None)]
+        # Public: it names methods, never touches a resource.
+        table += [*groups[path], Route(path, AllowedMethods(path, allowed), methods=None, auth=PUBLIC)]
     return table + others
 
 
@@ -162,7 +162,10 @@ def _literal_first(path: str) -> list[tuple[int, str]]:
 
 
 routes = [
-    Route("/openapi.json", openapi, methods=["GET"]),
-    Route("/docs", docs, methods=["GET"]),
-    *(Route(path, _not_supported(path, what), methods=methods) for path, (what, methods) in NOT_SUPPORTED.items()),
+    Route("/openapi.json", openapi, methods=["GET"], auth=PUBLIC),
+    Route("/docs", docs, methods=["GET"], auth=PUBLIC),
+    *(
+        Route(path, _not_supported(path, what), methods=methods, auth=AUTHENTICATED)
+        for path, (what, methods) in NOT_SUPPORTED.items()
+    ),
 ]

@@ -8,7 +8,6 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.runtime import wait_future
 from actors.models import Run, RunStatus, StopAction
@@ -18,7 +17,9 @@ from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, path_id, query_bool, query_int
 from ..openapi import responds
 from ..schemas import Offset, RunCreate
+from ..schemas import MAX_LIMIT, MAX_OFFSET, RunCreate
 from ..sse import sse_response
+from ..routing import Access, Route
 
 
 def _ops(request: Request):
@@ -111,8 +112,8 @@ async def _disconnected(request: Request) -> None:
 @responds(list[Run], query={"limit": Offset, "offset": Offset, "status": RunStatus})
 async def list_runs(request: Request) -> JSONResponse:
     thread_id = path_id(request, "thread_id")
-    limit = query_int(request, "limit", 10)
-    offset = query_int(request, "offset", 0)
+    limit = query_int(request, "limit", 10, minimum=1, maximum=MAX_LIMIT)
+    offset = query_int(request, "offset", 0, maximum=MAX_OFFSET)
     status = request.query_params.get("status")
     return JSONResponse(await run_in_threadpool(_ops(request).list_runs, thread_id, limit, offset, status))
 
@@ -160,13 +161,13 @@ async def cancel(request: Request) -> Response:
 
 
 routes = [
-    Route("/threads/{thread_id}/runs", create, methods=["POST"]),
-    Route("/threads/{thread_id}/runs", list_runs, methods=["GET"]),
-    Route("/threads/{thread_id}/runs/stream", stream, methods=["POST"]),
-    Route("/threads/{thread_id}/runs/wait", wait, methods=["POST"]),
-    Route("/threads/{thread_id}/runs/{run_id}", get, methods=["GET"]),
-    Route("/threads/{thread_id}/runs/{run_id}", delete, methods=["DELETE"]),
-    Route("/threads/{thread_id}/runs/{run_id}/join", join, methods=["GET"]),
-    Route("/threads/{thread_id}/runs/{run_id}/stream", join_stream, methods=["GET"]),
-    Route("/threads/{thread_id}/runs/{run_id}/cancel", cancel, methods=["POST"]),
+    Route("/threads/{thread_id}/runs", create, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
+    Route("/threads/{thread_id}/runs", list_runs, methods=["GET"], auth=Access("threads", "search", "object")),  # the reference's action
+    Route("/threads/{thread_id}/runs/stream", stream, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
+    Route("/threads/{thread_id}/runs/wait", wait, methods=["POST"], auth=Access("threads", "create_run", "create_on_thread")),
+    Route("/threads/{thread_id}/runs/{run_id}", get, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/runs/{run_id}", delete, methods=["DELETE"], auth=Access("threads", "delete", "object")),
+    Route("/threads/{thread_id}/runs/{run_id}/join", join, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/runs/{run_id}/stream", join_stream, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/runs/{run_id}/cancel", cancel, methods=["POST"], auth=Access("threads", "update", "object")),
 ]

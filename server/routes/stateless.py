@@ -7,7 +7,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.runtime import wait_future
 from actors.models import Run, StopAction
@@ -17,6 +16,7 @@ from ..http import JSONResponse, decode_body, uuid_field
 from ..openapi import responds
 from ..schemas import BatchRunCreate, RunsCancel
 from .runs import create_background, create_streaming, create_waiting
+from ..routing import Access, Route
 
 
 @responds(Run, also=(409,))
@@ -59,9 +59,9 @@ async def cancel(request: Request) -> Response:
 
 
 routes = [
-    Route("/runs", create, methods=["POST"]),
-    Route("/runs/stream", stream, methods=["POST"]),
-    Route("/runs/wait", wait, methods=["POST"]),
-    Route("/runs/batch", batch, methods=["POST"]),
-    Route("/runs/cancel", cancel, methods=["POST"]),
+    Route("/runs", create, methods=["POST"], auth=Access("threads", "create_run", "create")),
+    Route("/runs/stream", stream, methods=["POST"], auth=Access("threads", "create_run", "create")),
+    Route("/runs/wait", wait, methods=["POST"], auth=Access("threads", "create_run", "create")),
+    Route("/runs/batch", batch, methods=["POST"], auth=Access("threads", "create_run", "batch")),
+    Route("/runs/cancel", cancel, methods=["POST"], auth=Access("threads", "update", "ids", "thread_id")),
 ]

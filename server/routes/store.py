@@ -15,16 +15,19 @@ import msgspec
 from langgraph.store.base import InvalidNamespaceError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.errors import InvalidInput
 from actors.runtime import wait_future
 
 from ..http import JSONResponse, decode_body, query_bool
 from ..openapi import StoreItem, StoreItems, StoreNamespaces, responds
+from ..schemas import MAX_OFFSET, Limit, Offset
+from ..routing import Access, Route
 
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+MAX_TTL_MINUTES = 10 * 366 * 24 * 60.0
+"""An item's `ttl` is at most ten years (in minutes, as the store counts it)."""
 
 
 class StorePut(msgspec.Struct, kw_only=True):
@@ -32,7 +35,7 @@ class StorePut(msgspec.Struct, kw_only=True):
     key: NonEmpty
     value: dict[str, Any]
     index: Literal[False] | list[str] | None = None
-    ttl: float | None = None
+    ttl: Annotated[float, msgspec.Meta(le=MAX_TTL_MINUTES)] | None = None
 
 
 class StoreDelete(msgspec.Struct, kw_only=True):
@@ -43,8 +46,8 @@ class StoreDelete(msgspec.Struct, kw_only=True):
 class StoreSearch(msgspec.Struct, kw_only=True):
     namespace_prefix: list[str] | None = None
     filter: dict[str, Any] | None = None
-    limit: int = 10
-    offset: int = 0
+    limit: Limit = 10
+    offset: Offset = 0
     query: str | None = None
     refresh_ttl: bool | None = None
 
@@ -52,20 +55,21 @@ class StoreSearch(msgspec.Struct, kw_only=True):
 class StoreListNamespaces(msgspec.Struct, kw_only=True):
     prefix: list[str] | None = None
     suffix: list[str] | None = None
-    max_depth: int | None = None
-    limit: int = 100
-    offset: int = 0
+    max_depth: Annotated[int, msgspec.Meta(ge=1, le=MAX_OFFSET)] | None = None  # beyond: an integer overflow in the database
+    limit: Limit = 100
+    offset: Offset = 0
 
 
-MAX_OFFSET = 2**31 - 1
-"""Beyond it a database integer overflows (a 500), and no store holds that many items anyway."""
+FILTER_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 
 
-def _check_paging(limit: int, offset: int, *, most: int = 1000) -> None:
-    if not 0 <= limit <= most:
-        raise InvalidInput(f"limit: must be between 0 and {most}, got {limit}")
-    if not 0 <= offset <= MAX_OFFSET:
-        raise InvalidInput(f"offset: must be between 0 and {MAX_OFFSET}, got {offset}")
+def _check_filter(filter: dict[str, Any] | None) -> None:
+    """The operators the stores implement; another is a 422 here, not a ValueError from the store."""
+    for field, condition in (filter or {}).items():
+        if isinstance(condition, dict):
+            unknown = sorted(op for op in condition if op.startswith("$") and op not in FILTER_OPERATORS)
+            if unknown:
+                raise InvalidInput(f"filter.{field}: unsupported operator {unknown[0]} (use one of {', '.join(FILTER_OPERATORS)})")
 
 
 def _check_key(key: str) -> None:
@@ -149,7 +153,7 @@ async def delete_item(request: Request) -> Response:
 @responds(StoreItems)
 async def search_items(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreSearch, optional=True)
-    _check_paging(body.limit, body.offset)
+    _check_filter(body.filter)
     store = _store(request)
     items = await _on_store_loop(
         request,
@@ -168,9 +172,6 @@ async def search_items(request: Request) -> JSONResponse:
 @responds(StoreNamespaces)
 async def list_namespaces(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreListNamespaces, optional=True)
-    _check_paging(body.limit, body.offset)
-    if body.max_depth is not None and not 1 <= body.max_depth <= MAX_OFFSET:
-        raise InvalidInput(f"max_depth: must be between 1 and {MAX_OFFSET}, got {body.max_depth}")
     store = _store(request)
     namespaces = await _on_store_loop(
         request,
@@ -186,9 +187,9 @@ async def list_namespaces(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/store/items", put_item, methods=["PUT"]),
-    Route("/store/items", get_item, methods=["GET"]),
-    Route("/store/items", delete_item, methods=["DELETE"]),
-    Route("/store/items/search", search_items, methods=["POST"]),
-    Route("/store/namespaces", list_namespaces, methods=["POST"]),
+    Route("/store/items", put_item, methods=["PUT"], auth=Access("store", "put", "store")),
+    Route("/store/items", get_item, methods=["GET"], auth=Access("store", "get", "store")),
+    Route("/store/items", delete_item, methods=["DELETE"], auth=Access("store", "delete", "store")),
+    Route("/store/items/search", search_items, methods=["POST"], auth=Access("store", "search", "store")),
+    Route("/store/namespaces", list_namespaces, methods=["POST"], auth=Access("store", "list_namespaces", "store")),
 ]

@@ -7,12 +7,12 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 from starlette.requests import Request
-from starlette.routing import Route
 
 from actors.errors import InvalidInput
 
 from ..http import JSONResponse
 from ..openapi import HealthResponse, responds
+from ..routing import PUBLIC, Route
 
 
 def _version(package: str = "switchboard") -> str:
@@ -78,4 +78,4 @@ async def info(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/ok", ok, methods=["GET"]), Route("/info", info, methods=["GET"])]
+routes = [Route("/ok", ok, methods=["GET"], auth=PUBLIC), Route("/info", info, methods=["GET"], auth=PUBLIC)]

@@ -8,7 +8,6 @@ import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.runtime import wait_future
 from actors.models import Thread
@@ -29,6 +28,7 @@ from ..schemas import (
     ThreadStateUpdate,
 )
 from ..sse import sse_response
+from ..routing import Access, Route
 
 
 def _ops(request: Request):
@@ -163,18 +163,18 @@ class _Closable:
 
 
 routes = [
-    Route("/threads", create, methods=["POST"]),
-    Route("/threads/search", search, methods=["POST"]),
-    Route("/threads/count", count, methods=["POST"]),
-    Route("/threads/prune", prune, methods=["POST"]),
-    Route("/threads/{thread_id}", get, methods=["GET"]),
-    Route("/threads/{thread_id}", patch, methods=["PATCH"]),
-    Route("/threads/{thread_id}", delete, methods=["DELETE"]),
-    Route("/threads/{thread_id}/copy", copy, methods=["POST"]),
-    Route("/threads/{thread_id}/state", state, methods=["GET"]),
-    Route("/threads/{thread_id}/state", update_state, methods=["POST"]),
-    Route("/threads/{thread_id}/state/checkpoint", state_at, methods=["POST"]),
-    Route("/threads/{thread_id}/state/{checkpoint_id}", state, methods=["GET"]),
-    Route("/threads/{thread_id}/history", history, methods=["GET", "POST"]),
-    Route("/threads/{thread_id}/stream", join_stream, methods=["GET"]),
+    Route("/threads", create, methods=["POST"], auth=Access("threads", "create", "create")),
+    Route("/threads/search", search, methods=["POST"], auth=Access("threads", "search", "search")),
+    Route("/threads/count", count, methods=["POST"], auth=Access("threads", "search", "count")),
+    Route("/threads/prune", prune, methods=["POST"], auth=Access("threads", "delete", "ids", "thread_ids")),
+    Route("/threads/{thread_id}", get, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}", patch, methods=["PATCH"], auth=Access("threads", "update", "object")),
+    Route("/threads/{thread_id}", delete, methods=["DELETE"], auth=Access("threads", "delete", "object")),
+    Route("/threads/{thread_id}/copy", copy, methods=["POST"], auth=Access("threads", "read", "object", also=("threads", "create"))),
+    Route("/threads/{thread_id}/state", state, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/state", update_state, methods=["POST"], auth=Access("threads", "update", "object")),
+    Route("/threads/{thread_id}/state/checkpoint", state_at, methods=["POST"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/state/{checkpoint_id}", state, methods=["GET"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/history", history, methods=["GET", "POST"], auth=Access("threads", "read", "object")),
+    Route("/threads/{thread_id}/stream", join_stream, methods=["GET"], auth=Access("threads", "read", "object")),
 ]

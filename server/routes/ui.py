@@ -6,12 +6,12 @@ gets the reference's `404`."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.routing import Route
 
 from actors.project import read_config
 
 from ..http import JSONResponse
 from ..openapi import responds
+from ..routing import Access, Route
 
 
 @responds({"$ref": "#/components/schemas/ErrorResponse"}, status=501, also=(404,))
@@ -32,4 +32,4 @@ async def ui_components(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/ui/{assistant_id}", ui_components, methods=["POST"])]
+routes = [Route("/ui/{assistant_id}", ui_components, methods=["POST"], auth=Access("assistants", "read", "object"))]
