@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
+from langchain_core.messages import message_chunk_to_message
 from langgraph.types import Command, Send
 
 from . import serde
@@ -197,18 +198,20 @@ class RunDriver:
                 self._last_values = chunk
             if mode == "messages":
                 if messages is not None:
-                    messages.add(chunk, namespace)
+                    messages.add(chunk)
                 if tuples:
                     publish(_event_name("messages", namespace), list(chunk))
                 continue
             if mode in names:
+                if mode == "debug":
+                    chunk = with_checkpoint_ids(chunk)
                 publish(_event_name(names[mode], namespace), chunk)
         if messages is not None:
             messages.complete()
 
     def _parts(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """The graph's stream parts; with `events` asked for, taken from `astream_events`, whose
-        every event is published as `events` and whose root `on_chain_stream` events carry the parts."""
+        root `on_chain_stream` events carry the parts and whose other events are published as `events`."""
         job = self.job
         if "events" not in job.stream_mode:
             return self.graph.astream(graph_input, job.config, **kwargs)
@@ -216,9 +219,11 @@ class RunDriver:
 
     async def _parts_from_events(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         async for event in self.graph.astream_events(graph_input, self.job.config, version="v2", **kwargs):
-            self.stream.publish("events", event)
             if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
+                # the graph's own output: the other modes' parts, not an event (nor on the reference)
                 yield event["data"]["chunk"]
+            else:
+                self.stream.publish("events", event)
 
     def _quick_outcome(self) -> RunOutcome | None:
         """The outcome of a run that completed, from its last `values` chunk; None when the state
@@ -269,6 +274,33 @@ class RunDriver:
 _NOTHING = object()
 
 
+def with_checkpoint_ids(event: Any) -> Any:
+    """A debug `checkpoint` event as the reference sends it: its payload also names the checkpoint
+    and its parent as `checkpoint` / `parent_checkpoint` (`{checkpoint_id, thread_id,
+    checkpoint_ns[, checkpoint_map]}`, taken from `config` / `parent_config`)."""
+    if not isinstance(event, dict) or event.get("type") != "checkpoint" or not isinstance(event.get("payload"), dict):
+        return event
+    payload = event["payload"]
+    return {
+        **event,
+        "payload": {
+            **payload,
+            "checkpoint": _checkpoint_ids(payload.get("config")),
+            "parent_checkpoint": _checkpoint_ids(payload.get("parent_config")),
+        },
+    }
+
+
+def _checkpoint_ids(config: Any) -> dict[str, Any] | None:
+    configurable = (config or {}).get("configurable") if isinstance(config, dict) else None
+    if not configurable or "checkpoint_id" not in configurable:
+        return None
+    ids = {key: configurable.get(key) for key in ("checkpoint_id", "thread_id", "checkpoint_ns")}
+    if "checkpoint_map" in configurable:
+        ids["checkpoint_map"] = configurable["checkpoint_map"]
+    return ids
+
+
 def fit_context(schema: Any, context: Any) -> Any:
     """A context dict cut to the fields of the graph's dataclass or pydantic `context_schema`, as
     the reference does: an assistant's context mirrors its `configurable`, whose other keys (and
@@ -311,28 +343,39 @@ def _inspect_values(graph: Any) -> bool:
 
 class MessageEvents:
     """`stream_mode="messages"` in the reference's shape: `messages/metadata` when a message first
-    appears, `messages/partial` with the message accumulated so far for each token chunk, and
-    `messages/complete` for whole messages (chunked ones when the run's steps are done)."""
+    appears, `messages/partial` with the message accumulated so far for each token chunk (as the
+    Python reference), and `messages/complete` with each message on its own once it is whole (as the
+    JS reference): at once for a message a node returned, after the partial of its last chunk
+    (`chunk_position="last"`) for a streamed one. Messages are sent as the message types (`ai`, not
+    `AIMessageChunk`), as both reference servers send them. The event names carry no subgraph
+    namespace, also with `stream_subgraphs` (the reference's do not: `useStream` reads them so). A
+    streamed message whose model never marked its last chunk is completed when the steps are done."""
 
     def __init__(self, publish: Any) -> None:
         self.publish = publish
-        self.partial: dict[str, Any] = {}
+        self.partial: dict[str, Any] = {}  # message id -> the chunks merged so far; None: completed
 
-    def add(self, part: Any, namespace: Sequence[str]) -> None:
+    def add(self, part: Any) -> None:
         message, metadata = part
         key = getattr(message, "id", None) or str(id(message))
         if key not in self.partial:
-            self.publish(_event_name("messages/metadata", namespace), {key: {"metadata": metadata}})
-        if type(message).__name__.endswith("Chunk"):
-            previous = self.partial.get(key)
-            self.partial[key] = message if previous is None else previous + message
-            self.publish(_event_name("messages/partial", namespace), [self.partial[key]])
-        else:
+            self.publish("messages/metadata", {key: {"metadata": metadata}})
+        elif self.partial[key] is None:
+            return  # already completed (LangGraph may repeat a finished message)
+        if not type(message).__name__.endswith("Chunk"):
             self.partial[key] = None
-            self.publish(_event_name("messages/complete", namespace), [message])
+            self.publish("messages/complete", [message])
+            return
+        previous = self.partial.get(key)
+        merged = self.partial[key] = message if previous is None else previous + message
+        whole = message_chunk_to_message(merged)
+        self.publish("messages/partial", [whole])
+        if getattr(message, "chunk_position", None) == "last":
+            self.partial[key] = None
+            self.publish("messages/complete", [whole])
 
     def complete(self) -> None:
-        done = [m for m in self.partial.values() if m is not None]
-        if done:
-            self.publish("messages/complete", done)
+        for merged in self.partial.values():
+            if merged is not None:
+                self.publish("messages/complete", [message_chunk_to_message(merged)])
         self.partial.clear()

@@ -13,6 +13,7 @@ from actors.auth import Authorizer, authorizer_from_config
 
 from . import metrics
 from .auth import AuthMiddleware
+from .cors import CorsApp, cors_options
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
 from .http_section import apply_http_config
@@ -61,9 +62,12 @@ def create_app(
         app.add_middleware(StorageGate, health=actor_system.storage.health)
     app.add_middleware(RequestLimits, limits=limits or Limits())  # before auth reads a body
     app.state.metrics = counters = metrics.Metrics(actor_system)
-    app.add_middleware(metrics.RequestMetrics, metrics=counters)  # outermost: counts 401s too
+    app.add_middleware(metrics.RequestMetrics, metrics=counters)  # counts 401s too
     config_path = actor_system.settings.config_path
     with_auth = None
     if authorizer is not None:
         with_auth = lambda inner: AuthMiddleware(inner, authorizer=authorizer, system=actor_system)  # noqa: E731
-    return apply_http_config(app, http_config(config_path), config_path, with_auth)  # type: ignore[return-value]
+    served = apply_http_config(app, http_config(config_path), config_path, with_auth)
+    # Outermost, around the custom app and the mount prefix too: preflights are answered before
+    # auth, and every answer (401s too) carries the headers.
+    return CorsApp(served, **cors_options(config_path))  # type: ignore[return-value]

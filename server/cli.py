@@ -159,7 +159,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     try:
         app = create_app(system, limits=limits)
-    except GraphConfigError as exc:  # the langgraph.json `http.app` cannot be loaded
+    except GraphConfigError as exc:  # e.g. a bad `http.cors`, `http.app` or `auth` section
         system.shutdown()
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2

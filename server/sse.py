@@ -1,4 +1,8 @@
-"""Server-Sent Events for run streams, framed by sse-starlette. Every stream ends with `end`."""
+"""Server-Sent Events for run streams, framed by sse-starlette.
+
+As on the reference server, a stream simply ends when its run (or thread) does: there is no closing
+`end` event (`@langchain/langgraph-sdk` before 1.10 parses every `data:` line as JSON and throws on an
+empty one). Lines end with CRLF, as the reference's do."""
 
 from __future__ import annotations
 
@@ -26,10 +30,9 @@ def sse_response(
                     frame["id"] = str(event.id)
                 yield frame
             finished = True
-            yield {"event": "end", "data": ""}
         finally:
             subscription.close()
             if not finished and on_disconnect is not None:
                 on_disconnect()
 
-    return EventSourceResponse(frames(), headers=headers, ping=15, sep="\n")
+    return EventSourceResponse(frames(), headers=headers, ping=15)

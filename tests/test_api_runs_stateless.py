@@ -50,7 +50,7 @@ async def test_background_stateless_keep(client):
 
 async def test_stream_stateless(client, system):
     parts = [p async for p in client.runs.stream(None, "steps", input={"tag": "s"}, stream_mode="updates")]
-    assert [p.event for p in parts] == ["metadata", "updates", "updates", "updates", "end"]
+    assert [p.event for p in parts] == ["metadata", "updates", "updates", "updates"]
     assert parts[1].data == {"step0": {"messages": ["s:0"]}}
     run_id = parts[0].data["run_id"]
     wait_until(lambda: system.storage.get_run(run_id) is None)

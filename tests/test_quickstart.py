@@ -29,18 +29,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served_example(tmp_path_factory):
-    port = free_port()
-    data_dir = tmp_path_factory.mktemp("data")  # the default ./.switchboard/ would persist between test runs
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--config", "examples/agent/langgraph.json", "--port", str(port),
-         "--data-dir", str(data_dir)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def start_server(command: list[str], port: int):
+    """Start `command` (a `switchboard serve`) and wait for its ready line; returns (process, url)."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + 60
@@ -52,10 +43,48 @@ def served_example(tmp_path_factory):
             if "ready on http://" in line or not line:
                 break
     url = f"http://127.0.0.1:{port}"
-    assert any(f"switchboard ready on {url}" in line for line in lines), "".join(lines)
+    if not any(f"switchboard ready on {url}" in line for line in lines):
+        process.kill()
+        raise AssertionError("".join(lines))
+    return process, url
+
+
+@pytest.fixture(scope="module")
+def served_example(tmp_path_factory):
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("data")  # the default ./.switchboard/ would persist between test runs
+    process, url = start_server(
+        [sys.executable, "-m", "server.cli", "serve", "--config", "examples/agent/langgraph.json", "--port", str(port),
+         "--data-dir", str(data_dir)],
+        port,
+    )
     yield url
     process.terminate()
     process.wait(timeout=20)
+
+
+def test_dev_serve_with_flags_keeps_the_bundled_example():
+    port = free_port()
+    process, url = start_server(["./dev", "serve", "--port", str(port), "--storage", "memory"], port)
+    try:
+        assert httpx.get(f"{url}/assistants/agent").json()["graph_id"] == "agent"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_the_agent_reads_content_given_as_content_blocks(served_example):
+    # agent-chat-ui sends `content` as a list of blocks; the answer quotes the text, not the list.
+    blocks = [{"type": "text", "text": "what's the weather in sf?"}]
+    state = httpx.post(
+        f"{served_example}/runs/wait",
+        json={"assistant_id": "agent", "input": {"messages": [{"type": "human", "content": blocks}]},
+              "config": {"configurable": {"step_seconds": 0}}},
+        timeout=30,
+    ).json()
+    assert contents(state)[1] == "Thinking about: what's the weather in sf?"
+    assert contents(state)[2] == "Looking up the forecast for sf..."
+    assert contents(state)[-1] == "It is sunny and 20°C. (You asked: what's the weather in sf?)"
 
 
 def contents(state) -> list[str]:

@@ -1,7 +1,8 @@
 """The bundled example: a pretend weather agent that answers in three slow steps, so a second message
 can arrive while it is still working ("double texting"). No LLM, no network.
 
-Input: {"messages": [{"role": "human", "content": "what's the weather in sf?"}]}
+Input: {"messages": [{"role": "human", "content": "what's the weather in sf?"}]} (the content may also be a
+list of content blocks, `[{"type": "text", "text": "..."}]`, as chat UIs send it)
 Each step appends one AI message; `configurable.step_seconds` (default 1.5) sets how long a step takes.
 """
 
@@ -23,7 +24,9 @@ class State(TypedDict):
 
 def _question(state: State) -> str:
     humans = [m for m in state["messages"] if m.type == "human"]
-    return str(humans[-1].content) if humans else ""
+    # `.text` is the message's text also when a UI sends its content as a list of content blocks
+    # (`[{"type": "text", "text": "..."}]`, as agent-chat-ui does), not the list's repr.
+    return str(humans[-1].text) if humans else ""
 
 
 async def _pause(config: RunnableConfig) -> None:

@@ -67,9 +67,7 @@ async def create_streaming(request: Request, thread_id: str | None) -> Response:
         subscription.close()
         raise
     path = _run_path(run.thread_id, run.run_id)
-    headers = {"Content-Location": path}
-    if body.stream_resumable:
-        headers["Location"] = f"{path}/stream"
+    headers = {"Content-Location": path, "Location": f"{path}/stream"}  # as the reference, resumable or not
     on_disconnect = None
     if body.on_disconnect == "cancel":
         on_disconnect = lambda: ops.cancel_run(run.thread_id, run.run_id)  # noqa: E731
@@ -147,7 +145,9 @@ async def join_stream(request: Request) -> Response:
     on_disconnect = None
     if query_bool(request, "cancel_on_disconnect"):
         on_disconnect = lambda: ops.cancel_run(thread_id, run_id)  # noqa: E731
-    return sse_response(subscription, with_ids=events.resumable, on_disconnect=on_disconnect)
+    path = _run_path(thread_id, run_id)
+    headers = {"Content-Location": path, "Location": f"{path}/stream"}
+    return sse_response(subscription, headers=headers, with_ids=events.resumable, on_disconnect=on_disconnect)
 
 
 @responds(status=202, also=(200,), query={"wait": bool, "action": StopAction})

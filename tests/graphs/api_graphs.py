@@ -1,5 +1,5 @@
 """Extra graphs for the API tests: a parent with a subgraph, a node writing custom stream events,
-a configurable node that echoes its config and context, and a fake chat model streaming tokens."""
+a configurable node that echoes its config and context, and fake chat models streaming tokens."""
 
 from __future__ import annotations
 
@@ -67,10 +67,20 @@ def _chat(state: MessagesState) -> dict[str, Any]:
     return {"messages": [model.invoke(state["messages"])]}
 
 
+def _chat_again(state: MessagesState) -> dict[str, Any]:
+    model = GenericFakeChatModel(messages=itertools.cycle([AIMessage("second one")]))
+    return {"messages": [model.invoke(state["messages"])]}
+
+
+def _no_tokens(state: MessagesState) -> dict[str, Any]:
+    return {"messages": [AIMessage("whole at once", id="whole-1")]}
+
+
 API_GRAPHS = {
     **GRAPHS,
     "nested": build_nested(),
     "custom": chain_graph(State, ("shout", _shout)),
     "echo": chain_graph(State, ("echo", _echo), context_schema=Context),
     "chat": chain_graph(MessagesState, ("chat", _chat)),
+    "chat_twice": chain_graph(MessagesState, ("chat", _chat), ("chat_again", _chat_again), ("no_tokens", _no_tokens)),
 }
