@@ -16,6 +16,7 @@ from .context import SystemContext
 from .filters import matches_metadata
 from .errors import BadRequest, Conflict, InvalidInput, NotFound
 from .models import Assistant, graph_assistant_id, new_id, now
+from .options import BOTH_CONFIGURABLE_AND_CONTEXT
 
 ASSISTANT_SORT_KEYS = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
@@ -185,7 +186,7 @@ class AssistantOperations:
         async def draw() -> dict[str, Any]:
             async with self._open_graph(assistant, headers) as graph:
                 drawable = await graph.aget_graph(xray=xray)
-            return drawable.to_json()
+            return _drawn(drawable.to_json())
 
         return self.ctx.runtime.submit(draw())
 
@@ -232,10 +233,7 @@ def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str,
     given is copied to the other; both at once is refused (400, the reference's answer)."""
     config = dict(config)
     if config.get("configurable") and context:
-        raise BadRequest(
-            "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in "
-            "LangGraph 0.6.0 and is the long term planned replacement for configurable."
-        )
+        raise BadRequest(BOTH_CONFIGURABLE_AND_CONTEXT)
     if config.get("configurable"):
         return config, dict(config["configurable"])
     if context:
@@ -297,3 +295,12 @@ def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
         "config_schema": _schema(lambda: configurable_schema(graph)),
         "context_schema": _schema(graph.get_context_jsonschema),
     }
+
+
+def _drawn(drawable: dict[str, Any]) -> dict[str, Any]:
+    """The drawable graph as the reference sends it: a runnable node's `data` is its `name` only,
+    without the class path LangChain adds (`["langgraph", "_internal", ..., "RunnableCallable"]`)."""
+    for node in drawable.get("nodes", []):
+        if node.get("type") == "runnable" and isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)
+    return drawable

@@ -15,6 +15,7 @@ from .dispatch import PoolDispatcher
 from .runtime import GraphLoop
 from .settings import Settings
 from .storage import Storage
+from .protocol_log import ProtocolLogs
 from .streams import Deliver, RunStream, ThreadFeed
 from .watchers import RunWatchers
 
@@ -106,6 +107,15 @@ class SystemContext:
         self.actor_pool = PoolDispatcher(settings.actor_workers, "switchboard-thread-actor")
         """The workers thread actors take turns on (actors/dispatch.py)."""
         self.streams = StreamRegistry(settings.stream_keep_seconds, runtime.call_later)
+        self.protocol = ProtocolLogs(
+            follow=self.streams.follow,
+            graph_of=lambda run_id: getattr(self.streams.get(run_id), "graph_id", None),
+            run_status=lambda run_id: run.status if (run := storage.get_run(run_id)) is not None else None,
+            call_later=runtime.call_later,
+            max_events=settings.protocol_buffer_events,
+            max_age=settings.protocol_buffer_seconds,
+        )
+        """Protocol v2 replay buffers, per thread (actors/protocol_log.py)."""
         self.watchers = RunWatchers(storage)
         self.registry: ThreadRegistry  # set by the system, which knows how to spawn thread actors
         self.draining = False

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -181,8 +182,11 @@ class RunDriver:
             kwargs["interrupt_before"] = job.interrupt_before
         if job.interrupt_after is not None:
             kwargs["interrupt_after"] = job.interrupt_after
+        context_schema = getattr(self.graph, "context_schema", None)
         if job.context is not None:
-            kwargs["context"] = fit_context(getattr(self.graph, "context_schema", None), job.context)
+            kwargs["context"] = fit_context(context_schema, job.context)
+        elif has_default_context(context_schema):
+            kwargs["context"] = {}  # as the reference: the nodes get the schema's defaults, not None
         if job.durability is not None:
             kwargs["durability"] = job.durability
         graph_input = _command(job.command) if job.command else job.input
@@ -218,7 +222,9 @@ class RunDriver:
         return self._parts_from_events(graph_input, kwargs)
 
     async def _parts_from_events(self, graph_input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        async for event in self.graph.astream_events(graph_input, self.job.config, version="v2", **kwargs):
+        # As the reference: the root run is the API's run (its id) and is named after the graph.
+        config = {**self.job.config, "run_id": uuid.UUID(self.job.run_id), "run_name": self.job.graph_id}
+        async for event in self.graph.astream_events(graph_input, config, version="v2", **kwargs):
             if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
                 # the graph's own output: the other modes' parts, not an event (nor on the reference)
                 yield event["data"]["chunk"]
@@ -263,7 +269,10 @@ class RunDriver:
             self.stream.publish("error", detail)
             return RunOutcome(status="timeout", thread_status="error", values=values, error=detail)
         if cancelled:
-            return RunOutcome(status="interrupted", thread_status="idle", values=values)
+            # As the reference: a run stopped between steps leaves the thread `interrupted` when its
+            # state has steps still to run (a new run with `input: null` would continue it).
+            thread_status = "interrupted" if interrupts or paused else "idle"
+            return RunOutcome(status="interrupted", thread_status=thread_status, values=values, interrupts=interrupts)
         if interrupts or paused:
             return RunOutcome(
                 status="success", thread_status="interrupted", values=values, interrupts=interrupts
@@ -281,14 +290,24 @@ def with_checkpoint_ids(event: Any) -> Any:
     if not isinstance(event, dict) or event.get("type") != "checkpoint" or not isinstance(event.get("payload"), dict):
         return event
     payload = event["payload"]
-    return {
-        **event,
-        "payload": {
-            **payload,
-            "checkpoint": _checkpoint_ids(payload.get("config")),
-            "parent_checkpoint": _checkpoint_ids(payload.get("parent_config")),
-        },
+    shaped = {
+        **payload,
+        "checkpoint": _checkpoint_ids(payload.get("config")),
+        "parent_checkpoint": _checkpoint_ids(payload.get("parent_config")),
     }
+    if isinstance(payload.get("tasks"), list):
+        shaped["tasks"] = [_task_checkpoint(task) for task in payload["tasks"]]
+    return {**event, "payload": shaped}
+
+
+def _task_checkpoint(task: Any) -> Any:
+    """A subgraph's task in a debug checkpoint event, as the reference sends it: the subgraph's config
+    (LangGraph's `state: {"configurable": {checkpoint_ns, thread_id}}`) becomes `checkpoint:
+    {checkpoint_ns, thread_id}`, as in `GET /threads/{id}/state`."""
+    state = task.get("state") if isinstance(task, dict) else None
+    if not isinstance(state, dict) or not isinstance(state.get("configurable"), dict):
+        return task
+    return {**{k: v for k, v in task.items() if k != "state"}, "checkpoint": dict(state["configurable"])}
 
 
 def _checkpoint_ids(config: Any) -> dict[str, Any] | None:
@@ -314,6 +333,19 @@ def fit_context(schema: Any, context: Any) -> Any:
     else:
         return context  # a TypedDict or anything else: LangGraph passes it on as it is
     return {k: v for k, v in context.items() if k in names}
+
+
+def has_default_context(schema: Any) -> bool:
+    """Whether a dataclass or pydantic `context_schema` can be built from nothing (every field has a
+    default): then a run without `context` gets that default context, as on the reference."""
+    if not isinstance(schema, type):
+        return False
+    if dataclasses.is_dataclass(schema):
+        return all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+                   for f in dataclasses.fields(schema))
+    if hasattr(schema, "model_fields"):
+        return not any(f.is_required() for f in schema.model_fields.values())
+    return False
 
 
 _values_are_state: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()

@@ -13,13 +13,18 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidInput
+from .errors import BadRequest, InvalidInput
 from .models import Run
 
 MAX_AFTER_SECONDS = 366 * 24 * 3600.0
 """A delayed run waits at most a (leap) year; beyond that it is a mistake, not a schedule (use a cron)."""
 
 MAX_RECURSION_LIMIT = 100_000
+
+BOTH_CONFIGURABLE_AND_CONTEXT = (
+    "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in "
+    "LangGraph 0.6.0 and is the long term planned replacement for configurable."
+)
 
 _CONFIG_OBJECTS = ("configurable", "metadata")
 _JSON_TYPES = (str, int, float, bool, dict, list)  # what a callback handler decoded from JSON would be
@@ -127,6 +132,15 @@ def check_run_options(options: Mapping[str, Any]) -> None:
         raise InvalidInput(f"webhook: expected a URL string, got {_type(given['webhook'])}")
     if "after_seconds" in given:
         check_after_seconds(given["after_seconds"])
+
+
+def check_configurable_or_context(options: Mapping[str, Any]) -> None:
+    """A run request gives `config.configurable` or `context`, not both: the reference's 400 (as for
+    assistants). Checked on the request as the client sent it, before the server adds
+    `http.configurable_headers` to `configurable`."""
+    config = options.get("config")
+    if isinstance(config, Mapping) and config.get("configurable") and options.get("context"):
+        raise BadRequest(BOTH_CONFIGURABLE_AND_CONTEXT)
 
 
 def run_delay(run: Run) -> float:

@@ -32,6 +32,11 @@ class Settings(msgspec.Struct, kw_only=True):
     """Seconds an idle thread actor lives before it is passivated (its state is in storage)."""
     stream_keep_seconds: float = 60.0
     """How long a finished resumable run keeps its events for late joiners."""
+    protocol_buffer_events: int = 10_000
+    """Protocol v2: the most events a thread's replay buffer keeps (as the reference's default)."""
+    protocol_buffer_seconds: float = 600.0
+    """Protocol v2: the oldest event a thread's replay buffer keeps, in seconds; a buffer nobody
+    reads, whose thread runs nothing, is dropped after this long idle."""
     actor_workers: int = 16
     """Worker threads thread actors take turns on. A turn may block on a storage call, so a few
     more than the cores; thread actors no longer hold a thread each (actors/dispatch.py)."""

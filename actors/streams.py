@@ -120,6 +120,8 @@ class RunStream(Broadcast):
     """One run's events; kept for late joiners if the run is resumable, and forwarded to its
     thread's feed while someone follows the thread."""
 
+    graph_id: str | None = None  # set when the run starts; protocol v2's lifecycle events name it
+
     def __init__(self, run_id: str, *, resumable: bool = False, feed: Callable[[], ThreadFeed | None] | None = None) -> None:
         super().__init__(keep=resumable)
         self.run_id = run_id

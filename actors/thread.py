@@ -197,6 +197,7 @@ class ThreadActor(DispatchedActor):
             self.storage.update_run(run_id, status="running")
             self.storage.update_thread(self.thread_id, status="busy")
             stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
+            stream.graph_id = job.graph_id
             self.active, self.phase = ActiveRun(run_id), "running"
             self.active_graph_id = job.graph_id
             self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)

@@ -289,6 +289,15 @@ def load() -> str:
 
 
 def render(results: dict[str, Any]) -> str:
+    parts = [render_targets(results)]
+    if results.get("storage"):
+        from . import bench_storage
+
+        parts.append(bench_storage.render(results["storage"]))
+    return "\n\n".join(parts)
+
+
+def render_targets(results: dict[str, Any]) -> str:
     names = [n for n in ("baseline", "embedded", "embedded-loop", "http", "reference") if n in results["targets"]]
     titles = {"baseline": "in-process LangGraph (floor)", "embedded": "switchboard embedded",
               "embedded-loop": "switchboard embedded, on the caller's loop",
@@ -303,11 +312,10 @@ def render(results: dict[str, Any]) -> str:
         f"Measured {results['when']} on {results['machine']}; load before: `{results['load_before']}`; "
         f"after: `{results['load_after']}`.",
         f"Command: `{results['command']}`",
-        "",
-        "| figure | " + " | ".join(titles[n] for n in names) + " |",
-        "|---|" + "---:|" * len(names),
     ]
-    for label, key, fmt in rows:
+    if names:
+        lines += ["", "| figure | " + " | ".join(titles[n] for n in names) + " |", "|---|" + "---:|" * len(names)]
+    for label, key, fmt in rows if names else ():
         cells = [fmt.format(results["targets"][n][key]) if key in results["targets"][n] else "-" for n in names]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     base = results["targets"].get("baseline", {})
@@ -365,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
     p.add_argument("--reference", default=os.environ.get("SWITCHBOARD_REFERENCE_LANGGRAPH"), help="the reference server's `langgraph` binary")
     p.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
-    p.add_argument("--only", default="baseline,embedded,embedded-loop,http,reference,memory", help="comma-separated subset")
+    p.add_argument("--only", default="baseline,embedded,embedded-loop,http,reference,memory,storage", help="comma-separated subset")
+    p.add_argument("--database-url", help="storage figures: the PostgreSQL database to take a scratch schema of")
     p.add_argument("--memory-threads", type=int, default=100_000)
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     p.add_argument("--json", help="also write the raw results here")
@@ -410,6 +419,12 @@ def main(argv: list[str] | None = None) -> int:
                 results["targets"].update(asyncio.run(measure_targets({"reference": server.target}, {"reference": ref_sizes})))
         else:
             print("reference server not installed (--reference / SWITCHBOARD_REFERENCE_LANGGRAPH): skipped", file=sys.stderr)
+    if "storage" in only:
+        from . import bench_storage
+
+        results["storage"] = bench_storage.measure(rounds=2 if args.quick else 3,
+                                                   create_join_trials=60 if args.quick else 300,
+                                                   database_url=args.database_url)
     if "memory" in only:
         print(f"measuring memory over {args.memory_threads:,} threads ...", file=sys.stderr)
         results["memory"] = memory(args.memory_threads)

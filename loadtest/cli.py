@@ -49,6 +49,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     w.add_argument("--step-duration", type=float, default=0.02, help="seconds each step sleeps (default: %(default)s)")
     w.add_argument("--join-prob", type=float, default=0.5, help="closed loop: chance a user waits for its run (default: %(default)s)")
     w.add_argument("--stream-prob", type=float, default=0.2, help="chance a run is created with runs.stream (default: %(default)s)")
+    w.add_argument("--v2-prob", type=float, default=0.0, help="chance a run goes through protocol v2 (run.start + its event stream; HTTP targets) (default: %(default)s)")
     w.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     w.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for accepted runs at the end")
     o = p.add_argument_group("output")
@@ -68,12 +69,12 @@ def _workload(args: argparse.Namespace) -> Any:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.steps > 20:
         raise ValueError("--steps must be at most 20 (the benchmark graph's length)")
-    if args.step_duration < 0 or args.rate <= 0 or not 0 <= args.join_prob <= 1 or not 0 <= args.stream_prob <= 1:
-        raise ValueError("--step-duration must be >= 0, --rate > 0, --join-prob and --stream-prob within 0..1")
+    if args.step_duration < 0 or args.rate <= 0 or not 0 <= args.join_prob <= 1 or not 0 <= args.stream_prob <= 1 or not 0 <= args.v2_prob <= 1:
+        raise ValueError("--step-duration must be >= 0, --rate > 0, --join-prob, --stream-prob and --v2-prob within 0..1")
     return Workload(
         threads=args.threads, runs_per_thread=args.runs_per_thread, mix=parse_mix(args.mix), arrival=args.arrival,
         users=args.users, rate=args.rate, steps=args.steps, step_duration=args.step_duration, duration=args.duration,
-        total_runs=args.total_runs, join_prob=args.join_prob, stream_prob=args.stream_prob, seed=args.seed, drain_timeout=args.drain_timeout,
+        total_runs=args.total_runs, join_prob=args.join_prob, stream_prob=args.stream_prob, v2_prob=args.v2_prob, seed=args.seed, drain_timeout=args.drain_timeout,
     )
 
 
@@ -124,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"switchboard loadtest: {args.url} is not a loopback address; pass --allow-remote to target it", file=sys.stderr)
             return 2
         target: Any = HttpTarget(args.url, Path(args.journal), name=args.url)
+    elif (args.embedded or args.embedded_loop) and workload.v2_prob:
+        print("switchboard loadtest: --v2-prob drives protocol v2 over HTTP; it needs --serve or --url", file=sys.stderr)
+        return 2
     elif args.embedded:
         target = EmbeddedTarget()
     elif args.embedded_loop:

@@ -38,6 +38,9 @@ class Workload(msgspec.Struct, kw_only=True):
     join_prob: float = 0.5
     stream_prob: float = 0.2
     """Chance a run is created with `runs.stream` (its events read to the end) instead of `create`."""
+    v2_prob: float = 0.0
+    """Chance a run is created with protocol v2's `run.start` and read on the thread's v2 event stream
+    (HTTP targets only); checked first, before `stream_prob`."""
     """Closed loop: chance a user waits for its run before sending the next (otherwise it double-texts
     after a random pause of up to one run's duration)."""
     seed: int = 0
@@ -111,7 +114,10 @@ class Harness:
         self.on_progress(1)
         return op
 
-    async def stream(self, thread_id: str, strategy: str) -> Op:
+    async def stream_v2(self, thread_id: str, strategy: str) -> Op:
+        return await self.stream(thread_id, strategy, v2=True)
+
+    async def stream(self, thread_id: str, strategy: str, *, v2: bool = False) -> Op:
         """A streamed run: accepted when the run id is known, its end seen when the stream ends."""
         t_send = time.time()
         seen: dict[str, Any] = {}
@@ -121,13 +127,14 @@ class Harness:
             seen.setdefault("t_created", time.time())
 
         def event(name: str) -> None:
-            if name != "metadata":
+            if name not in ("metadata", "lifecycle"):
                 seen.setdefault("t_first", time.time())
 
         op = Op(kind="create", thread=thread_id, t_send=t_send, t_resp=t_send, result="accepted", strategy=strategy,
-                steps=self.w.steps, streamed=True)
+                steps=self.w.steps, streamed=True, v2=v2)
         try:
-            await self.target.stream_run(thread_id, strategy, self._input(), created, event)
+            send = self.target.v2_run if v2 else self.target.stream_run  # type: ignore[attr-defined]
+            await send(thread_id, strategy, self._input(), created, event)
         except Rejected as exc:
             op.result, op.detail = "rejected", str(exc)[:300]
         except Exception as exc:  # noqa: BLE001 - any failure is history; the checker reports it
@@ -164,6 +171,9 @@ class Harness:
             thread_id = threads[turn % len(threads)]
             turn += 1
             strategy = rng.choices(self._strategies, self._weights)[0]
+            if self.w.v2_prob and rng.random() < self.w.v2_prob:
+                await self.stream_v2(thread_id, strategy)  # reads the thread's v2 stream to the run's end
+                continue
             if rng.random() < self.w.stream_prob:
                 await self.stream(thread_id, strategy)  # reads the run to its end, like a join
                 continue
@@ -189,6 +199,8 @@ class Harness:
                 await asyncio.sleep(delay)
             strategy = rng.choices(self._strategies, self._weights)[0]
             send = self.stream if rng.random() < self.w.stream_prob else self.create
+            if self.w.v2_prob and rng.random() < self.w.v2_prob:
+                send = self.stream_v2
             task = asyncio.create_task(send(rng.choice(threads), strategy))
             pending.add(task)
             task.add_done_callback(pending.discard)

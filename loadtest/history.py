@@ -40,6 +40,8 @@ class Op(msgspec.Struct, kw_only=True):
     """Created with `runs.stream` (the client read the run's events to their end)."""
     t_first_event: float | None = None
     """Streamed runs: when the first event after `metadata` arrived."""
+    v2: bool = False
+    """Created with protocol v2's `run.start` and read on the thread's v2 event stream."""
 
     @property
     def latency(self) -> float:

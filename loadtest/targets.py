@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from .graph import CONFIG_PATH, GRAPH_ID, JOURNAL_ENV
 
+V2_CHANNELS = ("values", "updates", "messages", "tools", "custom", "lifecycle", "input", "checkpoints", "tasks")
+
 
 class Rejected(Exception):
     """409: the thread is busy (strategy `reject`)."""
@@ -194,6 +196,40 @@ class HttpTarget:
             if _http_status(exc) == 409:
                 raise Rejected(str(exc)) from exc
             raise
+
+    async def v2_run(self, thread_id: str, strategy: str, input: dict[str, Any], on_created: Any, on_event: Any) -> None:
+        """A run through protocol v2: `run.start`, then the thread's event stream from the reply's
+        `applied_through_seq` until a root lifecycle terminal after which the run has ended.
+        Every seq must follow the previous one (no event lost or repeated), or this raises."""
+        http = self.client.http.client
+        reply = (await http.post(f"/threads/{thread_id}/commands", json={
+            "id": 1, "method": "run.start", "params": {"assistant_id": GRAPH_ID, "input": input, "multitaskStrategy": strategy},
+        })).json()
+        if reply.get("type") != "success":
+            if str(reply.get("message", "")).startswith("409"):
+                raise Rejected(reply["message"])
+            raise RuntimeError(f"run.start failed: {reply}")
+        run_id = reply["result"]["run_id"]
+        on_created(run_id)
+        since = reply["meta"]["applied_through_seq"]
+        body = {"channels": list(V2_CHANNELS), "since": since}
+        async with http.stream("POST", f"/threads/{thread_id}/stream/events", json=body) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                event = json.loads(line[len("data: "):])
+                if event.get("type") == "error":
+                    raise RuntimeError(f"v2 stream: {event}")
+                if event["seq"] != since + 1:
+                    raise RuntimeError(f"v2 stream: seq {event['seq']} after {since} (lost or repeated events)")
+                since = event["seq"]
+                on_event(event["method"])
+                data = event["params"]["data"]
+                root_end = event["method"] == "lifecycle" and not event["params"]["namespace"] and data.get("event") != "running"
+                if root_end and await self.run_status(thread_id, run_id) in ("success", "error", "interrupted", "timeout", "deleted"):
+                    return
+        raise RuntimeError("v2 stream ended before the run did")
 
     async def run_status(self, thread_id: str, run_id: str) -> str:
         try:

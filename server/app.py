@@ -18,7 +18,7 @@ from .routes import crons, meta, store  # store, crons, self-description, unserv
 from .errors import EXCEPTION_HANDLERS
 from .http_section import apply_http_config
 from .limits import Limits, RequestLimits
-from .routes import assistants, runs, stateless, system, threads, ui
+from .routes import assistants, protocol, runs, stateless, system, threads, ui
 from .routing import check_declared
 from .storage_gate import StorageGate
 from actors.project import http_config
@@ -45,7 +45,7 @@ def create_app(
                 actor_system.shutdown()
 
     app = Starlette(
-        routes=[*system.routes, *assistants.routes, *threads.routes, *runs.routes, *stateless.routes],
+        routes=[*system.routes, *assistants.routes, *threads.routes, *runs.routes, *stateless.routes, *protocol.routes],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

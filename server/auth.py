@@ -111,6 +111,9 @@ class AuthMiddleware:
             filters = await self.authorizer.authorize(user, access.resource, access.action, value)
             if access.how == "object":
                 self._check(access.resource, object_id, filters)
+                if access.creates_runs and isinstance(body, dict) and isinstance(body.get("params"), dict):
+                    # protocol v2's run.start names its assistant in the command's params
+                    await self._check_assistant(user, body["params"].get("assistant_id"))
                 if access.action == "update" and isinstance(body, dict) and "metadata" in body:
                     self._stamp(body, filters, value)  # a patch cannot hand the record to someone else
             elif access.how == "ids" and filters:

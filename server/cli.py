@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-timeout", type=float, default=float(os.environ.get("BG_JOB_TIMEOUT_SECS", 86400)),
         help="seconds a run may execute before it ends `timeout` (default: $BG_JOB_TIMEOUT_SECS or %(default)s)",
     )
+    serve.add_argument(
+        "--protocol-buffer-events", type=int, default=10_000,
+        help="protocol v2: events a thread's replay buffer keeps at most (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--protocol-buffer-seconds", type=float, default=600.0,
+        help="protocol v2: seconds a thread's replay buffer keeps an event (default: %(default)s)",
+    )
     defaults = Limits()
     serve.add_argument(
         "--max-body-size", type=parse_size, metavar="BYTES",
@@ -147,6 +155,7 @@ def serve(args: argparse.Namespace) -> int:
         storage=storage, data_dir=args.data_dir, database_url=args.database_url, shutdown_grace=args.shutdown_grace,
         run_timeout=args.run_timeout,
         storage_patience=args.storage_patience,
+        protocol_buffer_events=args.protocol_buffer_events, protocol_buffer_seconds=args.protocol_buffer_seconds,
     )
     try:
         system = ActorSystem(settings=settings)

@@ -35,13 +35,14 @@ from .loopback import serve_loopback_clients
 UNSHADOWABLE = ("/ok", "/metrics", "/docs", "/openapi.json")
 SHADOWABLE = ("/info",)
 META = ("/info", "/metrics", "/docs", "/openapi.json")
+PROTOCOL_V2 = ("/threads/{thread_id}/commands", "/threads/{thread_id}/stream/events")
 _THREAD_RUNS = re.compile(r"^/threads/\{thread_id\}/runs(/|$)")
 
 
 def route_group(path: str) -> str | None:
     """Which `disable_*` flag turns this route off."""
-    if path.startswith("/runs") or _THREAD_RUNS.match(path):
-        return "runs"
+    if path.startswith("/runs") or _THREAD_RUNS.match(path) or path in PROTOCOL_V2:
+        return "runs"  # protocol v2 creates runs too: the reference turns it off with the runs
     for group in ("assistants", "threads", "store", "ui", "mcp", "a2a"):
         if path == f"/{group}" or path.startswith(f"/{group}/"):
             return group

@@ -41,6 +41,7 @@ def system_numbers(system: Any) -> dict[str, Any]:
         "runs": dict(run_status),
         "thread_actors_live": system.live_thread_actors(),
         "run_streams_open": len(system.ctx.streams),
+        "protocol_buffers": system.ctx.protocol.sizes(),
         "crons": {"enabled": sum(c.enabled for c in crons), "disabled": sum(not c.enabled for c in crons)},
         "cron_runs_requested": system.crons.fired,
         "graphs": len(system.graph_ids),
@@ -66,6 +67,10 @@ class SystemCollector(Collector):
             value=numbers["thread_actors_live"],
         )
         yield GaugeMetricFamily("switchboard_run_streams_open", "Run event streams open.", value=numbers["run_streams_open"])
+        buffers = numbers["protocol_buffers"]
+        yield GaugeMetricFamily("switchboard_protocol_buffers", "Protocol v2 replay buffers (one per followed thread).", value=buffers["buffers"])
+        yield GaugeMetricFamily("switchboard_protocol_buffer_events", "Events kept by protocol v2 replay buffers.", value=buffers["events"])
+        yield GaugeMetricFamily("switchboard_protocol_buffer_bytes", "Bytes of the events protocol v2 replay buffers keep.", value=buffers["bytes"])
         crons = GaugeMetricFamily("switchboard_crons", "Crons by state.", labels=["state"])
         for state, value in numbers["crons"].items():
             crons.add_metric([state], value)

@@ -198,3 +198,12 @@ class AssistantVersions(msgspec.Struct, kw_only=True):
 
 class AssistantLatest(msgspec.Struct, kw_only=True):
     version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+
+
+class ProtocolStreamRequest(msgspec.Struct, kw_only=True):
+    """`POST /threads/{id}/stream/events` (protocol v2's EventStreamRequest)."""
+
+    channels: list[Any] | None = None
+    namespaces: list[list[str]] | None = None
+    depth: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    since: Annotated[int, msgspec.Meta(ge=0)] | None = None

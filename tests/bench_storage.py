@@ -1,5 +1,6 @@
 """Latency of the storage calls a thread actor makes on its mailbox (put_run, update_run), and of a
-thread read an HTTP handler makes, on each backend. Run: `.venv/bin/python -m tests.bench_storage`."""
+thread read an HTTP handler makes, on each backend; and how many storage calls one create+join of a
+1-step run on a fresh thread makes. Run: `.venv/bin/python -m tests.bench_storage`."""
 
 from __future__ import annotations
 
@@ -52,7 +53,44 @@ def bench(backend: str, n: int) -> None:
             runtime.stop()
 
 
+def calls_per_create_join() -> None:
+    """Count the record-table and checkpointer calls of one create+join (embedded, SQLite)."""
+    from collections import Counter
+
+    from actors import ActorSystem
+    from loadtest.graph import GRAPH_ID, graph
+
+    counts: Counter[str] = Counter()
+
+    def counted(label: str, fn):
+        def call(*args, **kwargs):
+            counts[label] += 1
+            return fn(*args, **kwargs)
+
+        return call
+
+    def acounted(label: str, fn):
+        async def call(*args, **kwargs):
+            counts[label] += 1
+            return await fn(*args, **kwargs)
+
+        return call
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with ActorSystem({GRAPH_ID: graph}, settings=Settings(storage="sqlite", data_dir=tmp)) as system:
+            storage = system.ctx.storage
+            for name in ("insert", "upsert", "get", "update", "delete", "delete_children", "scan"):
+                setattr(storage.table, name, counted(f"record {name}", getattr(storage.table, name)))
+            for name in ("aget_tuple", "aput", "aput_writes"):
+                setattr(storage.checkpointer, name, acounted(f"checkpoint {name}", getattr(storage.checkpointer, name)))
+            system.runs.wait(system.threads.create()["thread_id"], GRAPH_ID, input={"steps": 1})  # warm
+            counts.clear()
+            system.runs.wait(system.threads.create()["thread_id"], GRAPH_ID, input={"steps": 1})
+    print("one create+join, fresh thread, 1 step: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     for name in BACKENDS:
         bench(name, count)
+    calls_per_create_join()

@@ -78,6 +78,8 @@ async def test_graph_schemas_subgraphs(client):
     assert {n["id"] for n in drawn["nodes"]} >= {"__start__", "child", "after", "__end__"}
     xray = await client.assistants.get_graph("nested", xray=True)
     assert any("inner_step" in n["id"] for n in xray["nodes"])
+    # as the reference: a runnable node's data is its name, without LangChain's class path
+    assert all(n["data"] == {"name": n["id"]} for n in xray["nodes"] if n.get("type") == "runnable")
     schemas = await client.assistants.get_schemas("echo")
     assert schemas["graph_id"] == "echo"
     assert "messages" in schemas["input_schema"]["properties"]
@@ -100,11 +102,15 @@ async def test_assistant_config_context_metadata_merge_into_runs(client):
         thread["thread_id"], assistant["assistant_id"], input={"tag": "x"}, config={"configurable": {"answer": 42}}
     )
     assert result["messages"] == ["model=big", "answer=42"]
+    # what the run gives wins (both at once is the reference's 400: test_api_runs_options)
     overridden = await client.runs.wait(
-        thread["thread_id"], assistant["assistant_id"], input={"tag": "y"},
-        config={"configurable": {"answer": 7}}, context={"model": "small"},
+        thread["thread_id"], assistant["assistant_id"], input={"tag": "y"}, config={"configurable": {"answer": 7}}
     )
-    assert overridden["messages"][-2:] == ["model=small", "answer=7"]
+    assert overridden["messages"][-2:] == ["model=big", "answer=7"]
+    recontexted = await client.runs.wait(
+        thread["thread_id"], assistant["assistant_id"], input={"tag": "z"}, context={"model": "small"}
+    )
+    assert recontexted["messages"][-2] == "model=small"
     state = await client.threads.get_state(thread["thread_id"])
     assert state["metadata"]["owner"] == "me"
 

@@ -314,3 +314,30 @@ def test_combining_a_request_filter_with_an_imposed_one():
     assert matches_metadata({"tags": ["x", "y"], "owner": "a"}, both)
     assert not matches_metadata({"tags": ["x"], "owner": "a"}, both)
     assert matches_metadata({"k": {"a": 1}}, {"k": {"a": 1}})  # a plain mapping is still equality
+
+
+async def test_protocol_v2_commands_and_streams_are_the_owners(live_server, alice):
+    """Protocol v2 under auth: run.start on someone else's thread is 404, on a missing thread it
+    creates nothing (the thread would have no owner); the WebSocket is refused (4403)."""
+    import uuid
+
+    import websockets
+
+    thread = await alice.threads.create()
+    url = f"{live_server.url}/threads/{thread['thread_id']}"
+    start = {"id": 1, "method": "run.start", "params": {"assistant_id": "one", "input": {"tag": "v2"}}}
+    headers = {"Authorization": "Bearer token-alice"}
+    async with httpx.AsyncClient() as http:
+        mine = (await http.post(f"{url}/commands", json=start, headers=headers)).json()
+        assert mine["type"] == "success", mine
+        theirs = await http.post(f"{url}/commands", json=start, headers={"Authorization": "Bearer token-bob"})
+        assert theirs.status_code == 404
+        missing = (await http.post(f"{live_server.url}/threads/{uuid.uuid4()}/commands", json=start, headers=headers)).json()
+        assert missing["error"] == "unknown_error" and missing["message"].startswith("404")
+        peek = await http.post(f"{url}/stream/events", json={"channels": ["values"]}, headers={"Authorization": "Bearer token-bob"})
+        assert peek.status_code == 404
+    ws_url = live_server.url.replace("http://", "ws://") + f"/threads/{thread['thread_id']}/stream/events"
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+        async with websockets.connect(ws_url) as ws:
+            await ws.recv()
+    assert closed.value.rcvd.code == 4403

@@ -91,8 +91,6 @@ async def test_metrics_as_json_and_bad_format(http):
         ("POST", "/mcp/"),
         ("GET", "/mcp/"),
         ("DELETE", "/mcp"),
-        ("POST", "/threads/00000000-0000-0000-0000-000000000000/stream/events"),
-        ("POST", "/threads/00000000-0000-0000-0000-000000000000/commands"),
         ("GET", "/threads/00000000-0000-0000-0000-000000000000/storage"),
     ],
 )

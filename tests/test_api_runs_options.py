@@ -214,3 +214,24 @@ async def test_webhook_of_a_stateless_run_is_sent_before_its_thread_goes(client,
     assert body["status"] == "success" and body["values"] == values
     assert body["kwargs"]["on_completion"] == "delete"
     wait_until(lambda: system.storage.get_thread(body["thread_id"]) is None)
+
+
+async def test_a_run_without_context_gets_the_context_schemas_defaults(client):
+    # as the reference: `runtime.context` is the schema built from its defaults, not None
+    result = await client.runs.wait(None, "echo", input={"tag": "x"})
+    assert result["messages"] == ["model=default", "answer=None"]
+    given = await client.runs.wait(None, "echo", input={"tag": "x"}, context={"model": "small"})
+    assert given["messages"] == ["model=small", "answer=None"]
+
+
+async def test_a_run_with_both_configurable_and_context_is_400_as_on_the_reference(client, live_server):
+    body = {"assistant_id": "echo", "input": {}, "config": {"configurable": {"answer": 1}}, "context": {"model": "x"}}
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        for path in ("/runs/wait", "/runs/stream", "/runs"):
+            response = await http.post(path, json=body)
+            assert response.status_code == 400, path
+            assert "Cannot specify both configurable and context" in response.json()["detail"]
+        assert (await http.post("/runs/batch", json=[body])).status_code == 400
+        # either one alone is fine
+        ok = await http.post("/runs/wait", json={**body, "context": None})
+        assert ok.status_code == 200

@@ -97,6 +97,10 @@ async def test_debug_checkpoint_events_name_the_checkpoint_and_its_parent(client
     inner = [payload for event, payload in checkpoints if event.startswith("debug|child:")]
     assert inner and all(p["checkpoint"]["checkpoint_ns"].startswith("child:") for p in inner)
     assert all("checkpoint_map" in p["checkpoint"] for p in inner)
+    # the task that runs the subgraph names its checkpoint namespace as the reference does
+    [child_task] = [t for _, p in checkpoints for t in p["tasks"] if t["name"] == "child"]
+    assert "state" not in child_task
+    assert child_task["checkpoint"] == {"checkpoint_ns": f"child:{child_task['id']}", "thread_id": tid}
 
 
 async def test_subgraph_events_carry_their_namespace(client):
@@ -159,6 +163,11 @@ async def test_events_mode_alone_and_with_others(client):
     assert kinds[0] == "on_chain_start" and "on_chat_model_stream" in kinds and kinds[-1] == "on_chain_end"
     # the graph's own output (root on_chain_stream) is not an event, as on the reference
     assert not [p for p in parts if p.event == "events" and p.data["event"] == "on_chain_stream" and not p.data["parent_ids"]]
+    # the root run is the API's run, named after the graph, as on the reference
+    root = next(p.data for p in parts if p.event == "events")
+    assert (root["name"], root["run_id"]) == ("chat", parts[0].data["run_id"])
+    inner = [p.data for p in parts if p.event == "events" and p.data["run_id"] != root["run_id"]]
+    assert inner and all(e["parent_ids"][:1] == [root["run_id"]] for e in inner)
     _, parts = await _stream(client, "steps", input={"tag": "ev"}, stream_mode=["events", "updates"])
     assert [p.data for p in parts if p.event == "updates"] == [
         {"step0": {"messages": ["ev:0"]}}, {"step1": {"messages": ["ev:1"]}}, {"step2": {"messages": ["ev:2"]}}

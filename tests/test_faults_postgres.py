@@ -182,7 +182,9 @@ def test_schema_lock_is_taken_again_after_a_restart(cluster, tmp_path):
         # ...so a second server still cannot start on the database,
         second = _serve(cluster.url, tmp_path)
         assert second.returncode == 2 and "in use by another switchboard process" in second.stderr, second.stderr
-        # ...and the first one serves again.
+        # ...and the first one serves again (a write that met a dead connection first was a 503).
+        wait_until(lambda: httpx.get(f"{server.url}/ok", params={"check_db": 1}, timeout=10).status_code == 200,
+                   timeout=15, interval=0.05)
         assert httpx.post(f"{server.url}/threads", json={}, timeout=10).status_code == 200
 
 

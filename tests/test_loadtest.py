@@ -107,6 +107,19 @@ def test_cli_serve_drives_a_real_server_process(tmp_path, capsys):
     assert code == 0, out
     assert "violations" in out
 
+def test_http_run_with_protocol_v2_streams_has_no_violations(monkeypatch, tmp_path):
+    """Runs started with `run.start` and read on the thread's v2 stream (each seq right after the
+    previous one, or the op is an error) double-text beside runs.create and runs.stream."""
+    journal = new_journal()
+    monkeypatch.setenv("SWITCHBOARD_LOADTEST_JOURNAL", str(journal))
+    with ActorSystem({GRAPH_ID: graph}) as system, LiveServer(create_app(system, own_system=False)) as server:
+        target = HttpTarget(server.url, journal)
+        history = run_harness(target, Workload(**{**SHORT, "v2_prob": 0.5, "stream_prob": 0.3}))
+    journal.unlink()
+    assert_clean(history)
+    v2 = [op for op in history.accepted() if op.v2]
+    assert len(v2) >= 10 and {op.strategy for op in v2} >= {"enqueue", "interrupt"}
+
 
 @pytest.mark.parametrize(
     "argv, message",
@@ -117,6 +130,8 @@ def test_cli_serve_drives_a_real_server_process(tmp_path, capsys):
         (["--embedded", "--threads", "0"], "--threads"),
         (["--embedded", "--steps", "99"], "--steps"),
         (["--serve", "--storage", "postgres"], "--database-url"),
+        (["--embedded", "--v2-prob", "0.5"], "--v2-prob"),
+        (["--embedded", "--v2-prob", "2"], "--v2-prob"),
     ],
 )
 def test_cli_refuses_bad_input(argv, message, capsys):

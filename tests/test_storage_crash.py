@@ -4,6 +4,7 @@ and checked with the real langgraph-sdk client. Plus the graceful path: SIGTERM 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from langgraph_sdk import get_sync_client
+
+from loadtest.graph import CONFIG_PATH, GRAPH_ID, JOURNAL_ENV
 
 from tests.backends import DURABLE_BACKENDS, backend_settings, cli_args
 from tests.conftest import wait_until
@@ -117,3 +120,56 @@ def test_sigterm_drains_finishes_short_runs_interrupts_long_ones_exit_0(server: 
     # The pending run was not started during the drain; it runs after the restart.
     wait_until(lambda: client.runs.get(long_thread, queued["run_id"])["status"] == "success", timeout=30)
     assert _messages(client, short_thread) == ["s:0", "s:1", "s:2"]
+
+
+def _journal_starts(path: Path) -> dict[str, set[int]]:
+    starts: dict[str, set[int]] = {}
+    for line in path.read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "start":
+            starts.setdefault(event["run"], set()).add(event["step"])
+    return starts
+
+
+def test_kill_under_concurrent_load_keeps_every_step_a_successor_started_after(
+    tmp_path: Path, storage_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit under load: many threads' runs write checkpoints in shared transactions. After
+    `kill -9`, every accepted run exists, and every step that the graph's journal shows was followed
+    by a later step of its run is in the thread's state (durability="sync": a step starts only once
+    the previous one is committed) - whichever batch its write was in."""
+    journal = tmp_path / "journal.jsonl"
+    monkeypatch.setenv(JOURNAL_ENV, str(journal))
+    server = ServerProcess(tmp_path, storage_args, config=Path(CONFIG_PATH))
+    try:
+        client = get_sync_client(url=server.start().url)
+        threads = [client.threads.create()["thread_id"] for _ in range(12)]
+        accepted: dict[str, str] = {}
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            for _ in range(3):
+                for thread_id in threads:
+                    response = http.post(
+                        f"/threads/{thread_id}/runs",
+                        json={"assistant_id": GRAPH_ID, "input": {"steps": 6, "delay": 0.005}, "multitask_strategy": "enqueue"},
+                    )
+                    assert response.status_code == 200, response.text
+                    accepted[response.json()["run_id"]] = thread_id
+        # Kill once plenty of runs are between steps.
+        wait_until(lambda: journal.exists() and sum(len(s) for s in _journal_starts(journal).values()) >= 60, timeout=60)
+        server.kill()
+        starts = _journal_starts(journal)
+
+        client = get_sync_client(url=server.start().url)
+        for run_id, thread_id in accepted.items():  # every accepted run is still there
+            assert client.runs.get(thread_id, run_id)["run_id"] == run_id
+        done = {thread_id: set(client.threads.get_state(thread_id)["values"].get("done", [])) for thread_id in threads}
+        checked = 0
+        for run_id, steps in starts.items():
+            if run_id not in accepted:
+                continue
+            for step in sorted(steps)[1:]:  # a later step started: the one before it was committed
+                checked += 1
+                assert f"{run_id}:{step - 1}" in done[accepted[run_id]], (run_id, step)
+        assert checked >= 20
+    finally:
+        server.stop()

@@ -1,6 +1,7 @@
-"""PostgreSQL storage for production: records through a psycopg 3 connection pool, thread state in
-LangGraph's `AsyncPostgresSaver` and the store in `AsyncPostgresStore`, both on an async pool created
-on the graph loop. Migrations are applied at start-up under an advisory lock, so several servers
+"""PostgreSQL storage for production: records read through a psycopg 3 connection pool, thread state
+in LangGraph's `AsyncPostgresSaver` and the store in `AsyncPostgresStore`, both on an async pool
+created on the graph loop; record and checkpoint writes go through one group-commit writer
+(postgres_writer.py). Migrations are applied at start-up under an advisory lock, so several servers
 starting on one database do not race."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
 from .health import GuardedTable, LockLost, StorageHealth, ping_by_writing
+from .postgres_writer import GroupCommitPostgresSaver, PostgresWriter
 from .record_storage import RecordStorage
 from .records import Update, scan_query
 
@@ -38,7 +40,8 @@ LOCK_CHECK_INTERVAL = 1.0
 
 
 class PostgresTable:
-    """`RecordTable` on a psycopg connection pool; each call is one short transaction.
+    """`RecordTable` on PostgreSQL: reads on a psycopg connection pool; writes through the
+    group-commit writer (postgres_writer.py), each in a transaction it may share with other callers'.
 
     Timeouts are short on purpose: while the database is away a call must fail within seconds
     (and the storage go down, see health.py), not hold its caller for the pool's default 30 s.
@@ -72,6 +75,7 @@ class PostgresTable:
             raise StorageUnavailable(f"cannot connect to PostgreSQL within {connect_timeout:g}s: {_redact(url)}") from None
         try:
             self._migrate()
+            self.writer = PostgresWriter(url, connect_timeout=connect_timeout)
         except BaseException:
             self.pool.close()
             raise
@@ -99,22 +103,10 @@ class PostgresTable:
             return conn.execute("SELECT max(version) FROM switchboard_migrations").fetchone()[0] or 0
 
     def insert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
-        with self.pool.connection() as conn:
-            cur = conn.execute(
-                "INSERT INTO records (kind, key, parent, status, data) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (kind, key) DO NOTHING",
-                (kind, key, parent, status, data),
-            )
-            return cur.rowcount == 1
+        return self.writer.call(_insert, kind, key, data, parent, status)
 
     def upsert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
-        with self.pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO records (kind, key, parent, status, data) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (kind, key) DO UPDATE SET parent = excluded.parent, status = excluded.status, "
-                "data = excluded.data",
-                (kind, key, parent, status, data),
-            )
+        self.writer.call(_upsert, kind, key, data, parent, status)
 
     def get(self, kind: str, key: str) -> bytes | None:
         with self.pool.connection() as conn:
@@ -122,26 +114,13 @@ class PostgresTable:
         return None if row is None else bytes(row[0])
 
     def update(self, kind: str, key: str, change: Update) -> bytes | None:
-        with self.pool.connection() as conn, conn.transaction():
-            row = conn.execute(
-                "SELECT data FROM records WHERE kind = %s AND key = %s FOR UPDATE", (kind, key)
-            ).fetchone()
-            if row is None:
-                return None
-            data, parent, status = change(bytes(row[0]))
-            conn.execute(
-                "UPDATE records SET data = %s, parent = %s, status = %s WHERE kind = %s AND key = %s",
-                (data, parent, status, kind, key),
-            )
-            return data
+        return self.writer.call(_update, kind, key, change)
 
     def delete(self, kind: str, key: str) -> bool:
-        with self.pool.connection() as conn:
-            return conn.execute("DELETE FROM records WHERE kind = %s AND key = %s", (kind, key)).rowcount > 0
+        return self.writer.call(_delete, kind, key)
 
     def delete_children(self, kind: str, parent: str) -> int:
-        with self.pool.connection() as conn:
-            return conn.execute("DELETE FROM records WHERE kind = %s AND parent = %s", (kind, parent)).rowcount
+        return self.writer.call(_delete_children, kind, parent)
 
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
@@ -151,7 +130,49 @@ class PostgresTable:
             return [bytes(row[0]) for row in conn.execute(sql, args)]
 
     def close(self) -> None:
+        self.writer.close()
         self.pool.close()
+
+
+# The writes, run by the writer inside its transaction on its connection.
+
+
+def _insert(conn: psycopg.Connection[Any], kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
+    cur = conn.execute(
+        "INSERT INTO records (kind, key, parent, status, data) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (kind, key) DO NOTHING RETURNING 1",  # a result, not rowcount: the writer pipelines
+        (kind, key, parent, status, data),
+    )
+    return cur.fetchone() is not None
+
+
+def _upsert(conn: psycopg.Connection[Any], kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
+    conn.execute(
+        "INSERT INTO records (kind, key, parent, status, data) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (kind, key) DO UPDATE SET parent = excluded.parent, status = excluded.status, "
+        "data = excluded.data",
+        (kind, key, parent, status, data),
+    )
+
+
+def _update(conn: psycopg.Connection[Any], kind: str, key: str, change: Update) -> bytes | None:
+    row = conn.execute("SELECT data FROM records WHERE kind = %s AND key = %s FOR UPDATE", (kind, key)).fetchone()
+    if row is None:
+        return None
+    data, parent, status = change(bytes(row[0]))
+    conn.execute(
+        "UPDATE records SET data = %s, parent = %s, status = %s WHERE kind = %s AND key = %s",
+        (data, parent, status, kind, key),
+    )
+    return data
+
+
+def _delete(conn: psycopg.Connection[Any], kind: str, key: str) -> bool:
+    return conn.execute("DELETE FROM records WHERE kind = %s AND key = %s RETURNING 1", (kind, key)).fetchone() is not None
+
+
+def _delete_children(conn: psycopg.Connection[Any], kind: str, parent: str) -> int:
+    return len(conn.execute("DELETE FROM records WHERE kind = %s AND parent = %s RETURNING 1", (kind, parent)).fetchall())
 
 
 def _redact(url: str) -> str:
@@ -180,10 +201,10 @@ class PostgresCheckpoints:
 
 
 async def _open_async(
-    url: str, max_size: int, lock: SchemaLock
+    url: str, max_size: int, writer: PostgresWriter, lock: SchemaLock
 ) -> tuple[AsyncPostgresSaver, AsyncPostgresStore, AsyncConnectionPool]:
     async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        await asyncio.to_thread(lock.ensure)  # checkpoint writes need the lock as much as records do
+        await asyncio.to_thread(lock.ensure)  # checkpoint reads/writes need the lock as much as records do
 
     pool = AsyncConnectionPool(
         url,
@@ -197,7 +218,7 @@ async def _open_async(
     )
     await pool.open(wait=True, timeout=30)
     try:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver = GroupCommitPostgresSaver(pool, writer)
         await saver.setup()
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
         await store.setup()
@@ -319,13 +340,14 @@ class PostgresStorage(RecordStorage):
             self._lock.release()
             raise
         try:
-            saver, store, pool = runtime.call(_open_async(url, pool_size, self._lock))
+            saver, store, pool = runtime.call(_open_async(url, pool_size, table.writer, self._lock))
         except BaseException:
             table.close()
             self._lock.release()
             raise
 
         self._lock.on_retake = table.drop_broken
+        table.writer.on_reconnect = self._lock.ensure  # no write on a new connection without the lock
 
         def ping() -> None:
             table.drop_broken()

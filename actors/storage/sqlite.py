@@ -1,6 +1,7 @@
 """SQLite storage, the embedded default: records in `<data_dir>/switchboard.db` (stdlib sqlite3,
-WAL), thread state in LangGraph's `AsyncSqliteSaver` (`checkpoints.db`) and the store in
-`AsyncSqliteStore` (`store.db`), both created on the graph loop they are bound to."""
+WAL), thread state in `GroupCommitSqliteSaver` (`checkpoints.db`: LangGraph's `SqliteSaver` on a
+writer thread that groups commits, sqlite_checkpointer.py) and the store in `AsyncSqliteStore`
+(`store.db`), created on the graph loop it is bound to."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from ..runtime import GraphLoop
@@ -24,6 +24,7 @@ from .base import StorageUnavailable
 from .health import GuardedTable, StorageHealth, ping_by_writing
 from .record_storage import RecordStorage
 from .records import Update, scan_query
+from .sqlite_checkpointer import GroupCommitSqliteSaver
 
 RECORDS_FILE = "switchboard.db"
 CHECKPOINTS_FILE = "checkpoints.db"
@@ -172,34 +173,19 @@ class SqliteTable:
 
 
 class SqliteCheckpoints:
-    def __init__(self, saver: AsyncSqliteSaver) -> None:
+    def __init__(self, saver: GroupCommitSqliteSaver) -> None:
         self.saver = saver
 
     async def delete_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:
-        marks = ",".join("?" * len(run_ids))
-        where = f"thread_id = ? AND json_extract(CAST(metadata AS TEXT), '$.run_id') IN ({marks})"
-        async with self.saver.lock:
-            conn = self.saver.conn
-            await conn.execute(
-                "DELETE FROM writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
-                f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE {where})",
-                (thread_id, *run_ids),
-            )
-            await conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, *run_ids))
-            await conn.commit()
+        await self.saver.adelete_runs(thread_id, run_ids)
 
 
-async def _open_async(data_dir: Path) -> tuple[AsyncSqliteSaver, AsyncSqliteStore, list[Any]]:
-    checkpoints_db = await aiosqlite.connect(str(data_dir / CHECKPOINTS_FILE))
-    await checkpoints_db.execute("PRAGMA journal_mode=WAL")
-    await checkpoints_db.execute("PRAGMA synchronous=NORMAL")
-    saver = AsyncSqliteSaver(checkpoints_db)
-    await saver.setup()
+async def _open_store(data_dir: Path) -> tuple[AsyncSqliteStore, list[Any]]:
     store_db = await aiosqlite.connect(str(data_dir / STORE_FILE), isolation_level=None)
     await store_db.execute("PRAGMA journal_mode=WAL")
     store = AsyncSqliteStore(store_db)
     await store.setup()
-    return saver, store, [checkpoints_db.close, store_db.close]
+    return store, [store_db.close]
 
 
 class SqliteStorage(RecordStorage):
@@ -215,8 +201,15 @@ class SqliteStorage(RecordStorage):
             os.close(self._lock_fd)
             raise
         try:
-            saver, store, closers = runtime.call(_open_async(self.data_dir))
+            saver = GroupCommitSqliteSaver(str(self.data_dir / CHECKPOINTS_FILE))
         except BaseException:
+            table.close()
+            os.close(self._lock_fd)
+            raise
+        try:
+            store, closers = runtime.call(_open_store(self.data_dir))
+        except BaseException:
+            saver.close()
             table.close()
             os.close(self._lock_fd)
             raise
@@ -227,6 +220,7 @@ class SqliteStorage(RecordStorage):
 
     def close(self) -> None:
         super().close()
+        self.checkpointer.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1

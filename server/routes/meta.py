@@ -1,5 +1,5 @@
 """The API describing itself: `GET /openapi.json`, a human docs page `GET /docs`, and clear 501s for
-the reference server's routes switchboard does not serve (A2A, MCP, protocol v2 streams).
+the reference server's routes switchboard does not serve (A2A, MCP).
 
 The OpenAPI document is built from the app's own route table (server/openapi.py), so it cannot
 drift from what is served.
@@ -96,8 +96,6 @@ NOT_SUPPORTED = {
     "/a2a/{assistant_id}": ("A2A (agent-to-agent JSON-RPC)", ["POST"]),
     "/mcp": ("MCP (Model Context Protocol)", ["GET", "POST", "DELETE"]),
     "/mcp/": ("MCP (Model Context Protocol)", ["GET", "POST", "DELETE"]),
-    "/threads/{thread_id}/stream/events": ("protocol v2 event streams", ["POST"]),
-    "/threads/{thread_id}/commands": ("protocol v2 commands", ["POST"]),
     "/threads/{thread_id}/storage": ("thread storage", ["GET"]),
 }
 

@@ -9,6 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.errors import NotFound
+from actors.options import check_configurable_or_context
 from actors.runtime import wait_future
 from actors.models import Run, RunStatus, StopAction
 from actors.streams import AsyncSubscription
@@ -27,7 +29,9 @@ def _ops(request: Request):
 
 
 def _options(request: Request, body: RunCreate) -> dict[str, Any]:
-    return with_configurable_headers(body.options(), configurable_headers(request))
+    options = body.options()
+    check_configurable_or_context(options)
+    return with_configurable_headers(options, configurable_headers(request))
 
 
 def _run_path(thread_id: str, run_id: str) -> str:
@@ -154,10 +158,18 @@ async def join_stream(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
     action = request.query_params.get("action", "interrupt")
-    await wait_future(
-        _ops(request).cancel_run(thread_id, run_id, wait=query_bool(request, "wait"), action=action)  # type: ignore[arg-type]
-    )
-    return Response(status_code=202 if not query_bool(request, "wait") else 200)
+    ops = _ops(request)
+    wait = query_bool(request, "wait")
+    await wait_future(ops.cancel_run(thread_id, run_id, wait=wait, action=action))  # type: ignore[arg-type]
+    if not wait:
+        return Response(status_code=202)
+    # As the reference: a waited cancel answers with what a join would (the thread's values after
+    # the run), `{}` once there is nothing (a rolled-back run is gone).
+    try:
+        output = await wait_future(ops.join_run(thread_id, run_id))
+    except NotFound:
+        output = None
+    return JSONResponse(output if output is not None else {})
 
 
 routes = [

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.options import check_configurable_or_context
 from actors.runtime import wait_future
 from actors.models import Run, StopAction
 
@@ -41,7 +42,10 @@ async def batch(request: Request) -> JSONResponse:
         if item.thread_id is not None:
             item.thread_id = uuid_field(f"[{i}].thread_id", item.thread_id)
     headers = configurable_headers(request)
-    runs = request.app.state.system.ops.create_runs_batch([with_configurable_headers(item.request(), headers) for item in items])
+    requests = [item.request() for item in items]
+    for request_options in requests:
+        check_configurable_or_context(request_options)
+    runs = request.app.state.system.ops.create_runs_batch([with_configurable_headers(r, headers) for r in requests])
     return JSONResponse(await wait_future(runs))
 
 

@@ -1,0 +1,139 @@
+"""`GroupCommitSqliteSaver`: LangGraph's `SqliteSaver` (its schema, SQL and serialization, unchanged)
+with every call - sync or async - carried out by one writer thread that commits the writes of many
+runs in one transaction (group commit, group_commit.py).
+
+Why not `AsyncSqliteSaver`: it shares one aiosqlite connection behind an asyncio lock, and aiosqlite
+makes every cursor call a round trip to its thread (execute, fetch, close, commit: 3-4 hops per
+checkpoint write), so under load the runs of all threads queue behind each other's hops on the graph
+loop. Here a call is one hop to the writer and one back, and the writer drains everything queued
+meanwhile into one `BEGIN ... COMMIT` (see docs/benchmarks.md for the profile and the figures).
+
+Durability is unchanged: a caller's `aput`/`aput_writes` returns only after the transaction holding
+its write has committed, so with `durability="sync"` a step's checkpoint is committed before the next
+step starts, as before. Each write runs inside its own SAVEPOINT, so one failing call (a value that
+cannot be serialized) fails alone and the others in its batch still commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from .group_commit import Call, GroupCommitWriter
+
+
+class GroupCommitSqliteSaver(SqliteSaver):
+    """A `SqliteSaver` whose calls run on its writer thread, writes grouped into shared commits."""
+
+    def __init__(self, path: str, *, serde: Any = None) -> None:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # WAL + synchronous=NORMAL, as the record table: a commit is in the WAL (the OS page cache)
+        # when it returns, so it survives the process being killed; see docs/storage.md.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        super().__init__(conn, serde=serde)
+        self.setup()
+        self.writer = GroupCommitWriter("checkpoint-writer", self._run_batch)
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        """On the writer thread only, inside the batch's transaction: the batch commits, not the call."""
+        cur = self.conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def _run_batch(self, batch: list[Call]) -> None:
+        """One transaction; each write in a SAVEPOINT of its own, so a failing call (a value that
+        cannot be serialized) is undone alone and the rest of the batch still commits."""
+        conn = self.conn
+        writing = any(call.writes for call in batch)
+        try:
+            if writing:
+                conn.execute("BEGIN IMMEDIATE")
+            for call in batch:
+                if not call.writes:
+                    call.run()
+                    continue
+                conn.execute("SAVEPOINT call")
+                call.run()
+                if call.error is not None:
+                    conn.execute("ROLLBACK TO call")
+                conn.execute("RELEASE call")
+            if writing:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # the transaction itself failed (disk full, I/O error): nothing is kept
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for call in batch:
+                call.result, call.error = None, exc
+
+    def close(self) -> None:
+        self.writer.close()
+        self.conn.close()
+
+    # --- the checkpointer API: SqliteSaver's own code, on the writer ----------------------------
+
+    def get_tuple(self, config: Any) -> Any:
+        return self.writer.call(super().get_tuple, config, writes=False)
+
+    def list(self, config: Any, *, filter: dict[str, Any] | None = None, before: Any = None, limit: int | None = None) -> Iterator[Any]:
+        return iter(self.writer.call(self._list, config, filter, before, limit, writes=False))
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        return self.writer.call(super().put, config, checkpoint, metadata, new_versions)
+
+    def put_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        return self.writer.call(super().put_writes, config, writes, task_id, task_path)
+
+    def delete_thread(self, thread_id: str) -> None:
+        return self.writer.call(super().delete_thread, thread_id)
+
+    def get_delta_channel_history(self, *, config: Any, channels: Sequence[str]) -> Mapping[str, Any]:
+        return self.writer.call(self._delta_history, config, channels, writes=False)
+
+    async def aget_tuple(self, config: Any) -> Any:
+        return await self.writer.acall(super().get_tuple, config, writes=False)
+
+    async def alist(
+        self, config: Any, *, filter: dict[str, Any] | None = None, before: Any = None, limit: int | None = None
+    ) -> AsyncIterator[Any]:
+        for item in await self.writer.acall(self._list, config, filter, before, limit, writes=False):
+            yield item
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        return await self.writer.acall(super().put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        return await self.writer.acall(super().put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        return await self.writer.acall(super().delete_thread, thread_id)
+
+    async def aget_delta_channel_history(self, *, config: Any, channels: Sequence[str]) -> Mapping[str, Any]:
+        return await self.writer.acall(self._delta_history, config, channels, writes=False)
+
+    async def adelete_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) that these runs made: a rollback."""
+        await self.writer.acall(self._delete_runs, thread_id, tuple(run_ids))
+
+    def _list(self, config: Any, filter: Any, before: Any, limit: Any) -> list[Any]:
+        return [*SqliteSaver.list(self, config, filter=filter, before=before, limit=limit)]
+
+    def _delta_history(self, config: Any, channels: Sequence[str]) -> Mapping[str, Any]:
+        return SqliteSaver.get_delta_channel_history(self, config=config, channels=channels)
+
+    def _delete_runs(self, thread_id: str, run_ids: tuple[str, ...]) -> None:
+        marks = ",".join("?" * len(run_ids))
+        where = f"thread_id = ? AND json_extract(CAST(metadata AS TEXT), '$.run_id') IN ({marks})"
+        self.conn.execute(
+            "DELETE FROM writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
+            f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE {where})",
+            (thread_id, *run_ids),
+        )
+        self.conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, *run_ids))

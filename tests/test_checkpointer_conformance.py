@@ -1,0 +1,49 @@
+"""Our group-commit checkpointer passes LangGraph's checkpointer conformance suite
+(`langgraph-checkpoint-conformance`), as LangGraph's own `AsyncSqliteSaver` does on the same suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from actors.storage.sqlite_checkpointer import GroupCommitSqliteSaver
+
+
+def _registered(tmp_path: Path):
+    @checkpointer_test(name="GroupCommitSqliteSaver")
+    async def group_commit_sqlite():
+        saver = GroupCommitSqliteSaver(str(tmp_path / f"checkpoints-{len(list(tmp_path.iterdir()))}.db"))
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    return group_commit_sqlite
+
+
+async def test_group_commit_sqlite_saver_passes_the_base_suite(tmp_path: Path) -> None:
+    report = await validate(_registered(tmp_path))
+    report.print_report()
+    assert report.passed_all_base()
+
+
+async def test_it_passes_every_test_that_async_sqlite_saver_passes(tmp_path: Path) -> None:
+    """The extended capabilities too: whatever LangGraph's own SQLite saver passes, ours passes."""
+
+    @checkpointer_test(name="AsyncSqliteSaver")
+    async def reference():
+        async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "reference.db")) as saver:
+            yield saver
+
+    ours = await validate(_registered(tmp_path))
+    theirs = await validate(reference)
+    assert _passed(theirs), "the reference saver passed nothing: the suite did not run"
+    assert _passed(ours) >= _passed(theirs), {cap: r.failures for cap, r in ours.results.items() if r.failures}
+
+
+def _passed(report) -> set[str]:
+    """Capabilities whose every test passed."""
+    return {cap for cap, result in report.results.items() if result.passed}
