@@ -51,6 +51,17 @@ class ShuttingDown(SwitchboardError):
     """The system no longer accepts new work (HTTP 503)."""
 
     status_code = 503
+    retry_after = 5
+
+
+class DatabaseUnavailable(SwitchboardError):
+    """The storage is away for now (a PostgreSQL outage, a full disk): HTTP 503 with `Retry-After`."""
+
+    status_code = 503
+
+    def __init__(self, detail: str, retry_after: int = 2) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Unauthorized(SwitchboardError):

@@ -29,7 +29,6 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg

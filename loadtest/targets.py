@@ -279,6 +279,8 @@ class ServerProcess:
         journal: Path | None = None,
         storage: str = "memory",
         database_url: str | None = None,
+        data_dir: str | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
         self.port = free_port()
@@ -289,8 +291,10 @@ class ServerProcess:
             # In-memory storage by default, like the reference's inmem runtime; `sqlite` in a scratch
             # data dir (never the repository's .switchboard/, which one server at a time may hold).
             cmd = [sys.executable, "-m", "server.cli", "serve", "--config", CONFIG_PATH, "--port", str(self.port),
-                   "--log-level", "warning", "--storage", storage, "--shutdown-grace", "1"]
-            if storage == "sqlite":
+                   "--log-level", "warning", "--storage", storage, "--shutdown-grace", "1", *extra_args]
+            if storage == "sqlite" and data_dir:  # the caller's (kept): a fault test's small disk
+                cmd += ["--data-dir", data_dir]
+            elif storage == "sqlite":
                 self.data_dir = tempfile.TemporaryDirectory(prefix="switchboard-loadtest-data-")
                 cmd += ["--data-dir", self.data_dir.name]
             if storage == "postgres":

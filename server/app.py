@@ -20,6 +20,7 @@ from .http_section import apply_http_config
 from .limits import Limits, RequestLimits
 from .routes import assistants, protocol, runs, stateless, system, threads, ui
 from .routing import check_declared
+from .storage_gate import StorageGate
 from actors.config.project import http_config
 
 
@@ -50,12 +51,15 @@ def create_app(
     )
     app.state.system = actor_system
     app.router.routes.extend([*crons.routes, *store.routes, *meta.routes, *metrics.routes, *ui.routes])
+    app.router.routes[:] = meta.with_allowed_methods(app.router.routes)  # OPTIONS; 405 with every method in Allow
     check_declared(app.routes)  # deny by default: every route says which auth resource and action it needs
     app.state.auth = authorizer = Authorizer(auth) if auth is not None else authorizer_from_config(
         actor_system.settings.config_path
     )
     if authorizer is not None:
         app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system, router=app.router)
+    if getattr(actor_system.storage, "health", None) is not None:  # outside auth: its look-ups need storage too
+        app.add_middleware(StorageGate, health=actor_system.storage.health)
     app.add_middleware(RequestLimits, limits=limits or Limits())  # before auth reads a body
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # counts 401s too

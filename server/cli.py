@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8123, help="port to listen on (default: %(default)s)")
     serve.add_argument("--idle-timeout", type=float, default=30.0, help="seconds before an idle thread actor is passivated")
+    serve.add_argument(
+        "--storage-patience", type=float, default=5.0,
+        help="seconds a thread actor waits for an unavailable database before it repairs the thread later",
+    )
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--storage", choices=["sqlite", "memory", "postgres"], default=None,
@@ -150,6 +154,7 @@ def serve(args: argparse.Namespace) -> int:
         config_path=args.config, host=args.host, port=args.port, idle_timeout=args.idle_timeout,
         storage=storage, data_dir=args.data_dir, database_url=args.database_url, shutdown_grace=args.shutdown_grace,
         run_timeout=args.run_timeout,
+        storage_patience=args.storage_patience,
         protocol_buffer_events=args.protocol_buffer_events, protocol_buffer_seconds=args.protocol_buffer_seconds,
     )
     try:

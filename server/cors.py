@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
 
 from actors.config.graphs import GraphConfigError, read_config
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -24,6 +24,7 @@ from actors.errors import InvalidInput
 from actors.models import RunStatus
 
 from .http import JSONResponse, door
+from .openapi import responds
 from .routing import PUBLIC, Route
 
 
@@ -136,6 +137,7 @@ class RequestMetrics:
             self.metrics.requests.labels(scope["method"], _route_template(scope), str(status)).inc()
 
 
+@responds(dict[str, Any] | str, media_type=("text/plain", "application/json"), query={"format": Literal["prometheus", "json"]})
 async def metrics(request: Request) -> Response:
     fmt = request.query_params.get("format", "prometheus")
     registry: Metrics = request.app.state.metrics

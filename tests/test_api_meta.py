@@ -28,9 +28,10 @@ async def test_openapi_lists_every_served_route_with_its_body_schema(client, liv
     document = await client.http.get("/openapi.json")
     app = live_server.server.config.app
     for route in app.routes:
-        if isinstance(route, Route):
+        if isinstance(route, Route) and route.methods is not None:  # None: the OPTIONS/405 catch-all
+            path = route.path.replace("{namespace:path}", "{namespace}")
             for method in route.methods - {"HEAD"}:
-                assert method.lower() in document["paths"][route.path], (method, route.path)
+                assert method.lower() in document["paths"][path], (method, route.path)
     run_create = document["paths"]["/threads/{thread_id}/runs"]["post"]
     ref = run_create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = document["components"]["schemas"][ref.rsplit("/", 1)[-1]]

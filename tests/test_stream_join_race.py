@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from actors.streams import RunStream, SyncSubscription
+from actors.kernel.streams import RunStream, SyncSubscription
 
 EVENTS = 300  # a replay long enough that, without ordering, the publisher overtakes it
 JOINERS = 8

@@ -40,6 +40,10 @@ class Settings(msgspec.Struct, kw_only=True):
     actor_workers: int = 16
     """Worker threads thread actors take turns on. A turn may block on a storage call, so a few
     more than the cores; thread actors no longer hold a thread each (actors/kernel/dispatch.py)."""
+    storage_patience: float = 5.0
+    """Seconds a thread actor's storage call waits for an unavailable database (a PostgreSQL
+    restart, a full disk) before the actor gives up on the message and repairs the thread once the
+    database is back (docs/storage.md, "Faults"). HTTP requests never wait: they get a 503."""
     max_sync_workers: int = 64
     """Threads for sync graph nodes."""
     send_webhooks: bool = True

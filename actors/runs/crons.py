@@ -31,7 +31,7 @@ import msgspec
 from croniter import CroniterBadDateError, croniter
 
 from ..context import SystemContext
-from ..errors import InvalidInput, NotFound
+from ..errors import DatabaseUnavailable, InvalidInput, NotFound
 from ..config.filters import matches_metadata
 from ..models import Cron, new_id, now
 from .options import check_run_options
@@ -122,6 +122,8 @@ class CronScheduler:
     def _tick_then_next_due(self) -> datetime | None:
         try:
             self.tick()
+        except DatabaseUnavailable as exc:  # the next tick tries again
+            log.warning("cron scheduler tick skipped: %s", exc)
         except Exception:  # a bad record must not stop every other cron
             log.exception("cron scheduler tick failed")
         return self.next_due()

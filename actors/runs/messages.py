@@ -115,6 +115,11 @@ class PassivateIfIdle(msgspec.Struct, frozen=True, tag=True):
     state is in storage)."""
 
 
+class RepairThread(msgspec.Struct, frozen=True, tag=True):
+    """A handler failed (the database was away): bring storage and the actor back in line, then
+    handle the messages that could not be handled then (actors/thread.py, `_repair`)."""
+
+
 # --- RunActor: one per running run, executes the graph and answers stop requests ---------------
 
 
@@ -133,6 +138,6 @@ class DriverFinished(msgspec.Struct, frozen=True, tag=True):
 
 ThreadMessage = (
     CreateRun | CancelRun | RunEnded | RollbackDone | RunDue | PatchThread | DeleteThread | DeleteRun | WriteState
-    | StateWritten | PassivateIfIdle
+    | StateWritten | PassivateIfIdle | RepairThread
 )
 RunMessage = StopRun | DriverFinished

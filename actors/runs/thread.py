@@ -21,16 +21,23 @@ from . import messages as m
 from ..kernel import serde
 from ..context import SystemContext
 from ..kernel.dispatch import DispatchedActor
-from ..errors import Conflict, NotFound, SwitchboardError, ThreadBusy
+from ..errors import Conflict, DatabaseUnavailable, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .options import run_delay
 from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
 from .run import RunActor
+from ..storage.health import patience
 from .strategy import ActiveRun, QueuedFate, decide, merge_stop
 
 log = logging.getLogger("switchboard.thread")
 
 Phase = Literal["running", "stopping", "cleaning"]
+STORAGE_ERROR = {
+    "error": "StorageUnavailable",
+    "message": "The database was unavailable while this run was being recorded, so it was ended. Steps that "
+    "completed are kept in the thread's state; start a new run (input null) to continue from them.",
+}
+MAX_REPAIR_DELAY = 2.0
 BUSY_DETAIL = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 
 
@@ -50,29 +57,51 @@ class ThreadActor(DispatchedActor):
         self.deleting: list[m.Reply] = []
         self.writing = False  # a WriteState is in flight on the graph loop: no run starts meanwhile
         self.last_active = time.monotonic()
+        self.repair_due = False
+        """A handler failed part-way (the database was away): storage may not match this actor."""
+        self.repair_attempts = 0
+        self.repair_scheduled = False
+        self.deferred: list[Any] = []
+        """Reply-less messages (a run's end, ...) that failed on an unavailable database: handled
+        again after the repair."""
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def on_start(self) -> None:
+        with patience(self.ctx.settings.storage_patience):
+            try:
+                self._queue_pending()
+                self._start_next()
+            except Exception as exc:  # noqa: BLE001 - an actor that dies on start strands its thread
+                log.exception("thread %s: starting failed", self.thread_id)
+                self._lost_track(exc)
+
+    def _queue_pending(self, exclude: str | None = None) -> None:
         # Runs left pending by an earlier incarnation (passivation, restart) keep the order they were
         # accepted in: storage lists newest first, in insertion order.
-        try:
-            pending = reversed(self.storage.list_runs(self.thread_id, status="pending"))
-            self.queue.extend(r.run_id for r in pending if not run_delay(r))
-            self._start_next()
-        except Exception:  # an actor that dies starting makes its thread unusable: log and serve
-            log.exception("thread %s: resuming its pending runs failed", self.thread_id)
+        pending = reversed(self.storage.list_runs(self.thread_id, status="pending"))
+        self.queue.extend(r.run_id for r in pending if not run_delay(r) and r.run_id != exclude)
 
     def on_receive(self, message: Any) -> None:
         if not isinstance(message, m.PassivateIfIdle):  # sweep ticks are not activity
             self.last_active = time.monotonic()
-        try:
-            self._dispatch(message)
-        except Exception as exc:  # an actor that dies here would strand the thread: log, reply, live on
-            log.exception("thread %s: handling %s failed", self.thread_id, type(message).__name__)
-            reply = getattr(message, "reply", None)
-            if reply is not None and not reply.done():
-                reply.set_exception(exc if isinstance(exc, SwitchboardError) else SwitchboardError(str(exc)))
+        with patience(self.ctx.settings.storage_patience):
+            try:
+                if self.repair_due and not isinstance(message, (m.PassivateIfIdle, m.RepairThread)):
+                    self._repair()
+                self._dispatch(message)
+            except Exception as exc:  # an actor that dies here would strand the thread: log, reply, live on
+                if isinstance(exc, DatabaseUnavailable):  # expected while the database is away: no traceback
+                    log.warning("thread %s: %s not handled: %s", self.thread_id, type(message).__name__, exc)
+                else:
+                    log.exception("thread %s: handling %s failed", self.thread_id, type(message).__name__)
+                reply = getattr(message, "reply", None)
+                if reply is not None and not reply.done():
+                    reply.set_exception(exc if isinstance(exc, SwitchboardError) else SwitchboardError(str(exc)))
+                if not isinstance(exc, SwitchboardError) or isinstance(exc, DatabaseUnavailable):
+                    if reply is None and isinstance(exc, DatabaseUnavailable) and not isinstance(message, m.RepairThread):
+                        self.deferred.append(message)
+                    self._lost_track(exc)
 
     def _dispatch(self, message: Any) -> None:
         match message:
@@ -98,6 +127,10 @@ class ThreadActor(DispatchedActor):
                 self._run_due(message.run_id)
             case m.PassivateIfIdle():
                 self._passivate()
+            case m.RepairThread():
+                self.repair_scheduled = False
+                if self.repair_due:
+                    self._repair()
 
     # --- new runs -------------------------------------------------------------------------------
 
@@ -158,6 +191,8 @@ class ThreadActor(DispatchedActor):
                 job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
                 if job.durability is None:  # completed steps must survive a crash: docs/storage.md
                     job = msgspec.structs.replace(job, durability=self.ctx.settings.durability)
+            except DatabaseUnavailable:
+                raise  # not the run's fault: it stays pending, the repair queues it again
             except SwitchboardError as exc:
                 detail = {"error": type(exc).__name__, "message": exc.detail}
                 self._finish(run_id, "error", {"__error__": detail})
@@ -391,6 +426,68 @@ class ThreadActor(DispatchedActor):
         if self.ctx.registry.release(self.thread_id, self.actor_ref, lambda: True):
             self.stop()
 
+    # --- repair after a failure -----------------------------------------------------------------
+
+    def _lost_track(self, exc: Exception) -> None:
+        """A message could not be handled to the end (after `storage_patience`, if the database was
+        away): what storage says may no longer match this actor. Repair soon, and keep retrying
+        (with backoff) until it succeeds; every message meanwhile tries the repair first."""
+        self.repair_due = True
+        if self.repair_scheduled:
+            return
+        self.repair_scheduled = True
+        delay = min(0.1 * 2**self.repair_attempts, MAX_REPAIR_DELAY)
+        self.repair_attempts += 1
+        log.warning("thread %s: repairing in %.1f s after %s", self.thread_id, delay, type(exc).__name__)
+        self.ctx.runtime.call_later(delay, self._tell_repair)
+
+    def _tell_repair(self) -> None:
+        try:
+            self.actor_ref.tell(m.RepairThread())
+        except pykka.ActorDeadError:
+            pass  # stopped meanwhile (shutdown): the next start recovers from storage
+
+    def _repair(self) -> None:
+        """Make storage and this actor agree again, as start-up recovery does for a crashed process:
+        a run whose end will never be reported is ended `error`; every other `running` run of the
+        thread is ended too (nothing runs it); the queue is rebuilt from the pending runs; the
+        messages that failed are handled again; the thread goes on with its queue."""
+        live = self.active.run_id if self.active is not None and self._active_will_report() else None
+        if self.active is not None and live is None:
+            ended = self.active.run_id
+            self.active, self.phase, self.run_actor = None, None, None
+            for reply in self.cancel_waiters.pop(ended, []):
+                reply.set_result(None)
+        errored = False
+        for run in self.storage.list_runs(self.thread_id, status="running"):
+            if run.run_id != live:
+                self._finish(run.run_id, "error", {"__error__": STORAGE_ERROR})
+                errored = True
+        if errored and live is None:
+            self.storage.update_thread(self.thread_id, status="error")
+        self.queue.clear()
+        self._queue_pending(exclude=live)
+        self.repair_due, self.repair_attempts = False, 0
+        log.warning("thread %s: repaired (%s)", self.thread_id, "a run was ended" if errored else "nothing lost")
+        while self.deferred:
+            message = self.deferred.pop(0)
+            try:
+                self._dispatch(message)
+            except DatabaseUnavailable:
+                self.deferred.insert(0, message)  # away again: after the next repair
+                raise
+        if self.deleting and self.active is None:
+            self._finish_delete()
+            return
+        self._start_next()
+
+    def _active_will_report(self) -> bool:
+        """Whether a `RunEnded`/`RollbackDone` for the active run is still to come (or deferred)."""
+        assert self.active is not None
+        if self.run_actor is not None or self.phase == "cleaning":
+            return True
+        return any(getattr(message, "run_id", None) == self.active.run_id for message in self.deferred)
+
     # --- passivation ----------------------------------------------------------------------------
 
     def _became_idle(self) -> None:
@@ -402,7 +499,7 @@ class ThreadActor(DispatchedActor):
         # Ticks come from one sweep for all actors (actors/kernel/passivation.py), so going idle costs no
         # timer; an idle actor stops between one and one and a half idle timeouts after its last
         # message.
-        if self.active is not None or self.queue or self.cancel_waiters or self.deleting or self.writing:
+        if self.active is not None or self.queue or self.cancel_waiters or self.deleting or self.writing or self.repair_due:
             return
         if time.monotonic() - self.last_active < self.ctx.settings.idle_timeout:
             return

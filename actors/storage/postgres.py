@@ -6,13 +6,14 @@ starting on one database do not race."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-
-
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg.conninfo import conninfo_to_dict
@@ -22,19 +23,51 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 from ..kernel.runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
+from .health import GuardedTable, LockLost, StorageHealth, ping_by_writing
 from .postgres_writer import GroupCommitPostgresSaver, PostgresWriter
 from .record_storage import RecordStorage
 from .records import Update, scan_query
 
+log = logging.getLogger("switchboard.storage")
+
 MIGRATION_LOCK = 0x5377_6974  # pg_advisory_xact_lock key: "Swit"
+CONNECT_TIMEOUT = 3
+"""Seconds a new connection may take (libpq `connect_timeout`)."""
+CHECKOUT_TIMEOUT = 3.0
+"""Seconds a call waits for a pooled connection before it fails (psycopg_pool's default is 30)."""
+LOCK_CHECK_INTERVAL = 1.0
+"""Seconds between checks that this server still holds its schema lock."""
 
 
 class PostgresTable:
     """`RecordTable` on PostgreSQL: reads on a psycopg connection pool; writes through the
-    group-commit writer (postgres_writer.py), each in a transaction it may share with other callers'."""
+    group-commit writer (postgres_writer.py), each in a transaction it may share with other callers'.
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, connect_timeout: float = 10) -> None:
-        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True})
+    Timeouts are short on purpose: while the database is away a call must fail within seconds
+    (and the storage go down, see health.py), not hold its caller for the pool's default 30 s.
+    Connections are not checked on checkout (a round trip per call): after a restart the first
+    call finds a dead one and fails at once, the storage goes down, and its prober drops every
+    dead connection (`drop_broken`) before it tries the database again."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        connect_timeout: float = 10,
+        checkout_timeout: float = CHECKOUT_TIMEOUT,
+        configure: Callable[[psycopg.Connection[Any]], None] | None = None,
+    ) -> None:
+        self.pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=checkout_timeout,
+            configure=configure,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+        )
         try:
             self.pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout:
@@ -59,6 +92,11 @@ class PostgresTable:
                     "INSERT INTO switchboard_migrations (version, description) VALUES (%s, %s)",
                     (migration.version, migration.description),
                 )
+
+    def drop_broken(self) -> None:
+        """Discard pooled connections the server has closed (after a restart every idle one is),
+        so the next calls do not each find a dead one."""
+        self.pool.check()
 
     def schema_version(self) -> int:
         with self.pool.connection() as conn:
@@ -163,14 +201,20 @@ class PostgresCheckpoints:
 
 
 async def _open_async(
-    url: str, max_size: int, writer: PostgresWriter
+    url: str, max_size: int, writer: PostgresWriter, lock: SchemaLock
 ) -> tuple[AsyncPostgresSaver, AsyncPostgresStore, AsyncConnectionPool]:
+    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        await asyncio.to_thread(lock.ensure)  # checkpoint reads/writes need the lock as much as records do
+
     pool = AsyncConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        timeout=CHECKOUT_TIMEOUT,
+        configure=configure,
+        check=AsyncConnectionPool.check_connection,  # a run's checkpoint write never gets a dead one
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT},
     )
     await pool.open(wait=True, timeout=30)
     try:
@@ -184,57 +228,138 @@ async def _open_async(
     return saver, store, pool
 
 
-def _hold_database(url: str, wait: float = 2.0) -> psycopg.Connection[Any]:
+class SchemaLock:
     """A session advisory lock on the schema, held by one connection for the server's lifetime (the
     server dies -> the connection drops -> the lock is released): start-up recovery treats every
-    `running` run as orphaned, so two servers must never share one database schema."""
-    conn = psycopg.connect(url, autocommit=True)
-    # A predecessor killed a moment ago may still hold it until its backend notices the dropped
-    # connection: wait a little before calling the database taken.
-    deadline = time.monotonic() + wait
-    while True:
-        held = conn.execute(
-            "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (MIGRATION_LOCK,)
-        ).fetchone()
-        if held and held[0]:
-            return conn
-        if time.monotonic() >= deadline:
-            conn.close()
-            raise StorageUnavailable(f"the database is in use by another switchboard process: {_redact(url)}")
-        time.sleep(0.1)
+    `running` run as orphaned, so two servers must never share one database schema.
 
+    A PostgreSQL restart drops the holding session, and with it the lock. So `ensure()` is called
+    before any new pooled connection is used (the pools' `configure`), by the health prober and
+    every `LOCK_CHECK_INTERVAL` by a watcher thread: it re-takes a lost lock, or raises `LockLost`
+    if another server took it meanwhile - then the storage stays down and nothing is written."""
 
-def _release_database(conn: psycopg.Connection[Any]) -> None:
-    """Unlock before closing: closing alone releases the lock only once the server has processed
-    the disconnect, which a restart in the same breath could race."""
-    try:
-        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(current_schema()))", (MIGRATION_LOCK,))
-    finally:
-        conn.close()
+    def __init__(self, url: str, wait: float = 2.0) -> None:
+        self.url = url
+        self._mutex = threading.Lock()
+        self._closed = threading.Event()
+        self.lost: LockLost | None = None
+        self.retakes = 0
+        self.conn = self._take(wait)
+        self.on_retake: Callable[[], None] = lambda: None
+        """Called after the lock was taken again: the session that held it had been lost."""
+
+    def _take(self, wait: float) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.OperationalError as exc:
+            raise StorageUnavailable(f"cannot connect to PostgreSQL: {_redact(self.url)}: {exc}") from None
+        # A predecessor killed a moment ago may still hold it until its backend notices the dropped
+        # connection: wait a little before calling the database taken.
+        deadline = time.monotonic() + wait
+        while True:
+            held = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (MIGRATION_LOCK,)
+            ).fetchone()
+            if held and held[0]:
+                return conn
+            if time.monotonic() >= deadline:
+                conn.close()
+                raise StorageUnavailable(f"the database is in use by another switchboard process: {_redact(self.url)}")
+            time.sleep(0.1)
+
+    def _still_held(self) -> bool:
+        try:
+            row = self.conn.execute(
+                "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
+                "AND classid = %s AND objid = (hashtext(current_schema())::bigint & 4294967295)::oid "
+                "AND objsubid = 2",
+                (MIGRATION_LOCK,),
+            ).fetchone()
+        except psycopg.OperationalError:
+            return False  # the session is gone (a restart, a terminated backend): so is the lock
+        return row is not None
+
+    def ensure(self) -> None:
+        """Return if this server holds the lock (re-taking it if its session was lost); raise
+        `LockLost` if another process holds it, a transient error if the database is away."""
+        with self._mutex:
+            if self.lost is not None:
+                raise self.lost
+            if self._still_held():
+                return
+            self.conn.close()
+            try:
+                self.conn = self._take(wait=0)
+            except StorageUnavailable as exc:
+                if "in use by another" not in str(exc):
+                    raise psycopg.OperationalError(str(exc)) from None  # away: try again later
+                self.lost = LockLost(
+                    "another switchboard process took this database's lock while the connection was "
+                    "lost: this server no longer writes to it (restart it once the other one stops)"
+                )
+                log.error("%s", self.lost)
+                raise self.lost from None
+            self.retakes += 1
+            log.warning("re-took the database lock after its session was lost")
+        self.on_retake()
+
+    def watch(self, on_lost: Callable[[BaseException], None]) -> None:
+        """Check the lock every `LOCK_CHECK_INTERVAL` on a daemon thread; report failures."""
+
+        def loop() -> None:
+            while not self._closed.wait(LOCK_CHECK_INTERVAL):
+                try:
+                    self.ensure()
+                except (LockLost, psycopg.OperationalError) as exc:
+                    on_lost(exc)
+
+        threading.Thread(target=loop, name="switchboard-schema-lock", daemon=True).start()
+
+    def release(self) -> None:
+        """Unlock before closing: closing alone releases the lock only once the server has processed
+        the disconnect, which a restart in the same breath could race."""
+        self._closed.set()
+        with self._mutex:
+            try:
+                if self.lost is None:
+                    self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(current_schema()))", (MIGRATION_LOCK,))
+            except psycopg.OperationalError:
+                pass  # the session is gone: so is the lock
+            finally:
+                self.conn.close()
 
 
 class PostgresStorage(RecordStorage):
     backend = "postgres"
 
     def __init__(self, url: str, runtime: GraphLoop, *, pool_size: int = 8) -> None:
-        table = PostgresTable(url, max_size=pool_size)
+        self._lock = SchemaLock(url)
         try:
-            self._holder = _hold_database(url)
+            table = PostgresTable(url, max_size=pool_size, configure=lambda _conn: self._lock.ensure())
         except BaseException:
-            table.close()
+            self._lock.release()
             raise
         try:
-            saver, store, pool = runtime.call(_open_async(url, pool_size, table.writer))
+            saver, store, pool = runtime.call(_open_async(url, pool_size, table.writer, self._lock))
         except BaseException:
             table.close()
-            self._holder.close()
+            self._lock.release()
             raise
-        super().__init__(table, saver, store, PostgresCheckpoints(pool))
+
+        self._lock.on_retake = table.drop_broken
+        table.writer.on_reconnect = self._lock.ensure  # no write on a new connection without the lock
+
+        def ping() -> None:
+            table.drop_broken()
+            self._lock.ensure()
+            ping_by_writing(table)()
+
+        health = StorageHealth(ping)
+        super().__init__(GuardedTable(table, health), saver, store, PostgresCheckpoints(pool))
         self.async_closers.append(pool.close)
+        self._lock.watch(health.failed)
         self.url = url
 
     def close(self) -> None:
         super().close()
-        _release_database(self._holder)
-
-
+        self._lock.release()

@@ -28,6 +28,8 @@ class PostgresWriter:
         self.url = url
         self.connect_timeout = connect_timeout
         self.conn = self._connect()
+        self.on_reconnect: Any = lambda: None
+        """Called after the connection was opened again (postgres.py: verify the schema lock)."""
         self.writer = GroupCommitWriter("postgres-writer", self._run_batch)
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -50,8 +52,9 @@ class PostgresWriter:
             return True
         try:
             self.conn = self._connect()
+            self.on_reconnect()
             return True
-        except psycopg.Error:
+        except (psycopg.Error, RuntimeError):  # RuntimeError: the schema lock is lost (LockLost)
             return False
 
     def _run_batch(self, batch: list[Call]) -> None:

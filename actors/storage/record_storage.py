@@ -57,6 +57,8 @@ class RecordStorage:
         self.runs = Records(table, RUNS)
         self.outputs = Records(table, RUN_OUTPUTS)
         self.crons = Records(table, CRONS)
+        self.health: Any = getattr(table, "health", None)
+        """`StorageHealth` of a backend that can be away (a `GuardedTable`'s); None for memory."""
         self.async_closers: list[Callable[[], Awaitable[Any]]] = []
         """Closers of what lives on the graph loop (connections, pools); `aclose` runs them there."""
 

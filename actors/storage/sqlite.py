@@ -21,6 +21,7 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 from ..kernel.runtime import GraphLoop
 from . import migrations
 from .base import StorageUnavailable
+from .health import GuardedTable, StorageHealth, ping_by_writing
 from .record_storage import RecordStorage
 from .records import Update, scan_query
 from .sqlite_checkpointer import GroupCommitSqliteSaver
@@ -29,6 +30,8 @@ RECORDS_FILE = "switchboard.db"
 CHECKPOINTS_FILE = "checkpoints.db"
 STORE_FILE = "store.db"
 LOCK_FILE = "switchboard.lock"
+BUSY_TIMEOUT = 5.0
+"""Seconds a call waits for a lock held by another connection before "database is locked"."""
 
 
 class DataDirInUse(StorageUnavailable):
@@ -73,7 +76,7 @@ class SqliteTable:
             self._readers.put(reader)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
@@ -210,7 +213,9 @@ class SqliteStorage(RecordStorage):
             table.close()
             os.close(self._lock_fd)
             raise
-        super().__init__(table, saver, store, SqliteCheckpoints(saver))
+        # Reads keep working on a full or read-only disk: only writes are refused while it is down.
+        health = StorageHealth(ping_by_writing(table), gate_reads=False)
+        super().__init__(GuardedTable(table, health), saver, store, SqliteCheckpoints(saver))
         self.async_closers.extend(closers)
 
     def close(self) -> None:

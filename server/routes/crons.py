@@ -17,6 +17,7 @@ from actors.errors import InvalidInput
 from actors.models import Cron, Durability, NodeNames, OnCompletion, Strategy, StreamMode
 
 from ..http import JSONResponse, decode_body, door, path_id
+from ..openapi import responds
 from ..schemas import Limit, Offset
 from ..routing import Access, Route
 
@@ -114,18 +115,22 @@ async def _create(request: Request, thread_id: str | None) -> JSONResponse:
     return JSONResponse(cron)
 
 
+@responds(Cron)
 async def create(request: Request) -> JSONResponse:
     return await _create(request, None)
 
 
+@responds(Cron)
 async def create_for_thread(request: Request) -> JSONResponse:
     return await _create(request, path_id(request, "thread_id"))
 
 
+@responds(Cron)
 async def get(request: Request) -> JSONResponse:
     return JSONResponse(await door(request).call(request.app.state.system.crons.get, path_id(request, "cron_id")))
 
 
+@responds(Cron)
 async def patch(request: Request) -> JSONResponse:
     cron_id = path_id(request, "cron_id")
     body = await decode_body(request, CronPatch)
@@ -138,6 +143,7 @@ async def patch(request: Request) -> JSONResponse:
     return JSONResponse(await door(request).call(request.app.state.system.crons.update, cron_id, payload=body.payload(), **changes))
 
 
+@responds(status=204)
 async def delete(request: Request) -> Response:
     await door(request).call(request.app.state.system.crons.delete, path_id(request, "cron_id"))
     return Response(status_code=204)
@@ -146,6 +152,7 @@ async def delete(request: Request) -> Response:
 CRON_FIELDS = Cron.__struct_fields__
 
 
+@responds(Cron, selectable=True)
 async def search(request: Request) -> JSONResponse:
     body = await decode_body(request, CronSearch, optional=True)
     unknown = sorted(set(body.select or ()) - set(CRON_FIELDS))
@@ -160,6 +167,7 @@ async def search(request: Request) -> JSONResponse:
     return JSONResponse(crons)
 
 
+@responds(int)
 async def count(request: Request) -> JSONResponse:
     body = await decode_body(request, CronCount, optional=True)
     crons = request.app.state.system.crons

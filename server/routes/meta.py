@@ -1,115 +1,20 @@
 """The API describing itself: `GET /openapi.json`, a human docs page `GET /docs`, and clear 501s for
 the reference server's routes switchboard does not serve (A2A, MCP).
 
-The OpenAPI document is built from the app's own route table, so it cannot drift from what is
-served: each route's summary is its handler's docstring (or name), its tag the route module, and
-its request body the msgspec type the handler decodes (found among the names the handler, or a
-helper it calls, uses), rendered to JSON Schema by msgspec.
+The OpenAPI document is built from the app's own route table (server/openapi.py), so it cannot
+drift from what is served.
 """
 
 from __future__ import annotations
 
 import html
-import inspect
-import re
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from ..http import JSONResponse
+from ..openapi import build_openapi, responds
 from ..routing import AUTHENTICATED, PUBLIC, Route
-
-PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
-
-
-def _body_types(endpoint: Any) -> list[type]:
-    """msgspec Structs named in the handler (or in a module-level helper it calls)."""
-    found: list[type] = []
-    seen: set[Any] = set()
-
-    def scan(fn: Any, depth: int) -> None:
-        code = getattr(fn, "__code__", None)
-        if code is None or fn in seen:
-            return
-        seen.add(fn)
-        for name in code.co_names:
-            value = fn.__globals__.get(name)
-            if isinstance(value, type) and issubclass(value, msgspec.Struct) and value not in found:
-                if value.__module__.startswith(("server.", "actors.")) and "decode_body" in code.co_names:
-                    found.append(value)
-            elif depth > 0 and inspect.isfunction(value) and value.__module__.startswith("server."):
-                scan(value, depth - 1)
-
-    scan(endpoint, 1)
-    return found
-
-
-def _summary(endpoint: Any) -> str:
-    doc = inspect.getdoc(endpoint)
-    if doc:
-        return doc.splitlines()[0]
-    module = endpoint.__module__.rsplit(".", 1)[-1]
-    return f"{module.capitalize()}: {endpoint.__name__.replace('_', ' ').strip()}"
-
-
-def build_openapi(app: Any, version: str) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
-    bodies: list[type] = []
-    for route in app.routes:
-        if not isinstance(route, Route):
-            continue
-        module = route.endpoint.__module__.rsplit(".", 1)[-1]
-        tag = "System" if module in ("system", "metrics", "meta") else module.capitalize()
-        if route.endpoint.__name__ == "not_supported":
-            tag = "Not supported"
-        params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in PATH_PARAM.findall(route.path)
-        ]
-        for method in sorted(route.methods or ()):
-            if method == "HEAD":
-                continue
-            operation: dict[str, Any] = {
-                "tags": [tag],
-                "summary": _summary(route.endpoint),
-                "operationId": f"{module}_{route.endpoint.__name__}_{method.lower()}",
-                "parameters": params,
-                "responses": {
-                    "200": {"description": "Success"},
-                    "404": {"$ref": "#/components/responses/Error"},
-                    "422": {"$ref": "#/components/responses/Error"},
-                },
-            }
-            types = _body_types(route.endpoint)
-            if types:
-                operation["requestBody"] = {
-                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{types[0].__name__}"}}}
-                }
-                bodies.append(types[0])
-            paths.setdefault(route.path, {})[method.lower()] = operation
-    _, components = msgspec.json.schema_components(list(dict.fromkeys(bodies)), ref_template="#/components/schemas/{name}")
-    components["ErrorResponse"] = {
-        "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"],
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "switchboard",
-            "version": version,
-            "description": "A LangGraph Platform API server built as an actor system. See docs/api.md.",
-        },
-        "paths": paths,
-        "components": {
-            "schemas": components,
-            "responses": {
-                "Error": {
-                    "description": "Error",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
-                }
-            },
-        },
-    }
 
 
 def _document(request: Request) -> dict[str, Any]:
@@ -117,10 +22,11 @@ def _document(request: Request) -> dict[str, Any]:
     if getattr(state, "openapi", None) is None:
         from .system import _version
 
-        state.openapi = build_openapi(request.app, _version())
+        state.openapi = build_openapi(request.app, _version(), state.system.graph_ids)
     return state.openapi
 
 
+@responds(dict[str, Any])
 async def openapi(request: Request) -> JSONResponse:
     """The OpenAPI document of every route this server serves."""
     return JSONResponse(_document(request))
@@ -180,6 +86,7 @@ td, th {{ padding: .1rem .6rem; border-bottom: 1px solid #eee; text-align: left;
 </body></html>"""
 
 
+@responds(str, media_type="text/html")
 async def docs(request: Request) -> HTMLResponse:
     """A human-readable page listing every route with its request fields."""
     return HTMLResponse(render_docs(_document(request)))
@@ -206,6 +113,50 @@ def _not_supported(path: str, what: str):
     endpoint.__name__ = "not_supported"
     endpoint.__doc__ = f"Not supported: {what} (answers 501)."
     return endpoint
+
+
+class AllowedMethods:
+    """The last route of a path: `OPTIONS` answers 204 and any method the path does not serve 405,
+    both with an `Allow` naming every method of the path. (Starlette's own 405 names only the
+    methods of the first route matching the path, and it has no OPTIONS.)"""
+
+    def __init__(self, path: str, methods: set[str]) -> None:
+        self.path = path
+        self.allow = ", ".join(sorted(methods | {"OPTIONS"}))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        method = scope["method"]
+        if method == "OPTIONS":
+            response: Response = Response(status_code=204, headers={"Allow": self.allow})
+        else:
+            detail = f"Method {method} is not allowed on {self.path}; allowed: {self.allow}"
+            response = JSONResponse({"detail": detail}, status_code=405, headers={"Allow": self.allow})
+        await response(scope, receive, send)
+
+
+def with_allowed_methods(served: list[Any]) -> list[Any]:
+    """The route table, each path's routes followed by its `AllowedMethods` route, and paths with
+    literal segments before paths with parameters in the same place (`/threads/prune` before
+    `/threads/{thread_id}`): a method a literal path does not serve is its 405, not a 422 from a
+    parameter route that happens to match (`PATCH /threads/prune` is not "thread_id: 'prune' is not
+    a valid UUID")."""
+    groups: dict[str, list[Route]] = {}
+    others: list[Any] = []
+    for route in served:
+        if isinstance(route, Route) and route.methods:
+            groups.setdefault(route.path, []).append(route)
+        else:
+            others.append(route)
+    table: list[Any] = []
+    for path in sorted(groups, key=_literal_first):
+        allowed = set().union(*(route.methods or () for route in groups[path]))
+        # Public: it names methods, never touches a resource.
+        table += [*groups[path], Route(path, AllowedMethods(path, allowed), methods=None, auth=PUBLIC)]
+    return table + others
+
+
+def _literal_first(path: str) -> list[tuple[int, str]]:
+    return [(1, "") if segment.startswith("{") else (0, segment) for segment in path.strip("/").split("/")]
 
 
 routes = [

@@ -21,6 +21,7 @@ from actors.protocol_commands import ProtocolCommands, error_reply, malformed
 from actors.protocol_log import Entry, EventFilter, ProtocolLog, ResumeGap, check_channels
 
 from ..http import JSONResponse, decode_body, path_id
+from ..openapi import responds
 from ..routing import Access, Route
 from ..schemas import ProtocolStreamRequest
 
@@ -51,6 +52,7 @@ def _filter(channels: Any, namespaces: Any = None, depth: Any = None) -> EventFi
 # --- POST /threads/{thread_id}/commands ------------------------------------------------------------
 
 
+@responds(dict[str, Any], also=(400, 413))
 async def command(request: Request) -> Response:
     thread_id = path_id(request, "thread_id")
     try:
@@ -78,6 +80,7 @@ class _Reader:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, entry)
 
 
+@responds(str, media_type="text/event-stream")
 async def stream_events(request: Request) -> Response:
     thread_id = path_id(request, "thread_id")
     body = await decode_body(request, ProtocolStreamRequest)

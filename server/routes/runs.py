@@ -11,11 +11,13 @@ from starlette.responses import Response
 from actors.errors import NotFound
 from actors.runs.options import check_configurable_or_context
 from actors.kernel.runtime import wait_future
+from actors.models import Run, RunStatus, StopAction
 from actors.kernel.streams import AsyncSubscription
 
 from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, door, path_id, query_bool, query_int
-from ..schemas import MAX_LIMIT, MAX_OFFSET, RunCreate
+from ..openapi import responds
+from ..schemas import MAX_LIMIT, MAX_OFFSET, Offset, RunCreate
 from ..sse import sse_response
 from ..routing import Access, Route
 
@@ -34,14 +36,17 @@ def _run_path(thread_id: str, run_id: str) -> str:
     return f"/threads/{thread_id}/runs/{run_id}"
 
 
+@responds(Run, also=(409,))
 async def create(request: Request) -> JSONResponse:
     return await create_background(request, path_id(request, "thread_id"))
 
 
+@responds(str, media_type="text/event-stream", also=(409,))
 async def stream(request: Request) -> Response:
     return await create_streaming(request, path_id(request, "thread_id"))
 
 
+@responds(Any, also=(409,))
 async def wait(request: Request) -> JSONResponse:
     return await create_waiting(request, path_id(request, "thread_id"))
 
@@ -97,6 +102,7 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
+@responds(list[Run], query={"limit": Offset, "offset": Offset, "status": RunStatus})
 async def list_runs(request: Request) -> JSONResponse:
     thread_id = path_id(request, "thread_id")
     limit = query_int(request, "limit", 10, minimum=1, maximum=MAX_LIMIT)
@@ -105,20 +111,24 @@ async def list_runs(request: Request) -> JSONResponse:
     return JSONResponse(await door(request).call(_ops(request).list_runs, thread_id, limit, offset, status))
 
 
+@responds(Run)
 async def get(request: Request) -> JSONResponse:
     return JSONResponse(await door(request).call(_ops(request).get_run, path_id(request, "thread_id"), path_id(request, "run_id")))
 
 
+@responds(status=204, also=(409,))
 async def delete(request: Request) -> Response:
     await door(request).call(_ops(request).delete_run, path_id(request, "thread_id"), path_id(request, "run_id"))
     return Response(status_code=204)
 
 
+@responds(Any)
 async def join(request: Request) -> JSONResponse:
     thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
     return JSONResponse(await door(request).call(_ops(request).join_run, thread_id, run_id))
 
 
+@responds(str, media_type="text/event-stream", query={"cancel_on_disconnect": bool})
 async def join_stream(request: Request) -> Response:
     thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
     ops = _ops(request)
@@ -135,6 +145,7 @@ async def join_stream(request: Request) -> Response:
     return sse_response(subscription, headers=headers, with_ids=events.resumable, on_disconnect=on_disconnect)
 
 
+@responds(status=202, also=(200,), query={"wait": bool, "action": StopAction})
 async def cancel(request: Request) -> Response:
     thread_id, run_id = path_id(request, "thread_id"), path_id(request, "run_id")
     action = request.query_params.get("action", "interrupt")

@@ -3,30 +3,38 @@ ends unless `on_completion: "keep"`; batches of runs; cancelling many runs at on
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.runs.options import check_configurable_or_context
+from actors.models import Run, StopAction
 
 from ..headers import configurable_headers, with_configurable_headers
 from ..http import JSONResponse, decode_body, door, uuid_field
+from ..openapi import responds
 from ..schemas import BatchRunCreate, RunsCancel
 from .runs import create_background, create_streaming, create_waiting
 from ..routing import Access, Route
 
 
+@responds(Run, also=(409,))
 async def create(request: Request) -> JSONResponse:
     return await create_background(request, None)
 
 
+@responds(str, media_type="text/event-stream", also=(409,))
 async def stream(request: Request) -> Response:
     return await create_streaming(request, None)
 
 
+@responds(Any, also=(409,))
 async def wait(request: Request) -> JSONResponse:
     return await create_waiting(request, None)
 
 
+@responds(list[Run], also=(409,))
 async def batch(request: Request) -> JSONResponse:
     items = await decode_body(request, list[BatchRunCreate])
     for i, item in enumerate(items):
@@ -40,6 +48,7 @@ async def batch(request: Request) -> JSONResponse:
     return JSONResponse(await door(request).call(request.app.state.system.ops.create_runs_batch, requests))
 
 
+@responds(status=204, also=(404,), query={"action": StopAction})
 async def cancel(request: Request) -> Response:
     body = await decode_body(request, RunsCancel)
     action = request.query_params.get("action", "interrupt")

@@ -20,17 +20,19 @@ from actors.errors import InvalidInput
 from actors.kernel.runtime import wait_future
 
 from ..http import JSONResponse, decode_body, query_bool
-from ..schemas import Limit, Offset
+from ..openapi import StoreItem, StoreItems, StoreNamespaces, responds
+from ..schemas import MAX_OFFSET, Limit, Offset
 from ..routing import Access, Route
 
 
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 MAX_TTL_MINUTES = 10 * 366 * 24 * 60.0
 """An item's `ttl` is at most ten years (in minutes, as the store counts it)."""
 
 
 class StorePut(msgspec.Struct, kw_only=True):
     namespace: list[str]
-    key: str
+    key: NonEmpty
     value: dict[str, Any]
     index: Literal[False] | list[str] | None = None
     ttl: Annotated[float, msgspec.Meta(le=MAX_TTL_MINUTES)] | None = None
@@ -38,7 +40,7 @@ class StorePut(msgspec.Struct, kw_only=True):
 
 class StoreDelete(msgspec.Struct, kw_only=True):
     namespace: list[str] = msgspec.field(default_factory=list)
-    key: str
+    key: NonEmpty
 
 
 class StoreSearch(msgspec.Struct, kw_only=True):
@@ -53,7 +55,7 @@ class StoreSearch(msgspec.Struct, kw_only=True):
 class StoreListNamespaces(msgspec.Struct, kw_only=True):
     prefix: list[str] | None = None
     suffix: list[str] | None = None
-    max_depth: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_depth: Annotated[int, msgspec.Meta(ge=1, le=MAX_OFFSET)] | None = None  # beyond: an integer overflow in the database
     limit: Limit = 100
     offset: Offset = 0
 
@@ -89,6 +91,7 @@ def _store(request: Request) -> Any:
     return request.app.state.system.storage.store
 
 
+@responds(status=204)
 async def put_item(request: Request) -> Response:
     body = await decode_body(request, StorePut)
     _check_key(body.key)
@@ -125,6 +128,7 @@ def _item_json(item: Any) -> dict[str, Any]:
     return found
 
 
+@responds(StoreItem | None, query={"key": NonEmpty, "namespace": list[str], "refresh_ttl": bool}, required_query=("key",))
 async def get_item(request: Request) -> JSONResponse:
     key = request.query_params.get("key")
     if key is None:
@@ -137,6 +141,7 @@ async def get_item(request: Request) -> JSONResponse:
     return JSONResponse(_item_json(item) if item is not None else None)
 
 
+@responds(status=204)
 async def delete_item(request: Request) -> Response:
     body = await decode_body(request, StoreDelete)
     _check_key(body.key)
@@ -145,6 +150,7 @@ async def delete_item(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@responds(StoreItems)
 async def search_items(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreSearch, optional=True)
     _check_filter(body.filter)
@@ -163,6 +169,7 @@ async def search_items(request: Request) -> JSONResponse:
     return JSONResponse({"items": [_item_json(item) for item in items]})
 
 
+@responds(StoreNamespaces)
 async def list_namespaces(request: Request) -> JSONResponse:
     body = await decode_body(request, StoreListNamespaces, optional=True)
     store = _store(request)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.models import Thread
+
 from ..headers import configurable_headers
 from ..http import JSONResponse, decode_body, door, page, path_id, query_bool, query_struct, uuid_field
+from ..openapi import PruneResult, responds
 from ..schemas import (
     Checkpoint,
+    Limit,
     ThreadCount,
     ThreadCreate,
     ThreadHistory,
@@ -35,6 +39,7 @@ def _checkpoint(value: Checkpoint | str | None) -> dict[str, Any] | None:
     return {k: v for k, v in msgspec.structs.asdict(value).items() if v is not None}
 
 
+@responds(Thread, also=(409,))
 async def create(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadCreate, optional=True)
     thread_id = uuid_field("thread_id", body.thread_id) if body.thread_id is not None else None
@@ -45,20 +50,24 @@ async def create(request: Request) -> JSONResponse:
     return JSONResponse(await created)
 
 
+@responds(Thread)
 async def get(request: Request) -> JSONResponse:
     return JSONResponse(await door(request).call(_ops(request).get_thread, path_id(request, "thread_id")))
 
 
+@responds(Thread)
 async def patch(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadPatch)
     return JSONResponse(await door(request).call(_ops(request).update_thread, path_id(request, "thread_id"), body.metadata))
 
 
+@responds(status=204)
 async def delete(request: Request) -> Response:
     await door(request).call(_ops(request).delete_thread, path_id(request, "thread_id"))
     return Response(status_code=204)
 
 
+@responds(Thread, selectable=True)
 async def search(request: Request) -> JSONResponse:
     q = await decode_body(request, ThreadSearch, optional=True)
     found = await door(request).call(
@@ -68,21 +77,25 @@ async def search(request: Request) -> JSONResponse:
     return page(found, q.offset, q.limit, q.select)
 
 
+@responds(int)
 async def count(request: Request) -> JSONResponse:
     q = await decode_body(request, ThreadCount, optional=True)
     return JSONResponse(await door(request).call(_ops(request).count_threads, q.metadata, q.status, q.values))
 
 
+@responds(Thread)
 async def copy(request: Request) -> JSONResponse:
     return JSONResponse(await door(request).call(_ops(request).copy_thread, path_id(request, "thread_id")))
 
 
+@responds(PruneResult, also=(409,))
 async def prune(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadPrune)
     thread_ids = [uuid_field(f"thread_ids[{i}]", t) for i, t in enumerate(body.thread_ids)]
     return JSONResponse({"pruned_count": await door(request).call(_ops(request).prune_threads, thread_ids, body.strategy)})
 
 
+@responds(dict[str, Any], query={"subgraphs": bool})
 async def state(request: Request) -> JSONResponse:
     thread_id = path_id(request, "thread_id")
     checkpoint_id = request.path_params.get("checkpoint_id")
@@ -92,6 +105,7 @@ async def state(request: Request) -> JSONResponse:
     return JSONResponse(await found)
 
 
+@responds(dict[str, Any])
 async def state_at(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadStateAt)
     found = door(request).call(
@@ -101,6 +115,7 @@ async def state_at(request: Request) -> JSONResponse:
     return JSONResponse(await found)
 
 
+@responds(dict[str, Any], also=(409,))
 async def update_state(request: Request) -> JSONResponse:
     body = await decode_body(request, ThreadStateUpdate)
     updated = door(request).call(
@@ -110,6 +125,7 @@ async def update_state(request: Request) -> JSONResponse:
     return JSONResponse(await updated)
 
 
+@responds(list[dict[str, Any]], query={"limit": Limit})
 async def history(request: Request) -> JSONResponse:
     if request.method == "POST":
         q = await decode_body(request, ThreadHistory, optional=True)
@@ -122,6 +138,7 @@ async def history(request: Request) -> JSONResponse:
     return JSONResponse(await found)
 
 
+@responds(str, media_type="text/event-stream", query={"stream_mode": list[Literal["run_modes", "lifecycle", "state_update"]]})
 async def join_stream(request: Request) -> Response:
     thread_id = path_id(request, "thread_id")
     modes = request.query_params.getlist("stream_mode") or ["run_modes"]

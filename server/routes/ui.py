@@ -10,9 +10,11 @@ from starlette.requests import Request
 from actors.config.project import read_config
 
 from ..http import JSONResponse, door
+from ..openapi import responds
 from ..routing import Access, Route
 
 
+@responds({"$ref": "#/components/schemas/ErrorResponse"}, status=501, also=(404,))
 async def ui_components(request: Request) -> JSONResponse:
     system = request.app.state.system
     assistant_id = request.path_params["assistant_id"]
