@@ -3,8 +3,10 @@ bearer token) against a real uvicorn: each user sees and touches only what is th
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -214,6 +216,16 @@ async def test_crons_are_private_and_record_their_user(alice, bob):
         await bob.crons.delete(cron["cron_id"])
     with pytest.raises(NotFoundError):
         await bob.crons.create_for_thread(thread["thread_id"], "one", schedule="0 0 1 1 *")
+    await alice.crons.delete(cron["cron_id"])
+
+
+async def test_a_crons_runs_are_for_the_user_who_made_it(system, alice):
+    thread = await alice.threads.create()
+    cron = await alice.crons.create_for_thread(thread["thread_id"], "one", schedule="0 0 1 1 *", input={"tag": "c"})
+    [request] = system.crons.tick(at=datetime.fromisoformat(cron["next_run_date"]))
+    run = await asyncio.wrap_future(request)
+    await alice.runs.join(thread["thread_id"], run.run_id)
+    assert (await alice.threads.get_state(thread["thread_id"]))["metadata"]["user_id"] == "alice"
     await alice.crons.delete(cron["cron_id"])
 
 

@@ -179,6 +179,10 @@ class CronScheduler:
         storage.put_cron(msgspec.structs.replace(cron, next_run_date=following, updated_at=now()))
         options = {k: v for k, v in cron.payload.items() if k in RUN_PAYLOAD_KEYS}
         options["metadata"] = {**cron.metadata, "cron_id": cron.cron_id}
+        if cron.user_id:  # the run is for whoever made the cron (its config's `user_id`), as on the reference
+            config = dict(options.get("config") or {})
+            config["configurable"] = {"user_id": cron.user_id, **(config.get("configurable") or {})}
+            options["config"] = config
         if cron.thread_id is None:
             options["on_completion"] = cron.on_run_completed or "delete"
         future = self.ops.create_run(cron.thread_id, cron.assistant_id, **options)
