@@ -29,7 +29,7 @@ def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
         "graph_id": assistant.graph_id,
     }
     # Who asked, as on the reference: `user_id` (given, else the authenticated user's, else ""),
-    # and the user itself as an `AuthUser` (stored as its fields: config/auth.py).
+    # and the user itself as an `AuthUser` (stored as its fields: config/users.py).
     configurable["user_id"] = configurable.get("user_id") or configurable.get("langgraph_auth_user_id") or ""
     if "langgraph_auth_user" in configurable:
         configurable["langgraph_auth_user"] = configurable_user(configurable)
