@@ -8,6 +8,7 @@ Graph introspection runs on the graph loop: callers get a `concurrent.futures.Fu
 from __future__ import annotations
 
 import concurrent.futures
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -245,7 +246,7 @@ def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str,
 
 
 def _version_record(assistant: Assistant) -> dict[str, Any]:
-    record = msgspec.to_builtins(assistant)
+    record = msgspec.to_builtins(assistant, builtin_types=(datetime,))  # times as every record's (serde.reference_times)
     record.pop("updated_at", None)
     return record
 

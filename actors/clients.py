@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from .door import Door
+from .kernel import serde
 from .operations import Operations
 from .kernel.runtime import wait_future
 from .kernel.streams import SyncSubscription
@@ -28,7 +29,7 @@ from .kernel.streams import SyncSubscription
 
 def _plain(value: Any) -> Any:
     if isinstance(value, msgspec.Struct):
-        return msgspec.to_builtins(value)
+        return msgspec.to_builtins(serde.reference_times(value))
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value

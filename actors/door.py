@@ -13,6 +13,7 @@ done here too, once, for every async caller: `stream_run` and `wait_run`.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,9 @@ class Door:
         if self.executor is None:
             result = fn(*args, **kwargs)
         else:
-            result = await wait_future(self.executor.submit(functools.partial(fn, *args, **kwargs)))
+            # in a copy of the caller's context: an operation sees who asked (config/auth.py, REQUEST_USER)
+            call = functools.partial(fn, *args, **kwargs)
+            result = await wait_future(self.executor.submit(contextvars.copy_context().run, call))
         if isinstance(result, concurrent.futures.Future):
             result = await wait_future(result)
         return result

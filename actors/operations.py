@@ -14,6 +14,7 @@ from .config.filters import matches_metadata
 from .context import SystemContext
 from .errors import Conflict, InvalidInput, NotFound, ShuttingDown
 from .runs.options import check_run_options
+from .runs.stamps import run_metadata, with_requester
 from .models import (
     RUN_OPTIONS, TERMINAL_RUN_STATUSES, IfNotExists, OnCompletion, Run, RunStatus, StopAction, Strategy, StreamMode, Thread,
     ThreadStatus, new_id,
@@ -125,16 +126,18 @@ class Operations(AssistantOperations, StateOperations):
         strategy = options.get("multitask_strategy") or "enqueue"
         on_completion = options.pop("on_completion", None)
         assistant = self.ctx.resolve_assistant(assistant_id)
+        thread = None
         if thread_id is None:
             # A stateless run gets a thread of its own; `on_completion` (default: delete) says
             # whether it outlives the run. On a caller's thread the option means nothing.
             thread_id = self.create_thread(metadata=self._implicit_thread_metadata(options)).thread_id
             options["on_completion"] = on_completion or "delete"
-        elif self.storage.get_thread(thread_id) is None:
+        elif (thread := self.storage.get_thread(thread_id)) is None:
             if options.get("if_not_exists") != "create":
                 raise NotFound("Thread or assistant not found.")
             self.create_thread(thread_id, self._implicit_thread_metadata(options), if_exists="do_nothing")
-        metadata = {**(options.get("metadata") or {}), "graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
+        metadata = run_metadata(assistant, thread, options)
+        options["config"] = with_requester(options.get("config"))
         kwargs = {k: options[k] for k in RUN_OPTIONS if options.get(k) is not None}
         return Run(
             run_id=new_id(),

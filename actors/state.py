@@ -16,6 +16,7 @@ from langgraph.errors import InvalidUpdateError
 
 from .runs import messages as m
 from .kernel import serde
+from .config.users import REQUEST_USER, auth_configurable
 from .context import SystemContext
 from .errors import InvalidInput, NotFound
 from .models import Thread, new_id, now
@@ -91,8 +92,9 @@ def _interrupts(interrupts: Any) -> list[dict[str, Any]]:
 
 def _factory_config(config: dict[str, Any], headers: dict[str, str] | None) -> dict[str, Any]:
     """The config a graph factory is called with for a state read or update: the state config plus
-    the request's configurable headers, as on the reference."""
-    return {**config, "configurable": {**config["configurable"], **(headers or {})}} if headers else config
+    the request's configurable headers and who asked (`REQUEST_USER`: the factory's
+    `ServerRuntime.user`), as on the reference. Made where the operation is called."""
+    return {**config, "configurable": {**config["configurable"], **(headers or {}), **auth_configurable(REQUEST_USER.get())}}
 
 
 def _state_config(thread_id: str, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
@@ -184,6 +186,7 @@ class StateOperations:
         if checkpoint_id:
             checkpoint = {**(checkpoint or {}), "checkpoint_id": checkpoint_id}
         config = _state_config(thread_id, checkpoint)
+        factory_config = _factory_config(config, headers)
 
         def write(thread: Thread) -> Any:
             graph = self._thread_graph(thread)
@@ -191,7 +194,7 @@ class StateOperations:
                 raise InvalidInput(
                     f"Thread {thread_id} has no graph yet: run it once, or create it with metadata.graph_id"
                 )
-            return self._write_update(graph, config, values, as_node, headers)
+            return self._write_update(graph, config, values, as_node, factory_config)
 
         return self._write_state(thread_id, write, f"Thread {thread_id} is busy; update its state when its runs have ended.")
 
@@ -201,10 +204,10 @@ class StateOperations:
         return reply
 
     async def _write_update(
-        self, graph: str, config: dict[str, Any], values: Any, as_node: str | None, headers: dict[str, str] | None
+        self, graph: str, config: dict[str, Any], values: Any, as_node: str | None, factory_config: dict[str, Any]
     ) -> m.StateChange:
         thread_id = config["configurable"]["thread_id"]
-        async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.update") as opened:
+        async with self.ctx.graphs.open(graph, factory_config, "threads.update") as opened:
             try:
                 new_config = await opened.aupdate_state(config, values, as_node=as_node)
             except REQUEST_FAULTS as exc:  # unknown node, bad values: the request is at fault
@@ -255,18 +258,19 @@ class StateOperations:
         from langgraph.types import StateUpdate
 
         steps = [[StateUpdate(u.get("values"), u.get("as_node")) for u in step] for step in supersteps]
+        who = auth_configurable(REQUEST_USER.get())  # for the factory: the thread actor writes later
 
         def write(thread: Thread) -> Any:
             graph = self._thread_graph(thread)
             if graph is None:
                 raise InvalidInput(f"supersteps: need metadata.graph_id naming one of {self.ctx.graphs.ids}")
-            return self._write_supersteps(graph, thread_id, steps)
+            return self._write_supersteps(graph, thread_id, steps, who)
 
         return self._write_state(thread_id, write, f"Thread {thread_id} is busy; its history cannot be written.")
 
-    async def _write_supersteps(self, graph: str, thread_id: str, steps: list[Any]) -> m.StateChange:
+    async def _write_supersteps(self, graph: str, thread_id: str, steps: list[Any], who: dict[str, Any]) -> m.StateChange:
         config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-        async with self.ctx.graphs.open(graph, config, "threads.update") as opened:
+        async with self.ctx.graphs.open(graph, {"configurable": {**config["configurable"], **who}}, "threads.update") as opened:
             try:
                 await opened.abulk_update_state(config, steps)
             except REQUEST_FAULTS as exc:  # unknown node, bad values: the request is at fault

@@ -36,6 +36,7 @@ from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.config.auth import AuthUser, Authorizer, equalities, matches
+from actors.config.users import REQUEST_USER
 from actors.errors import Conflict, Forbidden, InvalidInput, NotFound, SwitchboardError
 from actors.config.filters import combine
 from actors.models import graph_assistant_id
@@ -64,11 +65,14 @@ class AuthMiddleware:
         if access is not None and access.how == "public":
             await self.app(scope, receive, send)
             return
+        token = REQUEST_USER.set(None)
         try:
             await self._guarded(scope, receive, send, found, access)
         except SwitchboardError as exc:
             headers = getattr(exc, "headers", None)
             await JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)(scope, receive, send)
+        finally:
+            REQUEST_USER.reset(token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, found: Any, access: Access | None) -> None:
         request = _RequestParts(scope, receive)
@@ -78,6 +82,7 @@ class AuthMiddleware:
         )
         scope["auth"] = _Credentials(user)
         scope["user"] = user
+        REQUEST_USER.set(user)  # the operations stamp it on the runs this request creates
         if found is None:  # no route serves this: the router answers 404 / 405 / a slash redirect
             await self.app(scope, receive, send)
             return

@@ -150,7 +150,8 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return serde.dumps(content)
+        """Every response body: records' times as the reference writes them (`+00:00`)."""
+        return serde.dumps_response(content)
 
 
 def page(found: list[Any], offset: int, limit: int, select: list[str] | None = None) -> JSONResponse:

@@ -3,18 +3,22 @@ bearer token) against a real uvicorn: each user sees and touches only what is th
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError, PermissionDeniedError
+from langgraph_sdk.runtime import ServerRuntime
 
 from actors import ActorSystem, Settings
 from actors.config.auth import equalities, matches
 from server.app import create_app
 from tests.conftest import LiveServer
+from tests.graphs.steps import single_node
 
 AUTH_MODULE = '''
 from langgraph_sdk import Auth
@@ -54,14 +58,52 @@ async def own_namespace(ctx: Auth.types.AuthContext, value: dict):
 '''
 
 
+WHO_MODULE = '''
+from typing_extensions import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph_sdk.runtime import ServerRuntime
+
+
+class Seen(TypedDict, total=False):
+    seen: dict
+
+
+def _one_node(name, node):
+    builder = StateGraph(Seen)
+    builder.add_node(name, node)
+    builder.add_edge(START, name)
+    builder.add_edge(name, END)
+    return builder
+
+
+def whoami(state, config):
+    configurable = config["configurable"]
+    user = configurable["langgraph_auth_user"]
+    return {"seen": {"item": user["identity"], "attribute": user.identity, "user_id": configurable["user_id"],
+                     "auth_user_id": configurable["langgraph_auth_user_id"],
+                     "permissions": configurable["langgraph_auth_permissions"]}}
+
+
+graph = _one_node("whoami", whoami).compile()
+
+
+def made_for(runtime: ServerRuntime):
+    """A graph whose one node is named after the user the factory was called for."""
+    who = runtime.user.identity if runtime.user is not None else "nobody"
+    return _one_node(f"for_{who}", lambda state: {"seen": {"factory_user": who}})
+'''
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory) -> Iterator[ActorSystem]:
     folder = tmp_path_factory.mktemp("authconf")
     (folder / "auth.py").write_text(AUTH_MODULE)
+    (folder / "who.py").write_text(WHO_MODULE)
     (folder / "langgraph.json").write_text(
         json.dumps(
             {
-                "graphs": {"one": "tests.graphs.steps:one_step", "steps": "tests.graphs.steps:async_graph"},
+                "graphs": {"one": "tests.graphs.steps:one_step", "steps": "tests.graphs.steps:async_graph",
+                           "whoami": "./who.py:graph", "made_for": "./who.py:made_for"},
                 "auth": {"path": "./auth.py:auth"},
             }
         )
@@ -132,6 +174,27 @@ async def test_runs_carry_the_owner_and_work_for_them(alice, bob):
         await bob.runs.get(thread["thread_id"], run["run_id"])
 
 
+async def test_a_run_carries_who_asked_for_it_as_on_the_reference(alice, bob):
+    thread = await alice.threads.create()
+    run = await alice.runs.create(thread["thread_id"], "whoami", input={}, config={"configurable": {"langgraph_auth_user_id": "bob"}})
+    stamped = run["kwargs"]["config"]["configurable"]  # a spoofed id is replaced by who asked
+    assert stamped["langgraph_auth_user_id"] == "alice" and stamped["langgraph_auth_user"]["identity"] == "alice"
+    seen = (await alice.runs.join(thread["thread_id"], run["run_id"]))["seen"]
+    assert seen == {"item": "alice", "attribute": "alice", "user_id": "alice", "auth_user_id": "alice", "permissions": ["write"]}
+    state = await alice.threads.get_state(thread["thread_id"])
+    assert state["metadata"]["user_id"] == "alice" and state["metadata"]["langgraph_auth_user_id"] == "alice"
+    given = await bob.runs.wait(None, "whoami", input={}, config={"configurable": {"user_id": "team-7"}})
+    assert given["seen"]["user_id"] == "team-7" and given["seen"]["auth_user_id"] == "bob"
+
+
+async def test_a_factorys_server_runtime_has_the_authenticated_user(alice, bob):
+    thread = await alice.threads.create()
+    # a delayed run starts later, outside the request: the user travels with the run
+    run = await alice.runs.create(thread["thread_id"], "made_for", input={}, after_seconds=0.05)
+    assert (await alice.runs.join(thread["thread_id"], run["run_id"]))["seen"] == {"factory_user": "alice"}
+    assert (await bob.runs.wait(None, "made_for", input={}))["seen"] == {"factory_user": "bob"}
+
+
 async def test_a_handler_returning_false_is_403(live_server, alice):
     reader = client_for(live_server, "token-reader")
     own = await reader.threads.create()
@@ -153,6 +216,16 @@ async def test_crons_are_private_and_record_their_user(alice, bob):
         await bob.crons.delete(cron["cron_id"])
     with pytest.raises(NotFoundError):
         await bob.crons.create_for_thread(thread["thread_id"], "one", schedule="0 0 1 1 *")
+    await alice.crons.delete(cron["cron_id"])
+
+
+async def test_a_crons_runs_are_for_the_user_who_made_it(system, alice):
+    thread = await alice.threads.create()
+    cron = await alice.crons.create_for_thread(thread["thread_id"], "one", schedule="0 0 1 1 *", input={"tag": "c"})
+    [request] = system.crons.tick(at=datetime.fromisoformat(cron["next_run_date"]))
+    run = await asyncio.wrap_future(request)
+    await alice.runs.join(thread["thread_id"], run.run_id)
+    assert (await alice.threads.get_state(thread["thread_id"]))["metadata"]["user_id"] == "alice"
     await alice.crons.delete(cron["cron_id"])
 
 
@@ -214,9 +287,20 @@ def shared_threads_auth():
 def shared_server() -> Iterator[LiveServer]:
     from tests.graphs.steps import GRAPHS
 
-    with ActorSystem(GRAPHS, settings=Settings(idle_timeout=5.0)) as actor_system:
+    with ActorSystem({**GRAPHS, "made_for": made_for}, settings=Settings(idle_timeout=5.0)) as actor_system:
         with LiveServer(create_app(actor_system, own_system=False, auth=shared_threads_auth())) as server:
             yield server
+
+
+def made_for(runtime: ServerRuntime):
+    """A graph factory: its one node is named after the user it was made for."""
+    who = runtime.user.identity if runtime.user is not None else "nobody"
+    return single_node(f"for_{who}", lambda state: {"messages": [who]})
+
+
+async def test_introspection_calls_the_factory_for_the_requests_user(shared_server):
+    ada = get_client(url=shared_server.url, headers={"x-user": "ada"})
+    assert "for_ada" in {n["id"] for n in (await ada.assistants.get_graph("made_for"))["nodes"]}
 
 
 async def test_contains_filters_select_what_a_user_may_see(shared_server):

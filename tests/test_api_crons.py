@@ -72,7 +72,7 @@ async def test_create_get_patch_search_count_delete(client, clock):
 
     patched = await client.crons.update(cron["cron_id"], schedule="0 * * * *", enabled=False, input={"tag": "p"})
     assert patched["schedule"] == "0 * * * *"
-    assert patched["enabled"] is False and patched["next_run_date"] is None
+    assert patched["enabled"] is False and parse(patched["next_run_date"]).minute == 0  # kept, as on the reference
     assert patched["payload"]["input"] == {"tag": "p"}
     assert await client.crons.search(metadata={"team": "x"}, enabled=True) == []
 
@@ -237,3 +237,25 @@ async def test_deleting_a_thread_deletes_its_crons(client):
     assert await client.crons.search(thread_id=thread["thread_id"]) == []
     with pytest.raises(NotFoundError):
         await client.crons.delete(cron["cron_id"])
+
+
+async def test_a_crons_payload_is_the_references(client, system):
+    thread = await client.threads.create()
+    cron = await client.crons.create_for_thread(thread["thread_id"], "one", schedule=YEARLY, input={"tag": "p"},
+                                                metadata={"team": "x"}, multitask_strategy="enqueue")
+    [one] = await client.assistants.search(graph_id="one")
+    assert cron["user_id"] == ""  # no auth: as on the reference
+    assert cron["payload"] == {
+        "schedule": YEARLY, "input": {"tag": "p"}, "metadata": {"team": "x"}, "multitask_strategy": "enqueue",
+        "assistant_id": one["assistant_id"], "config": {"configurable": {"cron_id": cron["cron_id"]}},
+    }
+    patched = await client.crons.update(cron["cron_id"], schedule="0 0 2 1 *", enabled=False)
+    assert patched["payload"]["schedule"] == "0 0 2 1 *" and patched["payload"]["enabled"] is False
+    assert patched["payload"]["config"] == {"configurable": {"cron_id": cron["cron_id"]}}
+    patched = await client.crons.update(cron["cron_id"], enabled=True)
+    [request] = system.crons.tick(at=parse(patched["next_run_date"]))
+    run = await asyncio.wrap_future(request)  # the cron's own fields are not run options
+    stored = await client.runs.get(thread["thread_id"], run.run_id)
+    assert stored["kwargs"]["config"]["configurable"]["cron_id"] == cron["cron_id"]
+    assert (await client.runs.join(thread["thread_id"], run.run_id))["messages"] == ["p:0"]
+    await client.crons.delete(cron["cron_id"])

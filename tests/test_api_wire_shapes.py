@@ -111,3 +111,52 @@ def test_a_system_assistant_is_named_after_its_compiled_graph():
     with ActorSystem({"planner": builder.compile(name="Planner"), "plain": builder.compile()}) as system:
         assert system.assistants.search(graph_id="planner")[0]["name"] == "Planner"
         assert system.assistants.search(graph_id="plain")[0]["name"] == "plain"
+
+
+TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
+
+
+async def test_records_times_are_written_as_the_reference_writes_them(client):
+    assistant = await client.assistants.create("one", metadata={"suite": "times"})
+    await client.assistants.update(assistant["assistant_id"], metadata={"v": 2})
+    versions = await client.assistants.get_versions(assistant["assistant_id"])
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "one", input={"tag": "t"})
+    await client.runs.join(thread["thread_id"], run["run_id"])
+    cron = await client.crons.create("one", schedule="0 0 1 1 *")
+    disabled = await client.crons.update(cron["cron_id"], enabled=False)
+    [selected] = await client.crons.search(assistant_id="one", select=["cron_id", "next_run_date", "created_at"], limit=100)
+    stamps = [
+        assistant["created_at"], assistant["updated_at"], *(v["created_at"] for v in versions),
+        thread["created_at"], thread["updated_at"], thread["state_updated_at"],
+        (await client.threads.get(thread["thread_id"]))["state_updated_at"],
+        run["created_at"], (await client.runs.get(thread["thread_id"], run["run_id"]))["updated_at"],
+        cron["next_run_date"], cron["created_at"], disabled["next_run_date"], selected["next_run_date"],
+        selected["created_at"],
+    ]
+    for stamp in stamps:
+        assert TIME.match(stamp), stamp
+    assert cron["next_run_date"].endswith("T00:00:00+00:00")  # no fraction when there is none, as there
+    await client.crons.delete(cron["cron_id"])
+
+
+async def test_a_runs_metadata_is_merged_and_stamped_as_on_the_reference(client):
+    assistant = await client.assistants.create("one", metadata={"team": "blue"})
+    thread = await client.threads.create(metadata={"project": "p1"})
+    tid = thread["thread_id"]
+    run = await client.runs.create(tid, assistant["assistant_id"], input={"tag": "m"}, metadata={"mine": 1})
+    assert run["metadata"] == {"team": "blue", "project": "p1", "mine": 1, "graph_id": "one",
+                               "assistant_id": assistant["assistant_id"]}
+    await client.runs.join(tid, run["run_id"])
+    metadata = (await client.threads.get_state(tid))["metadata"]
+    expected = {"team": "blue", "project": "p1", "mine": 1, "thread_id": tid, "run_id": run["run_id"],
+                "run_attempt": 1, "user_id": "", "langgraph_auth_user_id": ""}
+    assert expected.items() <= metadata.items()
+    parts = [part async for part in client.runs.stream(tid, "one", input={"tag": "n"}, stream_mode=["checkpoints", "tasks"])]
+    configurable = [p.data for p in parts if p.event == "checkpoints"][-1]["config"]["configurable"]
+    assert {"user_id": "", "langgraph_auth_user": None, "langgraph_auth_user_id": "",
+            "langgraph_auth_permissions": []}.items() <= configurable.items()
+    task = next(p.data for p in parts if p.event == "tasks")  # what a node's config metadata holds
+    assert {"project": "p1", "run_attempt": 1}.items() <= task["metadata"].items()
+    stateless = await client.runs.create(None, "one", input={"tag": "s"})  # no thread of its own yet
+    assert stateless["metadata"] == {"created_by": "system", "assistant_id": stateless["assistant_id"]}

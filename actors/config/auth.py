@@ -26,53 +26,13 @@ from ..errors import Forbidden, InvalidInput, SwitchboardError, Unauthorized
 from .filters import is_operators, matches_metadata
 from .graphs import GraphConfigError, read_config
 from .loading import import_object
+from .users import AuthUser, as_user
+
+__all__ = ["AuthUser", "Authorizer", "as_user", "authorizer_from_config", "equalities", "load_auth", "matches"]
 
 log = logging.getLogger("switchboard.auth")
 
 Filters = dict[str, Any]
-
-
-class AuthUser:
-    """The authenticated user, whatever the handler returned (a string, a dict, an object)."""
-
-    def __init__(self, identity: str, *, display_name: str | None = None, permissions: Sequence[str] = (),
-                 fields: Mapping[str, Any] | None = None) -> None:
-        self.identity = identity
-        self.display_name = display_name or identity
-        self.permissions = list(permissions)
-        self.is_authenticated = True
-        self._fields = {**(fields or {}), "identity": identity, "display_name": self.display_name,
-                        "permissions": self.permissions, "is_authenticated": True}
-
-    def __getitem__(self, key: str) -> Any:
-        return self._fields[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._fields
-
-    def __iter__(self):
-        return iter(self._fields)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._fields.get(key, default)
-
-    def __repr__(self) -> str:
-        return f"AuthUser({self.identity!r})"
-
-
-def as_user(result: Any) -> AuthUser:
-    if isinstance(result, str):
-        return AuthUser(result)
-    if isinstance(result, Mapping):
-        if not isinstance(result.get("identity"), str):
-            raise TypeError("the authenticate handler returned a mapping without a string 'identity'")
-        return AuthUser(result["identity"], display_name=result.get("display_name"),
-                        permissions=result.get("permissions", ()), fields=result)
-    identity = getattr(result, "identity", None)
-    if not isinstance(identity, str):
-        raise TypeError(f"the authenticate handler returned {type(result).__name__}, which has no 'identity'")
-    return AuthUser(identity, display_name=getattr(result, "display_name", None),
-                    permissions=getattr(result, "permissions", ()) or ())
 
 
 def matches(filters: Filters | None, metadata: Mapping[str, Any] | None) -> bool:

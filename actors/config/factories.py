@@ -30,6 +30,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from langgraph_sdk.runtime import ServerRuntime, _ExecutionRuntime, _ReadRuntime
 
+from .users import REQUEST_USER, AuthUser, configurable_user
+
 AccessContext = Literal["threads.create_run", "threads.update", "threads.read", "assistants.read"]
 
 _RUNTIME_CLASSES = (_ExecutionRuntime, _ReadRuntime)
@@ -74,7 +76,7 @@ class GraphFactory:
         if self.config_param is not None:
             kwargs[self.config_param] = ensure_config(copy.deepcopy(config))  # type: ignore[arg-type]
         if self.runtime_param is not None:
-            kwargs[self.runtime_param] = server_runtime(access, store, context)
+            kwargs[self.runtime_param] = server_runtime(access, store, context, _user(config, access))
         return self.fn(**kwargs)
 
     @contextlib.asynccontextmanager
@@ -101,10 +103,19 @@ async def _entered(value: Any) -> AsyncIterator[Any]:
         yield value
 
 
-def server_runtime(access: AccessContext, store: Any, context: Any = None) -> Any:
-    """The SDK's `ServerRuntime` for this access: with the run's context when it executes a run.
-    `user` is None: the authenticated user does not travel with a run here (docs/api.md)."""
-    user = None
+def _user(config: dict[str, Any], access: AccessContext) -> AuthUser | None:
+    """Who the graph is made for: the user in its config (a run's, stamped when the run was asked
+    for, so a queued run has it too; a state read's or update's, stamped by the operation), else
+    the request being served's (introspection)."""
+    configurable = config.get("configurable") or {}
+    if "langgraph_auth_user" in configurable or access == "threads.create_run":
+        return configurable_user(configurable)
+    return REQUEST_USER.get()
+
+
+def server_runtime(access: AccessContext, store: Any, context: Any = None, user: AuthUser | None = None) -> Any:
+    """The SDK's `ServerRuntime` for this access: with the run's context when it executes a run,
+    and the authenticated user (None without auth)."""
     if access == "threads.create_run":
         return _ExecutionRuntime(
             access_context=access, user=user, store=store, context=copy.copy(context) if context is not None else None

@@ -33,13 +33,28 @@ from croniter import CroniterBadDateError, croniter
 from ..context import SystemContext
 from ..errors import DatabaseUnavailable, InvalidInput, NotFound
 from ..config.filters import matches_metadata
-from ..models import Cron, new_id, now
+from ..models import RUN_OPTIONS, Cron, new_id, now
 from .options import check_run_options
 
 if TYPE_CHECKING:
     from ..operations import Operations
 
 log = logging.getLogger("switchboard.crons")
+
+RUN_PAYLOAD_KEYS = frozenset((*RUN_OPTIONS, "multitask_strategy"))
+"""What of a cron's `payload` each firing passes on as the run's options. The payload is, as on the
+reference, the request as given (`schedule`, `metadata`, ...) with `assistant_id` and
+`config.configurable.cron_id` added; the cron's own fields are not run options."""
+
+
+def reference_payload(cron_id: str, assistant_id: str, given: dict[str, Any]) -> dict[str, Any]:
+    """A cron's `payload` as the reference stores it: the request's fields, the cron's `assistant_id`,
+    and its id in `config.configurable.cron_id` (so each run's config names its cron)."""
+    payload = {k: v for k, v in given.items() if v is not None}
+    config = dict(payload.get("config") or {})
+    config["configurable"] = {**(config.get("configurable") or {}), "cron_id": cron_id}
+    return {**payload, "assistant_id": assistant_id, "config": config}
+
 
 MAX_SLEEP = 60.0
 """The scheduler re-reads the crons at least this often (seconds), whatever it was told."""
@@ -162,8 +177,12 @@ class CronScheduler:
         if cron.end_time is not None and following > cron.end_time:
             following = None  # type: ignore[assignment]
         storage.put_cron(msgspec.structs.replace(cron, next_run_date=following, updated_at=now()))
-        options = dict(cron.payload)
+        options = {k: v for k, v in cron.payload.items() if k in RUN_PAYLOAD_KEYS}
         options["metadata"] = {**cron.metadata, "cron_id": cron.cron_id}
+        if cron.user_id:  # the run is for whoever made the cron (its config's `user_id`), as on the reference
+            config = dict(options.get("config") or {})
+            config["configurable"] = {"user_id": cron.user_id, **(config.get("configurable") or {})}
+            options["config"] = config
         if cron.thread_id is None:
             options["on_completion"] = cron.on_run_completed or "delete"
         future = self.ops.create_run(cron.thread_id, cron.assistant_id, **options)
@@ -198,13 +217,18 @@ class CronScheduler:
         metadata: dict[str, Any] | None = None,
         timezone: str | None = None,
         end_time: datetime | None = None,
-        enabled: bool = True,
+        enabled: bool | None = None,
         on_run_completed: str | None = None,
         user_id: str | None = None,
     ) -> Cron:
+        """A new cron; `enabled` None is true (None: not given, so not in the `payload`)."""
         check_schedule(schedule, timezone)
         check_run_options(payload or {})
         assistant = self.ctx.resolve_assistant(assistant_id)
+        cron_id = new_id()
+        given = {"schedule": schedule, **(payload or {}), "metadata": metadata, "timezone": timezone,
+                 "end_time": end_time.isoformat() if end_time else None, "enabled": enabled,
+                 "on_run_completed": on_run_completed}
         if thread_id is not None:
             self.ops.get_thread(thread_id)
             on_run_completed = None  # only stateless crons delete their threads
@@ -212,15 +236,15 @@ class CronScheduler:
             on_run_completed = on_run_completed or "delete"
         created = now()
         cron = Cron(
-            cron_id=new_id(),
+            cron_id=cron_id,
             assistant_id=assistant.assistant_id,
             thread_id=thread_id,
             schedule=schedule,
             timezone=timezone,
             end_time=end_time,
-            enabled=enabled,
+            enabled=enabled is not False,
             on_run_completed=on_run_completed,  # type: ignore[arg-type]
-            payload=dict(payload or {}),
+            payload=reference_payload(cron_id, assistant.assistant_id, given),
             metadata=dict(metadata or {}),
             user_id=user_id,
             created_at=created,
@@ -232,8 +256,8 @@ class CronScheduler:
         return cron
 
     def _first_date(self, cron: Cron) -> datetime | None:
-        if not cron.enabled:
-            return None
+        """The schedule's next date, disabled or not (as on the reference: the scheduler skips a
+        disabled cron)."""
         first = next_fire_time(cron.schedule, cron.timezone, self.clock())
         if cron.end_time is not None and first > cron.end_time:
             return None
@@ -246,13 +270,17 @@ class CronScheduler:
         return cron
 
     def update(self, cron_id: str, *, payload: dict[str, Any] | None = None, **changes: Any) -> Cron:
-        """Change a cron; `payload` entries are merged into its run options. Re-plans the next run."""
+        """Change a cron; `payload` entries (run options) are merged into its run options and, as on
+        the reference, the changed fields are merged into its `payload` too. Re-plans the next run."""
         with self._lock:
             cron = self.get(cron_id)
             check_schedule(changes.get("schedule", cron.schedule), changes.get("timezone", cron.timezone))
-            if payload:
-                check_run_options(payload)
-                changes["payload"] = {**cron.payload, **payload}
+            check_run_options(payload or {})
+            given = {**(payload or {}), **changes}
+            if isinstance(given.get("end_time"), datetime):
+                given["end_time"] = given["end_time"].isoformat()
+            if given:
+                changes["payload"] = reference_payload(cron.cron_id, cron.assistant_id, {**cron.payload, **given})
             if "metadata" in changes:
                 changes["metadata"] = {**cron.metadata, **(changes["metadata"] or {})}
             if cron.thread_id is not None:

@@ -8,13 +8,15 @@ import msgspec
 
 from .driver import RunJob
 from ..errors import InvalidInput
+from ..config.users import configurable_user
 from ..config.graphs import GraphRegistry
 from ..models import Assistant, Run, RunOptions
 from .options import check_run_options
 
 
 def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
-    """Assistant config, then the run's config on top; identifiers LangGraph and rollback rely on."""
+    """Assistant config, then the run's config on top; identifiers LangGraph and rollback rely on;
+    what the reference adds for the graph (`user_id`, `run_attempt` in the metadata)."""
     options = run.options
     requested: dict[str, Any] = options.config or {}
     config: dict[str, Any] = {**assistant.config, **requested}
@@ -26,6 +28,11 @@ def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
         "assistant_id": assistant.assistant_id,
         "graph_id": assistant.graph_id,
     }
+    # Who asked, as on the reference: `user_id` (given, else the authenticated user's, else ""),
+    # and the user itself as an `AuthUser` (stored as its fields: config/users.py).
+    configurable["user_id"] = configurable.get("user_id") or configurable.get("langgraph_auth_user_id") or ""
+    if "langgraph_auth_user" in configurable:
+        configurable["langgraph_auth_user"] = configurable_user(configurable)
     checkpoint = options.checkpoint or {}
     checkpoint_id = options.checkpoint_id or checkpoint.get("checkpoint_id")
     if checkpoint_id:
@@ -38,6 +45,7 @@ def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
         **(assistant.metadata or {}),
         **(requested.get("metadata") or {}),
         **run.metadata,
+        "run_attempt": 1,  # the reference counts retries of a run; switchboard runs each once
         "run_id": run.run_id,
         "thread_id": run.thread_id,
         "assistant_id": assistant.assistant_id,

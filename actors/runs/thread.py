@@ -165,8 +165,10 @@ class ThreadActor(DispatchedActor):
         return True
 
     def _remember_graph(self, run: Any) -> None:
+        """The thread's metadata names the graph and assistant of its latest run (its state's graph)."""
         thread = self.storage.get_thread(self.thread_id)
-        graph_id = run.metadata.get("graph_id")
+        assistant = self.storage.get_assistant(run.assistant_id)
+        graph_id = assistant.graph_id if assistant is not None else None
         if thread is not None and graph_id and thread.metadata.get("graph_id") != graph_id:
             extra = {"graph_id": graph_id, "assistant_id": run.assistant_id}
             self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **extra})

@@ -30,13 +30,13 @@ def check_webhook_url(url: str) -> str:
 
 def webhook_payload(run: Any, output: Any) -> dict[str, Any]:
     """The run record as the reference sends it: the run's fields plus `values` (or `error`)."""
-    payload = serde.to_jsonable(run)
+    payload = serde.to_jsonable(serde.reference_times(run))
     if isinstance(output, dict) and "__error__" in output:
         payload["error"] = output["__error__"]
         payload["values"] = None
     else:
         payload["values"] = output
-    payload["webhook_sent_at"] = serde.to_jsonable(now())
+    payload["webhook_sent_at"] = serde.iso_time(now())
     return payload
 
 

@@ -16,6 +16,20 @@ from langgraph.store.base import BaseStore
 from ..models import Assistant, Cron, Run, RunStatus, Thread
 
 
+def checkpoint_metadata(config: Any, metadata: Any) -> Any:
+    """A checkpoint's metadata as the reference's checkpointer records it: the run's config
+    `metadata` whole (its `thread_id` and non-scalar values too, which LangGraph's savers leave
+    out; for a state update, the thread's id), under what the loop wrote. Every backend's `put`
+    goes through this."""
+    if not isinstance(config, dict):
+        return metadata
+    extra = {k: v for k, v in (config.get("metadata") or {}).items() if not k.startswith("__")}
+    thread_id = (config.get("configurable") or {}).get("thread_id")
+    if thread_id is not None:
+        extra.setdefault("thread_id", thread_id)
+    return {**extra, **metadata}
+
+
 class StorageUnavailable(RuntimeError):
     """The backend cannot be opened: data directory held by another process, database unreachable."""
 

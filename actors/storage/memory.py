@@ -6,16 +6,21 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
+from .base import checkpoint_metadata
 from .record_storage import RecordStorage
 from .records import Update
 
 
 class RollbackableMemorySaver(InMemorySaver):
     """`InMemorySaver` plus deleting what given runs wrote (rollback)."""
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        return super().put(config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
 
     def delete_for_runs_in_thread(self, thread_id: str, run_ids: Sequence[str]) -> None:
         wanted = set(run_ids)

@@ -20,6 +20,7 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 
+from .base import checkpoint_metadata
 from .group_commit import Call, GroupCommitWriter
 
 
@@ -110,7 +111,7 @@ class GroupCommitPostgresSaver(AsyncPostgresSaver):
         self._writer = writer
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        return await self._writer.writer.acall(self._writes.put, config, checkpoint, metadata, new_versions)
+        return await self._writer.writer.acall(self._writes.put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
 
     async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
         return await self._writer.writer.acall(self._writes.put_writes, config, writes, task_id, task_path)

@@ -23,6 +23,7 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from .base import checkpoint_metadata
 from .group_commit import Call, GroupCommitWriter
 
 
@@ -86,7 +87,7 @@ class GroupCommitSqliteSaver(SqliteSaver):
         return iter(self.writer.call(self._list, config, filter, before, limit, writes=False))
 
     def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        return self.writer.call(super().put, config, checkpoint, metadata, new_versions)
+        return self.writer.call(super().put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
 
     def put_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         return self.writer.call(super().put_writes, config, writes, task_id, task_path)
@@ -107,7 +108,7 @@ class GroupCommitSqliteSaver(SqliteSaver):
             yield item
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        return await self.writer.acall(super().put, config, checkpoint, metadata, new_versions)
+        return await self.writer.acall(super().put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
 
     async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         return await self.writer.acall(super().put_writes, config, writes, task_id, task_path)

@@ -52,7 +52,7 @@ class CronCreate(CronRunOptions, kw_only=True):
     metadata: dict[str, Any] | None = None
     timezone: str | None = None
     end_time: datetime | None = None
-    enabled: bool = True
+    enabled: bool | None = None
     on_run_completed: OnCompletion | None = None
 
 
@@ -92,9 +92,10 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def _user_id(request: Request) -> str | None:
+def _user_id(request: Request) -> str:
+    """Who creates the cron: `""` without auth, as on the reference."""
     auth = request.scope.get("auth")
-    return getattr(getattr(auth, "user", None), "identity", None)
+    return getattr(getattr(auth, "user", None), "identity", None) or ""
 
 
 async def _create(request: Request, thread_id: str | None) -> JSONResponse:
