@@ -28,7 +28,7 @@ from .models import Assistant, graph_assistant_id
 from .operations import Operations
 from .kernel.passivation import PassivationSweep
 from .kernel.registry import ThreadRegistry
-from .door import Door
+from .door import Door, SyncDoor
 from .kernel.runtime import GraphLoop
 from .config.settings import Settings
 from .runs.recovery import RecoveryReport, recover
@@ -71,9 +71,10 @@ class ActorSystem:
         self.passivation = PassivationSweep(self.ctx)
         self._create_default_assistants()
         self.ops = Operations(self.ctx)
-        self.assistants = SyncAssistants(self.ops)
-        self.threads = SyncThreads(self.ops)
-        self.runs = SyncRuns(self.ops)
+        sync_door = SyncDoor(self.ops)
+        self.assistants = SyncAssistants(sync_door)
+        self.threads = SyncThreads(sync_door)
+        self.runs = SyncRuns(sync_door)
         # Storage calls of async callers (HTTP, system.aio) run here, off their event loop: actors/door.py
         self.storage_executor = None if loop is not None else concurrent.futures.ThreadPoolExecutor(
             max_workers=self.settings.actor_workers, thread_name_prefix="switchboard-storage"
