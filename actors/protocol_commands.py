@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from .errors import SwitchboardError
+from .errors import NotFound, SwitchboardError
 from .models import Strategy
 
 # Every LangGraph stream mode the protocol's channels are built from (protocol_events.py).
@@ -78,7 +78,10 @@ class ProtocolCommands:
         if not isinstance(assistant_id, str) or not assistant_id:
             raise CommandError("invalid_argument", "run.start requires an assistant_id.")
         options = self._run_options(params, "run.start")
-        thread = await self.door.call(self.ops.storage.get_thread, thread_id)
+        try:
+            thread = await self.door.call(self.ops.get_thread, thread_id)
+        except NotFound:
+            thread = None  # made by the run (`if_not_exists="create"`), or refused there
         if thread is not None and thread.status == "interrupted" and thread.interrupts:
             # The protocol's state machine (and the reference): on a thread paused at interrupt(),
             # run.start resumes it with the input as the resume value.
@@ -134,7 +137,7 @@ class ProtocolCommands:
         for interrupt_id in answers:
             if interrupt_id not in pending:
                 raise CommandError("no_such_interrupt", f"Unknown or already-consumed interrupt: {interrupt_id}")
-        runs = await self.door.call(self.ops.storage.list_runs, thread_id)
+        runs = await self.door.call(self.ops.list_runs, thread_id, 1)
         if not runs:
             raise CommandError("no_such_run", "No run of this thread is waiting for input.")
         options = self._run_options(params, "input.respond")

@@ -29,6 +29,7 @@ from .operations import Operations
 from .kernel.passivation import PassivationSweep
 from .kernel.registry import ThreadRegistry
 from .door import Door, SyncDoor
+from .protocol_log import ProtocolLogs
 from .kernel.runtime import GraphLoop
 from .config.settings import Settings
 from .runs.recovery import RecoveryReport, recover
@@ -71,6 +72,14 @@ class ActorSystem:
         self.passivation = PassivationSweep(self.ctx)
         self._create_default_assistants()
         self.ops = Operations(self.ctx)
+        self.ctx.protocol = ProtocolLogs(
+            follow=self.ctx.streams.follow,
+            graph_of=lambda run_id: getattr(self.ctx.streams.get(run_id), "graph_id", None),
+            run_status=self.ops.run_status,  # read on the publisher's thread (a thread actor's), never a loop
+            call_later=self.runtime.call_later,
+            max_events=self.settings.protocol_buffer_events,
+            max_age=self.settings.protocol_buffer_seconds,
+        )
         sync_door = SyncDoor(self.ops)
         self.assistants = SyncAssistants(sync_door)
         self.threads = SyncThreads(sync_door)
