@@ -10,6 +10,7 @@ is submitted, so no event of the run is missed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, get_args
 
 from .errors import NotFound, SwitchboardError
@@ -43,8 +44,10 @@ def malformed(command: Any) -> dict[str, Any] | None:
 
 
 class ProtocolCommands:
-    def __init__(self, door: Any, *, create_threads: bool = True) -> None:
+    def __init__(self, door: Any, *, create_threads: bool = True, status_of: Callable[[SwitchboardError], int]) -> None:
         self.door = door  # storage calls go through it, off the event loop (actors/door.py)
+        self.status_of = status_of
+        """The HTTP status of a domain error (the server's table): the reference's error messages name it."""
         self.ops = ops = door.ops
         self.logs = ops.ctx.protocol
         self.create_threads = create_threads
@@ -64,7 +67,7 @@ class ProtocolCommands:
         except CommandError as exc:
             return {**error_reply(command["id"], exc.code, exc.message, **exc.extra), "meta": self._meta(thread_id)}
         except SwitchboardError as exc:  # as the reference: the HTTP status and detail, in the message
-            return {**error_reply(command["id"], "unknown_error", f"{exc.status_code}: {exc.detail}"), "meta": self._meta(thread_id)}
+            return {**error_reply(command["id"], "unknown_error", f"{self.status_of(exc)}: {exc.detail}"), "meta": self._meta(thread_id)}
         return {"type": "success", "id": command["id"], "result": result, "meta": self._meta(thread_id)}
 
     def _meta(self, thread_id: str) -> dict[str, Any]:
