@@ -21,11 +21,13 @@ from typing import Any
 import msgspec
 
 from .door import Door, SyncDoor
+from .models import on_the_wire
 from .operations import Operations
 from .kernel.runtime import wait_future
 
 
 def _plain(value: Any) -> Any:
+    value = on_the_wire(value)  # a run as the SDK would get it
     if isinstance(value, msgspec.Struct):
         return msgspec.to_builtins(value)
     if isinstance(value, list):

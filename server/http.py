@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from actors.kernel import serde
 from actors.errors import InvalidInput
+from actors.models import on_the_wire
 
 T = TypeVar("T")
 
@@ -150,7 +151,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return serde.dumps(content)
+        return serde.dumps(on_the_wire(content))  # a run's kwargs in the reference's shape
 
 
 def page(found: list[Any], offset: int, limit: int, select: list[str] | None = None, *, of: type[Any]) -> JSONResponse:
