@@ -154,20 +154,21 @@ class JSONResponse(Response):
         return serde.dumps(on_the_wire(content))  # a run's kwargs in the reference's shape
 
 
-def page(found: list[Any], offset: int, limit: int, select: list[str] | None = None, *, of: type[Any]) -> JSONResponse:
+def page(found: list[Any], offset: int, limit: int, select: list[str] | None = None, *, of: type[Any] | None = None) -> JSONResponse:
     """A page of search results (records of the struct type `of`); `found` holds up to `limit + 1`
     items, the extra one only telling that there are more: then `X-Pagination-Next` gives the next
     offset, as the reference does. `X-Pagination-Total` is, as there, how many records are known to
     match: up to this page's end when it is the last one, else one more than that (the extra item).
     With `select`, each record keeps only those fields (422 for a field `of` does not have, found
-    or not, as the reference)."""
+    or not, as the reference; without `of`, the found records' type, checked only if any were found)."""
     if len(found) > limit:
         headers = {"X-Pagination-Total": str(offset + limit + 1), "X-Pagination-Next": str(offset + limit)}
     else:
         headers = {"X-Pagination-Total": str(offset + len(found))}
     items: list[Any] = found[:limit]
     if select:
-        known = of.__struct_fields__
+        kind = of or (type(items[0]) if items else None)
+        known = kind.__struct_fields__ if kind is not None else tuple(select)
         unknown = sorted(set(select) - set(known))
         if unknown:
             raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(known)}")
