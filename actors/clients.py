@@ -5,14 +5,14 @@
 plain dicts, as the SDK returns them; stream parts as `(event, data)` tuples.
 
 Each operation is written once, in a `*Calls` class, returning a value or a `concurrent.futures.Future`;
-`_sync` and `_async` turn that class into the two faces (wait with `.result()`, or go through the
-door, `actors/door.py`, which the HTTP routes use too: storage off the caller's loop, replies awaited
-without blocking it).
+`_sync` and `_async` turn that class into the two faces, each through its door (`actors/door.py`,
+which the HTTP routes use too): `SyncDoor` waits for the reply, `Door` keeps storage off the
+caller's loop and awaits the reply without blocking it. A run's stream and wait are the doors'
+`stream_run` / `wait_run`, the same sequences for HTTP, `system.aio` and the sync facade.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,14 +20,15 @@ from typing import Any
 
 import msgspec
 
-from .door import Door
+from .door import Door, SyncDoor
 from .kernel import serde
+from .models import on_the_wire
 from .operations import Operations
 from .kernel.runtime import wait_future
-from .kernel.streams import SyncSubscription
 
 
 def _plain(value: Any) -> Any:
+    value = on_the_wire(value)  # a run as the SDK would get it
     if isinstance(value, msgspec.Struct):
         return msgspec.to_builtins(serde.reference_times(value))
     if isinstance(value, list):
@@ -119,13 +120,6 @@ class RunsCalls:
         return self._ops.delete_run(thread_id, run_id)
 
 
-def _not_on_the_systems_loop(ops: Operations) -> None:
-    """A system on the caller's loop (`ActorSystem.on_running_loop`) answers through that loop, so
-    waiting for it there would wait forever."""
-    if ops.ctx.runtime.adopted and ops.ctx.runtime.on_loop():
-        raise RuntimeError("this system runs on this event loop: use `system.aio` here (the sync facade would block it)")
-
-
 def _public(calls: type) -> list[tuple[str, Callable[..., Any]]]:
     return [(name, fn) for name, fn in vars(calls).items() if inspect.isfunction(fn) and not name.startswith("_")]
 
@@ -136,15 +130,16 @@ def _sync(calls: type) -> type:
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            _not_on_the_systems_loop(self._ops)
-            result = fn(self, *args, **kwargs)
-            if isinstance(result, concurrent.futures.Future):
-                result = result.result()
-            return _plain(result)
+            return _plain(self._door.call(fn, self, *args, **kwargs))
 
         return method
 
-    return type(f"Sync{calls.__name__.removesuffix('Calls')}", (calls,), {n: wrap(f) for n, f in _public(calls)})
+    def __init__(self: Any, door: SyncDoor) -> None:
+        calls.__init__(self, door.ops)
+        self._door = door
+
+    methods = {n: wrap(f) for n, f in _public(calls)}
+    return type(f"Sync{calls.__name__.removesuffix('Calls')}", (calls,), {"__init__": __init__, **methods})
 
 
 def _async(calls: type) -> type:
@@ -183,16 +178,12 @@ class SyncRuns(_sync(RunsCalls)):  # type: ignore[misc]
     def wait(self, thread_id: str | None, assistant_id: str, **options: Any) -> Any:
         """Create a run and wait for it: the thread's values after it. The waiter is registered
         when the run is accepted, so a stateless run's thread cannot be deleted under it."""
-        _not_on_the_systems_loop(self._ops)
-        run = self._ops.prepare_run(thread_id, assistant_id, **options)
-        return _plain(self._ops.submit_run(run, then_watch=True).result())
+        _, output = self._door.wait_run(thread_id, assistant_id, **options)
+        return _plain(output.result())
 
     def stream(self, thread_id: str | None, assistant_id: str, **options: Any) -> Iterator[tuple[str, Any]]:
         """Create a run and iterate its events; subscribed before the run can start."""
-        _not_on_the_systems_loop(self._ops)
-        run = self._ops.prepare_run(thread_id, assistant_id, **options)
-        subscription = SyncSubscription(self._ops.open_stream(run))
-        self._ops.submit_run(run).result()  # raises ThreadBusy etc. before any event is yielded
+        _, subscription = self._door.stream_run(thread_id, assistant_id, **options)  # ThreadBusy etc. before any event
         for event in subscription:
             yield event.event, event.decoded()
 

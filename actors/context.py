@@ -3,7 +3,7 @@ run watchers and the thread registry. Actors read it; only messages change anoth
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput, NotFound
 from .config.graphs import GraphRegistry
@@ -13,9 +13,11 @@ from .kernel.dispatch import PoolDispatcher
 from .kernel.runtime import GraphLoop
 from .config.settings import Settings
 from .storage import Storage
-from .protocol_log import ProtocolLogs
 from .kernel.streams import StreamRegistry
 from .runs.watchers import RunWatchers
+
+if TYPE_CHECKING:
+    from .protocol_log import ProtocolLogs
 
 
 class SystemContext:
@@ -27,14 +29,7 @@ class SystemContext:
         self.actor_pool = PoolDispatcher(settings.actor_workers, "switchboard-thread-actor")
         """The workers thread actors take turns on (actors/kernel/dispatch.py)."""
         self.streams = StreamRegistry(settings.stream_keep_seconds, runtime.call_later)
-        self.protocol = ProtocolLogs(
-            follow=self.streams.follow,
-            graph_of=lambda run_id: getattr(self.streams.get(run_id), "graph_id", None),
-            run_status=lambda run_id: run.status if (run := storage.get_run(run_id)) is not None else None,
-            call_later=runtime.call_later,
-            max_events=settings.protocol_buffer_events,
-            max_age=settings.protocol_buffer_seconds,
-        )
+        self.protocol: ProtocolLogs  # set by the system, which reads run statuses through its operations
         """Protocol v2 replay buffers, per thread (actors/protocol_log.py)."""
         self.watchers = RunWatchers(storage)
         self.registry: ThreadRegistry  # set by the system, which knows how to spawn thread actors

@@ -1,5 +1,5 @@
-"""Domain errors, defined once. Each class carries the HTTP status it stands for (`status_code`),
-so the status of every error is read here; `server/errors.py` turns any `SwitchboardError` into
+"""Domain errors, defined once. Each class says only what went wrong; which HTTP status stands for
+it is `server/errors.py`'s one table (`STATUS`), which turns any `SwitchboardError` into
 `{"detail": ...}` with that status. Errors raised outside this hierarchy on purpose are start-up
 and tooling errors, never answers to a request: `GraphConfigError` (a bad langgraph.json),
 `StorageUnavailable` and `NotEmpty` (storage), `UndeclaredRoute` (a route without an auth
@@ -9,55 +9,41 @@ declaration). Anything else reaching a handler is a bug or an outage: 500, logge
 class SwitchboardError(Exception):
     """Base of every error this package raises on purpose."""
 
-    status_code = 500
-
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
 class NotFound(SwitchboardError):
-    """The thread, run or assistant does not exist (HTTP 404)."""
-
-    status_code = 404
+    """The thread, run or assistant does not exist."""
 
 
 class InvalidInput(SwitchboardError):
-    """The request names a bad value; the message names the field (HTTP 422)."""
-
-    status_code = 422
+    """The request names a bad value; the message names the field."""
 
 
 class BadRequest(SwitchboardError):
-    """A request the reference answers with 400 (not a JSON error): e.g. both `config.configurable`
-    and `context` on an assistant (HTTP 400)."""
-
-    status_code = 400
+    """A request the reference refuses as malformed rather than invalid: e.g. both
+    `config.configurable` and `context` on an assistant."""
 
 
 class ThreadBusy(SwitchboardError):
-    """`multitask_strategy="reject"` while the thread has a run in flight (HTTP 409)."""
-
-    status_code = 409
+    """`multitask_strategy="reject"` while the thread has a run in flight."""
 
 
 class Conflict(SwitchboardError):
-    """The resource exists already or is in a state that forbids the request (HTTP 409)."""
-
-    status_code = 409
+    """The resource exists already or is in a state that forbids the request."""
 
 
 class ShuttingDown(SwitchboardError):
-    """The system no longer accepts new work (HTTP 503)."""
+    """The system no longer accepts new work; another instance may, after `retry_after` seconds."""
 
-    status_code = 503
     retry_after = 5
 
 
 class DatabaseUnavailable(SwitchboardError):
-    """The storage is away for now (a PostgreSQL outage, a full disk): HTTP 503 with `Retry-After`."""
-
-    status_code = 503
+    """The storage is away for now (a PostgreSQL outage, a full disk); worth retrying after
+    `retry_after` seconds."""
 
     def __init__(self, detail: str, retry_after: int = 2) -> None:
         super().__init__(detail)
@@ -65,9 +51,7 @@ class DatabaseUnavailable(SwitchboardError):
 
 
 class Unauthorized(SwitchboardError):
-    """Auth is on and the request is not authenticated (HTTP 401)."""
-
-    status_code = 401
+    """Auth is on and the request is not authenticated."""
 
     def __init__(self, detail: str = "Unauthorized", headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -75,6 +59,4 @@ class Unauthorized(SwitchboardError):
 
 
 class Forbidden(SwitchboardError):
-    """The authenticated user may not do this (HTTP 403)."""
-
-    status_code = 403
+    """The authenticated user may not do this."""

@@ -74,18 +74,29 @@ class Thread(msgspec.Struct, kw_only=True):
     interrupts: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class RunCommand(msgspec.Struct, omit_defaults=True):
+    """A run's `command`: resume an interrupt, update the state, go to a node."""
+
+    resume: Any = None
+    update: Any = None
+    goto: Any = None
+
+
 class RunOptions(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """How a run is to be executed: what the request gave besides its assistant, strategy and
-    metadata. Stored with the run as `Run.kwargs` (the reference's field name, a plain object, so
-    records of every earlier version still load) and read by attribute through `Run.options`."""
+    """How a run is to be executed, as the caller gives it besides its assistant, strategy and
+    metadata, with the wire's defaults: the one definition. The server decodes a request body as
+    it (`server/schemas.py` `RunCreate` adds the assistant, strategy and metadata), embedded callers
+    and crons give the same names; it is stored with the run as `Run.kwargs` (a plain object, so
+    records of every earlier version still load) and read by attribute through `Run.options`. On
+    the wire, `kwargs` is the reference's resolved run instead (`Run.on_the_wire`)."""
 
     input: Any = None
-    command: dict[str, Any] | None = None
+    command: RunCommand | None = None
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
-    stream_mode: StreamMode | list[StreamMode] | None = None
-    stream_subgraphs: bool | None = None
-    stream_resumable: bool | None = None
+    stream_mode: StreamMode | list[StreamMode] = "values"
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
     interrupt_before: NodeNames | None = None
     interrupt_after: NodeNames | None = None
     checkpoint: dict[str, Any] | None = None
@@ -98,6 +109,12 @@ class RunOptions(msgspec.Struct, kw_only=True, omit_defaults=True):
     if_not_exists: IfNotExists | None = None
     feedback_keys: list[str] | None = None
     checkpoint_during: bool | None = None
+
+    def start_checkpoint(self) -> dict[str, Any]:
+        """`checkpoint_id` / `checkpoint_ns` for `configurable`: the checkpoint the run starts from."""
+        checkpoint = self.checkpoint or {}
+        found = {"checkpoint_id": self.checkpoint_id or checkpoint.get("checkpoint_id"), "checkpoint_ns": checkpoint.get("checkpoint_ns")}
+        return {k: v for k, v in found.items() if v}
 
 
 RUN_OPTIONS: tuple[str, ...] = RunOptions.__struct_fields__
@@ -113,13 +130,72 @@ class Run(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     multitask_strategy: Strategy = "enqueue"
     kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
-    """The run's `RunOptions` as stored (unset ones left out)."""
+    """The run's `RunOptions` as stored (unset ones left out); on the wire, the resolved run."""
+    langsmith_session_name: str | None = None
+    """Always null: the reference's field (no LangSmith tracing here)."""
 
     @property
     def options(self) -> RunOptions:
         """The stored options, typed; `msgspec.ValidationError` for a record no version of ours
         wrote (a hand-edited or corrupted row: the thread actor ends such a run `error`)."""
         return msgspec.convert(self.kwargs, RunOptions)
+
+    def on_the_wire(self) -> Run:
+        """This run as the reference sends it: `kwargs` is the resolved run (see `resolved_run`),
+        not the options as given. A record whose options are unusable is sent as stored."""
+        try:
+            options = self.options
+        except msgspec.ValidationError:
+            return self
+        return msgspec.structs.replace(self, kwargs=resolved_run(self, options))
+
+
+def resolved_run(run: Run, options: RunOptions) -> dict[str, Any]:
+    """The reference's `kwargs` for a run: its `config` with the run's identifiers in
+    `configurable` (and the context's keys, as there) and the run's metadata, its `context` (else
+    the given `configurable`), `stream_mode` a list, `subgraphs` / `resumable` / `temporary` for
+    `stream_subgraphs` / `stream_resumable` / a stateless run's `on_completion="delete"`, and
+    `checkpoint_during` / `durability` both spelled out. What needs the assistant (its config and
+    context merged in) is left out: docs/differences.md, D7."""
+    config = dict(options.config or {})
+    given = config.get("configurable")
+    given = dict(given) if isinstance(given, dict) else {}
+    configurable = {**given, **(options.context or {})}
+    configurable.update(options.start_checkpoint())
+    configurable.update(
+        run_id=run.run_id, thread_id=run.thread_id, graph_id=run.metadata.get("graph_id"),
+        assistant_id=run.assistant_id, __after_seconds__=options.after_seconds or 0,
+    )
+    metadata = config.get("metadata")
+    config.update(configurable=configurable, metadata={**(metadata if isinstance(metadata, dict) else {}), **run.metadata})
+    modes = options.stream_mode
+    checkpoint_during = True if options.checkpoint_during is None else options.checkpoint_during
+    command = options.command
+    return {
+        "input": options.input,
+        "command": {k: v for k, v in msgspec.structs.asdict(command).items() if v is not None} if command else None,
+        "config": config,
+        "context": options.context if options.context is not None else given,
+        "stream_mode": [modes] if isinstance(modes, str) else list(modes),
+        "interrupt_before": options.interrupt_before,
+        "interrupt_after": options.interrupt_after,
+        "webhook": options.webhook,
+        "feedback_keys": options.feedback_keys,
+        "temporary": options.on_completion == "delete",
+        "subgraphs": options.stream_subgraphs,
+        "resumable": options.stream_resumable,
+        "checkpoint_during": checkpoint_during,
+        "durability": options.durability or ("async" if checkpoint_during else "exit"),
+    }
+
+
+def on_the_wire(value: Any) -> Any:
+    """A run, or a list of runs, as sent; anything else as it is."""
+    if isinstance(value, Run):
+        return value.on_the_wire()
+    if isinstance(value, list) and value and isinstance(value[0], Run):
+        return [run.on_the_wire() for run in value]
+    return value
 
 
 class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):

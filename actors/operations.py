@@ -230,6 +230,13 @@ class Operations(AssistantOperations, StateOperations):
             raise NotFound(f"Run {run_id} not found.")
         return run
 
+    def run_status(self, thread_id: str, run_id: str) -> RunStatus | None:
+        """A run's status; None for a run that is gone (rolled back or deleted)."""
+        try:
+            return self.get_run(thread_id, run_id).status
+        except NotFound:
+            return None
+
     def list_runs(self, thread_id: str, limit: int = 10, offset: int = 0, status: str | None = None) -> list[Run]:
         if status is not None:
             _check_choice("status", status, get_args(RunStatus))

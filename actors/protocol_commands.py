@@ -10,9 +10,10 @@ is submitted, so no event of the run is missed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, get_args
 
-from .errors import SwitchboardError
+from .errors import NotFound, SwitchboardError
 from .models import Strategy
 
 # Every LangGraph stream mode the protocol's channels are built from (protocol_events.py).
@@ -43,8 +44,10 @@ def malformed(command: Any) -> dict[str, Any] | None:
 
 
 class ProtocolCommands:
-    def __init__(self, door: Any, *, create_threads: bool = True) -> None:
+    def __init__(self, door: Any, *, create_threads: bool = True, status_of: Callable[[SwitchboardError], int]) -> None:
         self.door = door  # storage calls go through it, off the event loop (actors/door.py)
+        self.status_of = status_of
+        """The HTTP status of a domain error (the server's table): the reference's error messages name it."""
         self.ops = ops = door.ops
         self.logs = ops.ctx.protocol
         self.create_threads = create_threads
@@ -64,7 +67,7 @@ class ProtocolCommands:
         except CommandError as exc:
             return {**error_reply(command["id"], exc.code, exc.message, **exc.extra), "meta": self._meta(thread_id)}
         except SwitchboardError as exc:  # as the reference: the HTTP status and detail, in the message
-            return {**error_reply(command["id"], "unknown_error", f"{exc.status_code}: {exc.detail}"), "meta": self._meta(thread_id)}
+            return {**error_reply(command["id"], "unknown_error", f"{self.status_of(exc)}: {exc.detail}"), "meta": self._meta(thread_id)}
         return {"type": "success", "id": command["id"], "result": result, "meta": self._meta(thread_id)}
 
     def _meta(self, thread_id: str) -> dict[str, Any]:
@@ -78,7 +81,10 @@ class ProtocolCommands:
         if not isinstance(assistant_id, str) or not assistant_id:
             raise CommandError("invalid_argument", "run.start requires an assistant_id.")
         options = self._run_options(params, "run.start")
-        thread = await self.door.call(self.ops.storage.get_thread, thread_id)
+        try:
+            thread = await self.door.call(self.ops.get_thread, thread_id)
+        except NotFound:
+            thread = None  # made by the run (`if_not_exists="create"`), or refused there
         if thread is not None and thread.status == "interrupted" and thread.interrupts:
             # The protocol's state machine (and the reference): on a thread paused at interrupt(),
             # run.start resumes it with the input as the resume value.
@@ -134,7 +140,7 @@ class ProtocolCommands:
         for interrupt_id in answers:
             if interrupt_id not in pending:
                 raise CommandError("no_such_interrupt", f"Unknown or already-consumed interrupt: {interrupt_id}")
-        runs = await self.door.call(self.ops.storage.list_runs, thread_id)
+        runs = await self.door.call(self.ops.list_runs, thread_id, 1)
         if not runs:
             raise CommandError("no_such_run", "No run of this thread is waiting for input.")
         options = self._run_options(params, "input.respond")

@@ -11,6 +11,7 @@ no run of its thread is streaming and it has been idle for `max_age` (docs/api.m
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -221,7 +222,7 @@ class ProtocolLogs:
         *,
         follow: Callable[[str, Callable[[StreamEvent | None], None]], Callable[[], None]],
         graph_of: Callable[[str], str | None],
-        run_status: Callable[[str], str | None],
+        run_status: Callable[[str, str], str | None],
         call_later: Callable[..., Any] | None,
         max_events: int = 10_000,
         max_age: float = 600.0,
@@ -230,7 +231,7 @@ class ProtocolLogs:
         self._clock = clock
         self._follow = follow
         self._graph_of = graph_of
-        self._run_status = run_status
+        self._run_status = run_status  # (thread_id, run_id) -> status: Operations.run_status
         self._call_later = call_later
         self.max_events = max_events
         self.max_age = max_age
@@ -246,7 +247,7 @@ class ProtocolLogs:
                 return existing
             made = self._logs[thread_id] = ProtocolLog(
                 thread_id, max_events=self.max_events, max_age=self.max_age, graph_of=self._graph_of,
-                run_status=self._run_status, clock=self._clock,
+                run_status=functools.partial(self._run_status, thread_id), clock=self._clock,
             )
             made.unfollow = self._follow(thread_id, made.ingest)
             self._schedule_sweep()

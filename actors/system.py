@@ -28,7 +28,8 @@ from .models import Assistant, graph_assistant_id
 from .operations import Operations
 from .kernel.passivation import PassivationSweep
 from .kernel.registry import ThreadRegistry
-from .door import Door
+from .door import Door, SyncDoor
+from .protocol_log import ProtocolLogs
 from .kernel.runtime import GraphLoop
 from .config.settings import Settings
 from .runs.recovery import RecoveryReport, recover
@@ -71,9 +72,18 @@ class ActorSystem:
         self.passivation = PassivationSweep(self.ctx)
         self._create_default_assistants()
         self.ops = Operations(self.ctx)
-        self.assistants = SyncAssistants(self.ops)
-        self.threads = SyncThreads(self.ops)
-        self.runs = SyncRuns(self.ops)
+        self.ctx.protocol = ProtocolLogs(
+            follow=self.ctx.streams.follow,
+            graph_of=lambda run_id: getattr(self.ctx.streams.get(run_id), "graph_id", None),
+            run_status=self.ops.run_status,  # read on the publisher's thread (a thread actor's), never a loop
+            call_later=self.runtime.call_later,
+            max_events=self.settings.protocol_buffer_events,
+            max_age=self.settings.protocol_buffer_seconds,
+        )
+        sync_door = SyncDoor(self.ops)
+        self.assistants = SyncAssistants(sync_door)
+        self.threads = SyncThreads(sync_door)
+        self.runs = SyncRuns(sync_door)
         # Storage calls of async callers (HTTP, system.aio) run here, off their event loop: actors/door.py
         self.storage_executor = None if loop is not None else concurrent.futures.ThreadPoolExecutor(
             max_workers=self.settings.actor_workers, thread_name_prefix="switchboard-storage"

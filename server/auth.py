@@ -41,6 +41,7 @@ from actors.errors import Conflict, Forbidden, InvalidInput, NotFound, Switchboa
 from actors.config.filters import combine
 from actors.models import graph_assistant_id
 
+from .errors import error_response
 from .http import JSONResponse, nesting_error
 from .routing import Access, find_route
 
@@ -69,8 +70,7 @@ class AuthMiddleware:
         try:
             await self._guarded(scope, receive, send, found, access)
         except SwitchboardError as exc:
-            headers = getattr(exc, "headers", None)
-            await JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)(scope, receive, send)
+            await error_response(exc)(scope, receive, send)
         finally:
             REQUEST_USER.reset(token)
 

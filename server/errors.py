@@ -1,6 +1,6 @@
-"""Errors to HTTP responses: which handler answers which exception class (`EXCEPTION_HANDLERS`).
-A domain error's status is the `status_code` its class declares in `actors/errors.py`. The body is
-always `{"detail": "..."}`."""
+"""Errors to HTTP responses, in one place: the status of each domain error (`STATUS`; the errors
+themselves, in `actors/errors.py`, say only what went wrong) and which handler answers which
+exception class (`EXCEPTION_HANDLERS`). The body is always `{"detail": "..."}`."""
 
 from __future__ import annotations
 
@@ -10,19 +10,50 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.errors import DatabaseUnavailable, SwitchboardError
+from actors.errors import (
+    BadRequest, Conflict, DatabaseUnavailable, Forbidden, InvalidInput, NotFound, ShuttingDown,
+    SwitchboardError, ThreadBusy, Unauthorized,
+)
 from actors.storage.health import is_transient
 
 from .http import JSONResponse, MalformedJSON
+from .limits import PayloadTooLarge
 
 log = logging.getLogger("switchboard.http")
+
+STATUS: dict[type[SwitchboardError], int] = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    ThreadBusy: 409,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    InvalidInput: 422,
+    ShuttingDown: 503,  # with Retry-After
+    DatabaseUnavailable: 503,  # with Retry-After
+    SwitchboardError: 500,
+}
+"""The HTTP status of each domain error (a subclass without a row answers as its nearest base)."""
+
+
+def status_of(exc: SwitchboardError) -> int:
+    return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
+
+
+def error_response(exc: SwitchboardError) -> JSONResponse:
+    """`{"detail"}` with the error's status; `Retry-After` when it says when to retry, and the
+    headers an auth handler gave its 401."""
+    headers = dict(getattr(exc, "headers", None) or {})
+    retry_after = getattr(exc, "retry_after", None)  # ShuttingDown, DatabaseUnavailable
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse({"detail": exc.detail}, status_code=status_of(exc), headers=headers or None)
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SwitchboardError)
-    retry_after = getattr(exc, "retry_after", None)  # ShuttingDown, DatabaseUnavailable
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    return error_response(exc)
 
 
 async def malformed_json(request: Request, exc: Exception) -> Response:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from actors.kernel import serde
 from actors.errors import InvalidInput
+from actors.models import on_the_wire
 
 T = TypeVar("T")
 
@@ -150,25 +151,28 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        """Every response body: records' times as the reference writes them (`+00:00`)."""
-        return serde.dumps_response(content)
+        """Every response body: a run's kwargs in the reference's shape, records' times as the
+        reference writes them (`+00:00`)."""
+        return serde.dumps_response(on_the_wire(content))
 
 
-def page(found: list[Any], offset: int, limit: int, select: list[str] | None = None) -> JSONResponse:
-    """A page of search results; `found` holds up to `limit + 1` items, the extra one only telling
-    that there are more: then `X-Pagination-Next` gives the next offset, as the reference does.
-    `X-Pagination-Total` is, as there, how many records are known to match: up to this page's end
-    when it is the last one, else one more than that (the extra item).
-    With `select`, each record keeps only those fields (422 for a field records do not have)."""
+def page(found: list[Any], offset: int, limit: int, select: list[str] | None = None, *, of: type[Any] | None = None) -> JSONResponse:
+    """A page of search results (records of the struct type `of`); `found` holds up to `limit + 1`
+    items, the extra one only telling that there are more: then `X-Pagination-Next` gives the next
+    offset, as the reference does. `X-Pagination-Total` is, as there, how many records are known to
+    match: up to this page's end when it is the last one, else one more than that (the extra item).
+    With `select`, each record keeps only those fields (422 for a field `of` does not have, found
+    or not, as the reference; without `of`, the found records' type, checked only if any were found)."""
     if len(found) > limit:
         headers = {"X-Pagination-Total": str(offset + limit + 1), "X-Pagination-Next": str(offset + limit)}
     else:
         headers = {"X-Pagination-Total": str(offset + len(found))}
     items: list[Any] = found[:limit]
     if select:
-        if items:
-            unknown = sorted(set(select) - set(type(items[0]).__struct_fields__))
-            if unknown:
-                raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(type(items[0]).__struct_fields__)}")
+        kind = of or (type(items[0]) if items else None)
+        known = kind.__struct_fields__ if kind is not None else tuple(select)
+        unknown = sorted(set(select) - set(known))
+        if unknown:
+            raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(known)}")
         items = [{f: getattr(item, f) for f in select} for item in items]
     return JSONResponse(items, headers=headers)

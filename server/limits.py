@@ -34,9 +34,7 @@ def too_large(what: str, size: int | None, limit: int, flag: str) -> str:
 
 class PayloadTooLarge(SwitchboardError):
     """Raised from `receive` once a streamed body passes the limit: whoever is reading it (auth, a
-    route) answers 413 through the usual error table."""
-
-    status_code = 413
+    route) answers 413 through the usual error table (`server/errors.py`)."""
 
 
 class RequestLimits:

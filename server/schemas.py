@@ -9,40 +9,16 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from actors.models import (
-    Durability, IfNotExists, NodeNames, OnCompletion, OnDisconnect, Strategy, StreamMode, ThreadStatus,
-)
+from actors.models import RunOptions, Strategy, ThreadStatus
 
 
-class RunCommand(msgspec.Struct, omit_defaults=True):
-    resume: Any = None
-    update: Any = None
-    goto: Any = None
+class RunCreate(RunOptions, kw_only=True, omit_defaults=True):
+    """A run request: the run's options (`actors.models.RunOptions`, with their wire defaults) and
+    what the run record itself holds."""
 
-
-class RunCreate(msgspec.Struct, kw_only=True, omit_defaults=True):
     assistant_id: str
-    input: dict[str, Any] | list[Any] | str | int | float | bool | None = None
-    command: RunCommand | None = None
     metadata: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    checkpoint_id: str | None = None
-    checkpoint: dict[str, Any] | None = None
-    stream_mode: StreamMode | list[StreamMode] = "values"
-    stream_subgraphs: bool = False
-    stream_resumable: bool = False
-    interrupt_before: NodeNames | None = None
-    interrupt_after: NodeNames | None = None
-    webhook: str | None = None
     multitask_strategy: Strategy | None = None
-    if_not_exists: IfNotExists | None = None
-    on_completion: OnCompletion | None = None
-    on_disconnect: OnDisconnect | None = None
-    after_seconds: float | None = msgspec.field(default=None)
-    durability: Durability | None = None
-    checkpoint_during: bool | None = None
-    feedback_keys: list[str] | None = None
 
     def options(self) -> dict[str, Any]:
         """The run options as keyword arguments for `Operations.prepare_run`."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .http import JSONResponse
+from .errors import error_response
 
 EXEMPT = frozenset({"/ok", "/info", "/openapi.json", "/docs", "/metrics"})
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -23,10 +23,6 @@ class StorageGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in EXEMPT and scope["method"] != "OPTIONS":
             if self.health.refuses(write=scope["method"] not in READS):
-                error = self.health.unavailable()
-                response = JSONResponse(
-                    {"detail": error.detail}, status_code=503, headers={"Retry-After": str(error.retry_after)}
-                )
-                await response(scope, receive, send)
+                await error_response(self.health.unavailable())(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -98,6 +98,22 @@ async def test_search_filters_sorts_and_selects(client):
         await client.crons.delete(cron["cron_id"])
 
 
+async def test_search_pages_like_every_other_search(client, live_server):
+    """Cron search goes through the shared paging: `X-Pagination-*` headers as the reference's, and
+    an unknown `select` field is a 422 whether or not anything matched."""
+    made = [await client.crons.create("steps", schedule=YEARLY, metadata={"paged": 1}) for _ in range(3)]
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        first = await http.post("/runs/crons/search", json={"metadata": {"paged": 1}, "limit": 2})
+        assert len(first.json()) == 2
+        assert first.headers["X-Pagination-Total"] == "3" and first.headers["X-Pagination-Next"] == "2"
+        last = await http.post("/runs/crons/search", json={"metadata": {"paged": 1}, "limit": 2, "offset": 2})
+        assert len(last.json()) == 1 and last.headers["X-Pagination-Total"] == "3" and "X-Pagination-Next" not in last.headers
+        none = await http.post("/runs/crons/search", json={"metadata": {"paged": 2}, "select": ["nope"]})
+        assert none.status_code == 422 and "select" in none.json()["detail"]
+    for cron in made:
+        await client.crons.delete(cron["cron_id"])
+
+
 async def test_thread_cron_fires_when_the_clock_reaches_its_date(client, system, clock):
     thread = await client.threads.create()
     cron = await client.crons.create_for_thread(

@@ -86,7 +86,7 @@ async def test_after_seconds_delays_start_and_obeys_strategy_when_due(client, sy
     thread = await client.threads.create()
     tid = thread["thread_id"]
     delayed = await client.runs.create(tid, "one", input={"tag": "d"}, after_seconds=0.2)
-    assert delayed["status"] == "pending" and delayed["kwargs"]["after_seconds"] == 0.2
+    assert delayed["status"] == "pending" and delayed["kwargs"]["config"]["configurable"]["__after_seconds__"] == 0.2
     assert (await client.runs.join(tid, delayed["run_id"]))["messages"] == ["d:0"]
     blocker = await client.runs.create(tid, "steps", input={"tag": "b", "delay": 5})
     rejected = await client.runs.create(tid, "one", input={"tag": "r"}, after_seconds=0.1, multitask_strategy="reject")
@@ -212,7 +212,7 @@ async def test_webhook_of_a_stateless_run_is_sent_before_its_thread_goes(client,
     wait_until(lambda: len(receiver.received) == 1)
     body = receiver.received[0]
     assert body["status"] == "success" and body["values"] == values
-    assert body["kwargs"]["on_completion"] == "delete"
+    assert body["kwargs"]["temporary"] is True  # the run as the API sends it: a stateless run deleted at the end
     wait_until(lambda: system.storage.get_thread(body["thread_id"]) is None)
 
 

@@ -71,3 +71,28 @@ async def test_stateless_wait_returns_the_output_although_its_thread_is_deleted_
         assert system.runs.wait(None, "one", input={"messages": [], **inp(f"s{i}")})["messages"] == [f"s{i}:0"]
     for i in range(50):
         assert (await system.aio.runs.wait(None, "one", input={"messages": [], **inp(f"a{i}")}))["messages"] == [f"a{i}:0"]
+
+
+async def test_sync_and_async_streams_share_one_create_sequence_and_refuse_a_busy_thread_alike(system):
+    """`system.runs.stream` and `system.aio.runs.stream` are the door's `stream_run`: a refused run
+    raises before any event, and leaves no stream open behind it."""
+    import asyncio
+
+    from actors import ThreadBusy
+    from tests.conftest import wait_until
+    from tests.graphs.steps import saw
+
+    tid = (await system.aio.threads.create())["thread_id"]
+    busy = await system.aio.runs.create(tid, "steps", input={"messages": [], **inp("a", slow_at=0, slow_delay=0.5)})
+    await asyncio.to_thread(wait_until, lambda: saw(busy["run_id"], 0, "start"))
+    open_streams = len(system.ctx.streams)
+    with pytest.raises(ThreadBusy):
+        await asyncio.to_thread(lambda: next(iter(system.runs.stream(tid, "steps", input=inp("s"), multitask_strategy="reject"))))
+    with pytest.raises(ThreadBusy):
+        async for _ in system.aio.runs.stream(tid, "steps", input=inp("t"), multitask_strategy="reject"):
+            pass
+    assert len(system.ctx.streams) <= open_streams
+    await system.aio.runs.join(tid, busy["run_id"])
+    assert [r["run_id"] for r in await system.aio.runs.list(tid)] == [busy["run_id"]]
+    events = await asyncio.to_thread(lambda: [e for e, _ in system.runs.stream(tid, "steps", input=inp("u"))])
+    assert events[0] == "metadata" and "values" in events

@@ -100,7 +100,7 @@ def test_idle_unread_logs_are_dropped_by_the_sweep():
     follows, timers = [], []
     logs = ProtocolLogs(
         follow=lambda thread_id, deliver: follows.append(thread_id) or (lambda: follows.remove(thread_id)),
-        graph_of=lambda run_id: None, run_status=lambda run_id: "success",
+        graph_of=lambda run_id: None, run_status=lambda thread_id, run_id: "success",
         call_later=lambda delay, fn: timers.append(fn), max_age=10.0, clock=clock,
     )
     read, idle = logs.get("a"), logs.get("b")

@@ -201,6 +201,9 @@ class SyncSubscription:
         finally:
             self._unsubscribe()
 
+    def close(self) -> None:
+        self._unsubscribe()
+
 
 class StreamRegistry:
     """The open event streams of runs, by run id, and the feeds of followed threads."""

@@ -33,12 +33,7 @@ def merged_config(assistant: Assistant, run: Run) -> dict[str, Any]:
     configurable["user_id"] = configurable.get("user_id") or configurable.get("langgraph_auth_user_id") or ""
     if "langgraph_auth_user" in configurable:
         configurable["langgraph_auth_user"] = configurable_user(configurable)
-    checkpoint = options.checkpoint or {}
-    checkpoint_id = options.checkpoint_id or checkpoint.get("checkpoint_id")
-    if checkpoint_id:
-        configurable["checkpoint_id"] = checkpoint_id
-    if checkpoint.get("checkpoint_ns"):
-        configurable["checkpoint_ns"] = checkpoint["checkpoint_ns"]
+    configurable.update(options.start_checkpoint())
     config["configurable"] = configurable
     # Checkpoint metadata gets these keys: rollback deletes the checkpoints whose run_id matches.
     config["metadata"] = {
@@ -79,7 +74,7 @@ def build_job(run: Run, assistant: Assistant, graphs: GraphRegistry) -> RunJob:
         graph=graphs.source(assistant.graph_id),
         config=merged_config(assistant, run),
         input=options.input,
-        command=options.command,
+        command=msgspec.structs.asdict(options.command) if options.command is not None else None,
         stream_mode=tuple(stream_mode),
         stream_subgraphs=bool(options.stream_subgraphs),
         interrupt_before=options.interrupt_before,

@@ -16,7 +16,7 @@ import httpx
 
 from ..kernel import serde
 from ..errors import InvalidInput
-from ..models import now
+from ..models import now, on_the_wire
 
 log = logging.getLogger("switchboard.webhooks")
 
@@ -30,7 +30,7 @@ def check_webhook_url(url: str) -> str:
 
 def webhook_payload(run: Any, output: Any) -> dict[str, Any]:
     """The run record as the reference sends it: the run's fields plus `values` (or `error`)."""
-    payload = serde.to_jsonable(serde.reference_times(run))
+    payload = serde.to_jsonable(serde.reference_times(on_the_wire(run)))  # the run as the API sends it
     if isinstance(output, dict) and "__error__" in output:
         payload["error"] = output["__error__"]
         payload["values"] = None

@@ -49,7 +49,7 @@ async def search(request: Request) -> JSONResponse:
         query.graph_id, query.metadata, query.limit + 1, query.offset,
         name=query.name, sort_by=query.sort_by, sort_order=query.sort_order,
     )
-    return page(found, query.offset, query.limit, query.select)
+    return page(found, query.offset, query.limit, query.select, of=Assistant)
 
 
 @responds(int)

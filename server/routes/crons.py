@@ -13,10 +13,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.errors import InvalidInput
 from actors.models import Cron, Durability, NodeNames, OnCompletion, Strategy, StreamMode
 
-from ..http import JSONResponse, decode_body, door, path_id
+from ..http import JSONResponse, decode_body, door, page, path_id
 from ..openapi import responds
 from ..schemas import Limit, Offset
 from ..routing import Access, Route
@@ -150,22 +149,14 @@ async def delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
-CRON_FIELDS = Cron.__struct_fields__
-
-
 @responds(Cron, selectable=True)
 async def search(request: Request) -> JSONResponse:
-    body = await decode_body(request, CronSearch, optional=True)
-    unknown = sorted(set(body.select or ()) - set(CRON_FIELDS))
-    if unknown:
-        raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(CRON_FIELDS)}")
-    crons = await door(request).call(
-        request.app.state.system.crons.search, assistant_id=body.assistant_id, thread_id=body.thread_id, enabled=body.enabled, metadata=body.metadata,
-        limit=body.limit, offset=body.offset, sort_by=body.sort_by, sort_order=body.sort_order,
+    q = await decode_body(request, CronSearch, optional=True)
+    found = await door(request).call(
+        request.app.state.system.crons.search, assistant_id=q.assistant_id, thread_id=q.thread_id, enabled=q.enabled, metadata=q.metadata,
+        limit=q.limit + 1, offset=q.offset, sort_by=q.sort_by, sort_order=q.sort_order,
     )
-    if body.select:
-        return JSONResponse([{f: getattr(c, f) for f in body.select} for c in crons])
-    return JSONResponse(crons)
+    return page(found, q.offset, q.limit, q.select, of=Cron)
 
 
 @responds(int)

@@ -22,6 +22,7 @@ from actors.protocol_log import Entry, EventFilter, ProtocolLog, ResumeGap, chec
 
 from ..http import JSONResponse, decode_body, path_id
 from ..openapi import responds
+from ..errors import status_of
 from ..routing import Access, Route
 from ..schemas import ProtocolStreamRequest
 
@@ -29,7 +30,7 @@ ALLOWED = "values, updates, messages, tools, custom, lifecycle, input, checkpoin
 
 
 def _commands(app: Any) -> ProtocolCommands:
-    return ProtocolCommands(app.state.system.door, create_threads=app.state.auth is None)
+    return ProtocolCommands(app.state.system.door, create_threads=app.state.auth is None, status_of=status_of)
 
 
 def _filter(channels: Any, namespaces: Any = None, depth: Any = None) -> EventFilter | str:

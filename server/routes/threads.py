@@ -74,7 +74,7 @@ async def search(request: Request) -> JSONResponse:
         _ops(request).search_threads,
         q.metadata, q.status, q.limit + 1, q.offset, values=q.values, ids=q.ids, sort_by=q.sort_by, sort_order=q.sort_order,
     )
-    return page(found, q.offset, q.limit, q.select)
+    return page(found, q.offset, q.limit, q.select, of=Thread)
 
 
 @responds(int)
