@@ -150,6 +150,10 @@ class Run(msgspec.Struct, kw_only=True):
         return msgspec.structs.replace(self, kwargs=resolved_run(self, options))
 
 
+# what runs/stamps.py puts in a run's stored configurable: not part of the context it was given
+_STAMPED_KEYS = frozenset({"langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions", "graph_id"})
+
+
 def resolved_run(run: Run, options: RunOptions) -> dict[str, Any]:
     """The reference's `kwargs` for a run: its `config` with the run's identifiers in
     `configurable` (and the context's keys, as there) and the run's metadata, its `context` (else
@@ -163,11 +167,15 @@ def resolved_run(run: Run, options: RunOptions) -> dict[str, Any]:
     configurable = {**given, **(options.context or {})}
     configurable.update(options.start_checkpoint())
     configurable.update(
-        run_id=run.run_id, thread_id=run.thread_id, graph_id=run.metadata.get("graph_id"),
+        run_id=run.run_id, thread_id=run.thread_id, graph_id=run.metadata.get("graph_id") or given.get("graph_id"),
         assistant_id=run.assistant_id, __after_seconds__=options.after_seconds or 0,
+        user_id=given.get("user_id") or given.get("langgraph_auth_user_id") or "",
     )
     metadata = config.get("metadata")
-    config.update(configurable=configurable, metadata={**(metadata if isinstance(metadata, dict) else {}), **run.metadata})
+    metadata = {**(metadata if isinstance(metadata, dict) else {}), **run.metadata}
+    config.update(configurable=configurable, metadata=metadata)
+    # the context the graph gets: the given configurable without what the server stamped there
+    given_context = {k: v for k, v in given.items() if k not in _STAMPED_KEYS}
     modes = options.stream_mode
     checkpoint_during = True if options.checkpoint_during is None else options.checkpoint_during
     command = options.command
@@ -175,7 +183,7 @@ def resolved_run(run: Run, options: RunOptions) -> dict[str, Any]:
         "input": options.input,
         "command": {k: v for k, v in msgspec.structs.asdict(command).items() if v is not None} if command else None,
         "config": config,
-        "context": options.context if options.context is not None else given,
+        "context": options.context if options.context is not None else given_context,
         "stream_mode": [modes] if isinstance(modes, str) else list(modes),
         "interrupt_before": options.interrupt_before,
         "interrupt_after": options.interrupt_after,

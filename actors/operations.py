@@ -137,7 +137,7 @@ class Operations(AssistantOperations, StateOperations):
                 raise NotFound("Thread or assistant not found.")
             self.create_thread(thread_id, self._implicit_thread_metadata(options), if_exists="do_nothing")
         metadata = run_metadata(assistant, thread, options)
-        options["config"] = with_requester(options.get("config"))
+        options["config"] = with_requester(options.get("config"), assistant.graph_id)
         kwargs = {k: options[k] for k in RUN_OPTIONS if options.get(k) is not None}
         return Run(
             run_id=new_id(),

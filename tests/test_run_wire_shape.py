@@ -38,7 +38,7 @@ def test_an_old_record_loads_and_is_sent_in_the_references_shape():
         "input": None,
         "command": {"resume": 1},
         "config": {
-            "configurable": {"q": 1, "run_id": "r1", "thread_id": "t1", "graph_id": "g", "assistant_id": "a1", "__after_seconds__": 2.5},
+            "configurable": {"q": 1, "run_id": "r1", "thread_id": "t1", "graph_id": "g", "assistant_id": "a1", "__after_seconds__": 2.5, "user_id": ""},
             "metadata": {"graph_id": "g", "assistant_id": "a1"},
         },
         "context": {"q": 1},  # none given: the reference shows the configurable as the context

@@ -30,10 +30,13 @@ def run_metadata(assistant: Assistant, thread: Thread | None, options: dict[str,
     }
 
 
-def with_requester(config: dict[str, Any] | None) -> dict[str, Any]:
+def with_requester(config: dict[str, Any] | None, graph_id: str) -> dict[str, Any]:
     """The run's config with who asked in `configurable` (`langgraph_auth_user`, `_user_id`,
     `_permissions`: the request's user, `REQUEST_USER`), over whatever the request put there, so a
-    graph can trust it; a request without auth gets the reference's `None`, `""`, `[]`."""
+    graph can trust it; a request without auth gets the reference's `None`, `""`, `[]`. Also the
+    graph it was asked of, as the reference's resolved run shows it (a stateless run's metadata has none)."""
     config = dict(config or {})
-    config["configurable"] = {**(config.get("configurable") or {}), **auth_configurable(REQUEST_USER.get())}
+    config["configurable"] = {
+        **(config.get("configurable") or {}), **auth_configurable(REQUEST_USER.get()), "graph_id": graph_id,
+    }
     return config
