@@ -24,7 +24,7 @@ from ..kernel.dispatch import DispatchedActor
 from ..errors import Conflict, DatabaseUnavailable, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .options import run_delay
-from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
+from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now, thread_run_config
 from .run import RunActor
 from ..storage.health import patience
 from .strategy import ActiveRun, QueuedFate, decide, merge_stop
@@ -144,7 +144,7 @@ class ThreadActor(DispatchedActor):
             msg.reply.set_exception(ThreadBusy(BUSY_DETAIL))
             return
         self.storage.put_run(run)
-        self._remember_graph(run)
+        self._remember_run(run)
         msg.reply.set_result(run)
         if delay:
             self.ctx.runtime.call_later(delay, self.ctx.tell_thread, self.thread_id, m.RunDue(run.run_id))
@@ -164,12 +164,22 @@ class ThreadActor(DispatchedActor):
             self._stop_active(decision.stop_active)
         return True
 
-    def _remember_graph(self, run: Any) -> None:
+    def _remember_run(self, run: Any) -> None:
+        """As the reference, an accepted run leaves on its thread the graph it runs (metadata) and
+        its config (`thread_run_config`)."""
         thread = self.storage.get_thread(self.thread_id)
+        if thread is None:
+            return
+        changes: dict[str, Any] = {}
         graph_id = run.metadata.get("graph_id")
-        if thread is not None and graph_id and thread.metadata.get("graph_id") != graph_id:
-            extra = {"graph_id": graph_id, "assistant_id": run.assistant_id}
-            self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **extra})
+        if graph_id and thread.metadata.get("graph_id") != graph_id:
+            changes["metadata"] = {**thread.metadata, "graph_id": graph_id, "assistant_id": run.assistant_id}
+        assistant = self.storage.get_assistant(run.assistant_id)
+        config = thread_run_config(thread.config, assistant.config if assistant else {}, run.kwargs.get("config"))
+        if config != thread.config:
+            changes["config"] = config
+        if changes:
+            self.storage.update_thread(self.thread_id, **changes)
 
     def _run_due(self, run_id: str) -> None:
         run = self.storage.get_run(run_id)
@@ -275,6 +285,7 @@ class ThreadActor(DispatchedActor):
             status=thread_status,
             values=outcome.values,
             interrupts=outcome.interrupts,
+            error=outcome.error,
             state_updated_at=now(),
         )
         self._finish(run_id, outcome.status, output)
