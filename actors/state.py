@@ -305,7 +305,7 @@ class StateOperations:
                 raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
             snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
         fields = {
-            "values": serde.to_jsonable(snapshot.values), "state_updated_at": now(),
+            "values": serde.to_jsonable(snapshot.values), "state_updated_at": now(), "interrupts": {}, "error": None,
             "status": "interrupted" if snapshot.next else "idle",
         }
         return m.StateChange(thread_fields=fields, reply_with_thread=True)
