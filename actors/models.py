@@ -64,7 +64,8 @@ class Assistant(msgspec.Struct, kw_only=True):
 
 class Thread(msgspec.Struct, kw_only=True):
     """A thread as the reference sends it: `error` and `interrupts` are left out (UNSET) until a run
-    ends or the state is updated, then say what the last one left (`error: null` if it did not fail)."""
+    ends or the state is updated, then say what the last one left (`error`: null, the run's error,
+    or why it was stopped)."""
 
     thread_id: str
     created_at: datetime = msgspec.field(default_factory=now)

@@ -256,7 +256,7 @@ class ThreadActor(DispatchedActor):
             msg.reply.set_exception(NotFound("No matching runs to cancel. The run may have already finished."))
             return
         if self.active is not None and self.active.run_id == msg.run_id:
-            self._stop_active(msg.action, CANCEL_REASON.format(action=msg.action))
+            self._stop_active(msg.action, msg.reason or CANCEL_REASON.format(action=msg.action))
             if msg.wait:
                 self.cancel_waiters.setdefault(msg.run_id, []).append(msg.reply)
                 return
