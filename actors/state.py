@@ -161,11 +161,7 @@ class StateOperations:
                 if found is None:
                     raise NotFound(f"Checkpoint {config['configurable']['checkpoint_id']} not found.")
             async with self.ctx.graphs.open(graph, _factory_config(config, headers), "threads.read") as opened:
-                state = snapshot_to_dict(await opened.aget_state(config, subgraphs=subgraphs))
-            if checkpoint and "checkpoint_ns" not in checkpoint and state["checkpoint"]:
-                # as the reference: a state read at a checkpoint names it as the request did
-                state["checkpoint"].pop("checkpoint_ns", None)
-            return state
+                return snapshot_to_dict(await opened.aget_state(config, subgraphs=subgraphs))
 
         return self.ctx.runtime.submit(read())
 

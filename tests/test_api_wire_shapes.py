@@ -162,9 +162,8 @@ async def test_thread_state_names_its_checkpoints_as_the_reference_does(client):
     assert [h["checkpoint_id"] for h in history] == [h["checkpoint"]["checkpoint_id"] for h in history]
     earlier = history[1]["checkpoint"]["checkpoint_id"]
     at = await client.threads.get_state(tid, checkpoint_id=earlier)
-    assert at["checkpoint"] == {"thread_id": tid, "checkpoint_id": earlier}  # as the request named it
-    at = await client.threads.get_state(tid, checkpoint={"checkpoint_id": earlier, "checkpoint_ns": ""})
-    assert at["checkpoint"]["checkpoint_ns"] == ""
+    # the reference leaves checkpoint_ns out here, which breaks RemoteGraph (docs/differences.md, D21)
+    assert at["checkpoint"] == {"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": earlier}
 
 
 async def test_update_state_answers_checkpoint_configurable_and_id(client):
