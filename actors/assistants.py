@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from langgraph.channels.base import BaseChannel
 
 from .context import SystemContext
 from .config.filters import matches_metadata
@@ -214,7 +215,7 @@ class AssistantOperations:
             found = {}
             async with self._open_graph(assistant, headers) as graph:
                 async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
-                    found[ns] = graph_schemas(assistant.graph_id, subgraph)
+                    found[ns] = graph_schemas(None, subgraph)
             return found
 
         return self.ctx.runtime.submit(subgraphs())
@@ -279,23 +280,33 @@ def configurable_schema(graph: Any) -> dict[str, Any]:
     return schema
 
 
-def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
-    """The JSON schemas of a compiled graph, in the reference's `GraphSchema` shape."""
+def state_schema(graph: Any, name: str | None) -> dict[str, Any] | None:
+    """The JSON schema of a graph's state as the reference writes it: a model of the state's
+    channels, each optional (`default: null`), titled `<graph>_state` (a subgraph, which has no id
+    of its own: after its name, `LangGraphState`). None for a graph without a state schema."""
+    from pydantic import TypeAdapter, create_model
+
     builder = getattr(graph, "builder", None)
-    state_schema = getattr(builder, "state_schema", None) if builder is not None else None
+    declared = getattr(builder, "state_schema", None)
+    if declared is None:
+        return None
+    keys = builder.schemas.get(declared, {}) if hasattr(builder, "schemas") else {}
+    fields = {k: (graph.channels[k].ValueType, None) for k in keys if isinstance(graph.channels.get(k), BaseChannel)}
+    try:
+        return create_model(graph.get_name("State", name=name), **fields).model_json_schema()  # type: ignore[call-overload]
+    except Exception:  # noqa: BLE001 - a key pydantic cannot name a field: the declared schema
+        return TypeAdapter(declared).json_schema()
 
-    def state() -> dict[str, Any] | None:
-        if state_schema is None:
-            return None
-        from pydantic import TypeAdapter
 
-        return TypeAdapter(state_schema).json_schema()
-
+def graph_schemas(graph_id: str | None, graph: Any) -> dict[str, Any]:
+    """The JSON schemas of a compiled graph, in the reference's `GraphSchema` shape; a subgraph's
+    (no `graph_id`) without the `graph_id` key, as there."""
+    schemas = {"graph_id": graph_id} if graph_id is not None else {}
     return {
-        "graph_id": graph_id,
+        **schemas,
         "input_schema": _schema(graph.get_input_jsonschema),
         "output_schema": _schema(graph.get_output_jsonschema),
-        "state_schema": _schema(state),
+        "state_schema": _schema(lambda: state_schema(graph, graph_id)),
         "config_schema": _schema(lambda: configurable_schema(graph)),
         "context_schema": _schema(graph.get_context_jsonschema),
     }

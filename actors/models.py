@@ -63,6 +63,10 @@ class Assistant(msgspec.Struct, kw_only=True):
 
 
 class Thread(msgspec.Struct, kw_only=True):
+    """A thread as the reference sends it: `error` and `interrupts` are left out (UNSET) until a run
+    ends or the state is updated, then say what the last one left (`error`: null, the run's error,
+    or why it was stopped)."""
+
     thread_id: str
     created_at: datetime = msgspec.field(default_factory=now)
     updated_at: datetime = msgspec.field(default_factory=now)
@@ -70,8 +74,20 @@ class Thread(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     status: ThreadStatus = "idle"
     config: dict[str, Any] = msgspec.field(default_factory=dict)
+    """What its runs were configured with, as the reference keeps it: `thread_run_config`."""
     values: Any = None
-    interrupts: dict[str, Any] = msgspec.field(default_factory=dict)
+    error: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
+    interrupts: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+
+
+def thread_run_config(thread_config: dict[str, Any], assistant_config: dict[str, Any], run_config: dict[str, Any] | None) -> dict[str, Any]:
+    """A thread's `config` once a run is accepted, as the reference keeps it: the thread's, then the
+    assistant's config, then the run's on top, except the run's own `configurable` (its per-request
+    values, which the thread does not keep)."""
+    run_config = run_config if isinstance(run_config, dict) else {}
+    config = {**thread_config, **assistant_config, **{k: v for k, v in run_config.items() if k != "configurable"}}
+    config["configurable"] = {**(thread_config.get("configurable") or {}), **(assistant_config.get("configurable") or {})}
+    return config
 
 
 class RunCommand(msgspec.Struct, omit_defaults=True):

@@ -251,7 +251,8 @@ class Operations(AssistantOperations, StateOperations):
         return self.ctx.watchers.watch(run_id)
 
     def cancel_run(
-        self, thread_id: str, run_id: str, *, wait: bool = False, action: StopAction = "interrupt"
+        self, thread_id: str, run_id: str, *, wait: bool = False, action: StopAction = "interrupt",
+        reason: str | None = None,
     ) -> concurrent.futures.Future[None]:
         try:
             _check_choice("action", action, get_args(StopAction))
@@ -259,7 +260,7 @@ class Operations(AssistantOperations, StateOperations):
         except Exception as exc:
             return failed(exc)
         reply: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self.ctx.tell_thread(thread_id, m.CancelRun(run_id=run_id, action=action, wait=wait, reply=reply))
+        self.ctx.tell_thread(thread_id, m.CancelRun(run_id=run_id, action=action, wait=wait, reply=reply, reason=reason))
         return reply
 
     def delete_run(self, thread_id: str, run_id: str) -> concurrent.futures.Future[None]:

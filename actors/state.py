@@ -29,26 +29,37 @@ REQUEST_FAULTS = (InvalidUpdateError, ValueError, TypeError, KeyError)
 
 
 def empty_state() -> dict[str, Any]:
+    """The state of a thread that has no checkpoint yet, as the reference sends it."""
     return {
-        "values": {}, "next": [], "tasks": [], "metadata": {}, "created_at": None,
+        "values": {}, "next": [], "tasks": [], "metadata": None, "created_at": None,
         "checkpoint": None, "parent_checkpoint": None, "interrupts": [],
+        "checkpoint_id": None, "parent_checkpoint_id": None,
     }
 
 
 def _checkpoint_of(config: Any) -> dict[str, Any] | None:
+    """A checkpoint's `{thread_id, checkpoint_ns, checkpoint_id[, checkpoint_map]}`, as the reference
+    names it: `checkpoint_map` only where LangGraph has one (a subgraph's checkpoint)."""
     if not config:
         return None
     c = config.get("configurable", {})
-    return {
-        "thread_id": c.get("thread_id"),
-        "checkpoint_ns": c.get("checkpoint_ns", ""),
-        "checkpoint_id": c.get("checkpoint_id"),
-        "checkpoint_map": c.get("checkpoint_map"),
-    }
+    checkpoint = {"thread_id": c.get("thread_id"), "checkpoint_ns": c.get("checkpoint_ns", ""), "checkpoint_id": c.get("checkpoint_id")}
+    if c.get("checkpoint_map") is not None:
+        checkpoint["checkpoint_map"] = c["checkpoint_map"]
+    return checkpoint
+
+
+def _task_error(error: Any) -> str | None:
+    """A task's error as the reference writes it: the exception's repr (LangGraph hands back a
+    restored one as the string it saved, which must not be quoted again)."""
+    if not error:
+        return None
+    return error if isinstance(error, str) else repr(error)
 
 
 def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
-    """A LangGraph `StateSnapshot` in the reference's `ThreadState` wire shape."""
+    """A LangGraph `StateSnapshot` in the reference's `ThreadState` wire shape (with the deprecated
+    top-level `checkpoint_id` / `parent_checkpoint_id` the reference still sends)."""
 
     def task(t: Any) -> dict[str, Any]:
         # A subgraph's task: its state with subgraphs=True, else where its checkpoint is (the
@@ -64,13 +75,14 @@ def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
             "id": t.id,
             "name": t.name,
             "path": list(t.path),
-            "error": repr(t.error) if t.error else None,
+            "error": _task_error(t.error),
             "interrupts": _interrupts(t.interrupts),
             "checkpoint": checkpoint,
             "state": state,
             "result": t.result,
         }
 
+    checkpoint, parent = _checkpoint_of(snapshot.config), _checkpoint_of(snapshot.parent_config)
     return serde.to_jsonable(
         {
             "values": snapshot.values,
@@ -78,9 +90,11 @@ def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
             "tasks": [task(t) for t in snapshot.tasks],
             "metadata": snapshot.metadata or {},
             "created_at": snapshot.created_at,
-            "checkpoint": _checkpoint_of(snapshot.config),
-            "parent_checkpoint": _checkpoint_of(snapshot.parent_config),
+            "checkpoint": checkpoint,
+            "parent_checkpoint": parent,
             "interrupts": _interrupts(snapshot.interrupts),
+            "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+            "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
         }
     )
 
@@ -88,6 +102,20 @@ def snapshot_to_dict(snapshot: Any) -> dict[str, Any]:
 def _interrupts(interrupts: Any) -> list[dict[str, Any]]:
     """The reference's wire shape of an interrupt: `{"value", "id"}`."""
     return [{"value": i.value, "id": i.id} for i in interrupts]
+
+
+def thread_interrupts(snapshot: Any) -> dict[str, list[dict[str, Any]]]:
+    """A thread's `interrupts`: by the id of the task that asked. Where subgraph states were read
+    (a run that streamed its subgraphs), that is, as on the reference, the task inside the subgraph
+    that called `interrupt()`, not the parent's task running the subgraph."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for t in snapshot.tasks:
+        inner = thread_interrupts(t.state) if isinstance(t.state, StateSnapshot) else None
+        if inner:
+            found.update(inner)
+        elif t.interrupts:
+            found[t.id] = [{"value": serde.to_jsonable(i.value), "id": i.id} for i in t.interrupts]
+    return found
 
 
 def _factory_config(config: dict[str, Any], headers: dict[str, str] | None) -> dict[str, Any]:
@@ -208,22 +236,22 @@ class StateOperations:
     ) -> m.StateChange:
         thread_id = config["configurable"]["thread_id"]
         async with self.ctx.graphs.open(graph, factory_config, "threads.update") as opened:
-            try:
-                new_config = await opened.aupdate_state(config, values, as_node=as_node)
+            try:  # the checkpoint's metadata names the graph, as on the reference
+                new_config = await opened.aupdate_state({**config, "metadata": {"graph_id": graph}}, values, as_node=as_node)
             except REQUEST_FAULTS as exc:  # unknown node, bad values: the request is at fault
                 raise InvalidInput(f"update_state: {type(exc).__name__}: {exc}") from None
             snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
-        interrupts = {
-            t.id: [{"value": serde.to_jsonable(i.value), "id": i.id} for i in t.interrupts]
-            for t in snapshot.tasks
-            if t.interrupts
-        }
+        interrupts = thread_interrupts(snapshot)
         fields = {
-            "values": serde.to_jsonable(snapshot.values), "interrupts": interrupts,
+            "values": serde.to_jsonable(snapshot.values), "interrupts": interrupts, "error": None,
             "status": "interrupted" if interrupts or snapshot.next else "idle", "state_updated_at": now(),
         }
         event = {"state": snapshot_to_dict(snapshot), "thread_id": thread_id}
-        return m.StateChange(result={"checkpoint": _checkpoint_of(new_config)}, thread_fields=fields, event=event)
+        written = _checkpoint_of(new_config)
+        # the reference's answer: the new checkpoint, the config naming it and (deprecated) its id
+        configurable = {k: written[k] for k in ("thread_id", "checkpoint_ns", "checkpoint_id")}
+        result = {"checkpoint": written, "configurable": configurable, "checkpoint_id": written["checkpoint_id"]}
+        return m.StateChange(result=result, thread_fields=fields, event=event)
 
     def create_thread(self, thread_id: str | None = None, metadata: dict[str, Any] | None = None, if_exists: str = "raise") -> Thread: ...
 
@@ -277,7 +305,7 @@ class StateOperations:
                 raise InvalidInput(f"supersteps: {type(exc).__name__}: {exc}") from None
             snapshot = await opened.aget_state({"configurable": {"thread_id": thread_id}})
         fields = {
-            "values": serde.to_jsonable(snapshot.values), "state_updated_at": now(),
+            "values": serde.to_jsonable(snapshot.values), "state_updated_at": now(), "interrupts": {}, "error": None,
             "status": "interrupted" if snapshot.next else "idle",
         }
         return m.StateChange(thread_fields=fields, reply_with_thread=True)
@@ -286,8 +314,11 @@ class StateOperations:
         """A new thread with the same metadata and a copy of every checkpoint (all namespaces)."""
         source = self.get_thread(thread_id)
         storage = self.ctx.storage
+        # Unlike the reference (docs/api.md, Threads): the copy has the source's values and
+        # interrupts, as its checkpoints do; like it, no run's error or config.
+        interrupts = dict(source.interrupts) if isinstance(source.interrupts, dict) else source.interrupts
         copy = Thread(thread_id=new_id(), metadata=dict(source.metadata), values=source.values,
-                      interrupts=dict(source.interrupts), status="interrupted" if source.interrupts else "idle")
+                      interrupts=interrupts, status="interrupted" if source.interrupts else "idle")
 
         async def duplicate() -> Thread:
             saver = storage.checkpointer

@@ -174,5 +174,6 @@ def page(found: list[Any], offset: int, limit: int, select: list[str] | None = N
         unknown = sorted(set(select) - set(known))
         if unknown:
             raise InvalidInput(f"select: unknown field(s) {unknown}; known: {list(known)}")
-        items = [{f: getattr(item, f) for f in select} for item in items]
+        # a field a record leaves out (UNSET: a thread's `interrupts` before its first run) stays out
+        items = [{f: v for f in select if (v := getattr(item, f)) is not msgspec.UNSET} for item in items]
     return JSONResponse(items, headers=headers)

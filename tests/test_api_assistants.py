@@ -87,7 +87,9 @@ async def test_graph_schemas_subgraphs(client):
     assert "model" in schemas["context_schema"]["properties"]
     subgraphs = await client.assistants.get_subgraphs("nested")
     assert list(subgraphs) == ["child"]
-    assert subgraphs["child"]["graph_id"] == "nested"
+    # as the reference: a subgraph's entry has no graph_id; its state schema is named after it
+    assert "graph_id" not in subgraphs["child"]
+    assert subgraphs["child"]["state_schema"]["title"] == "LangGraphState"
     assert await client.assistants.get_subgraphs("nested", namespace="child") == {"child": subgraphs["child"]}
     assert await client.assistants.get_subgraphs("steps") == {}
 

@@ -33,6 +33,21 @@ async def test_interrupt_over_http_keeps_the_first_runs_completed_steps(client):
     assert (await client.threads.get(tid))["status"] == "idle"
 
 
+async def test_a_superseded_run_leaves_its_reason_as_the_threads_error(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    first = await slow_run(client, tid)
+    second = await client.runs.create(
+        tid, "steps", input=inp("i", slow_at=1, slow_delay=SLOW_STEP), multitask_strategy="interrupt"
+    )
+    await asyncio.to_thread(wait_until, lambda: saw(second["run_id"], 1, "start"))
+    assert (await client.threads.get(tid))["error"] == {
+        "error": "UserInterrupt", "message": f"superseded by run {second['run_id']} (multitask_strategy=interrupt)",
+    }
+    await client.runs.cancel(tid, second["run_id"], wait=True)
+    assert (await client.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+
+
 async def test_rollback_over_http_deletes_the_first_run(client):
     thread = await client.threads.create()
     tid = thread["thread_id"]
@@ -85,8 +100,15 @@ async def test_cancel_over_http_interrupts_or_rolls_back(client):
     first = await slow_run(client, tid)
     await client.runs.cancel(tid, first["run_id"], wait=True)
     assert (await client.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+    # as the reference: the thread's error says why its last run stopped (the route unfilled, as there)
+    assert (await client.threads.get(tid))["error"] == {
+        "error": "UserInterrupt", "message": "interrupt requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
+    }
     second = await slow_run(client, tid, tag="b")
     await client.runs.cancel(tid, second["run_id"], wait=True, action="rollback")
+    assert (await client.threads.get(tid))["error"] == {
+        "error": "UserRollback", "message": "rollback requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
+    }
     with pytest.raises(httpx.HTTPStatusError) as err:
         await client.runs.get(tid, second["run_id"])
     assert err.value.response.status_code == 404

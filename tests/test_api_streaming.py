@@ -147,6 +147,9 @@ async def test_on_disconnect_cancel_stops_the_run(client, live_server, system):
     body = {"assistant_id": "steps", "input": {"tag": "d", "delay": 5}, "on_disconnect": "cancel"}
     run_id = await _stream_then_leave(live_server.url, tid, body)
     wait_until(lambda: system.storage.get_run(run_id).status == "interrupted")
+    assert (await client.threads.get(tid))["error"] == {
+        "error": "UserInterrupt", "message": "the client disconnected (on_disconnect=cancel)",
+    }
 
 
 async def test_on_disconnect_continue_keeps_running(client, live_server):

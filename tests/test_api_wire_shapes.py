@@ -1,6 +1,8 @@
 """Non-stream wire shapes that match the reference server (seen side by side with `langgraph dev`):
 an interrupted subgraph's task in the thread state, `config_schema` as the `configurable` part,
-store timestamps, and `update_state` refused while any run is pending or running."""
+store timestamps, `update_state` refused while any run is pending or running, thread objects
+(`error`, `interrupts`, `config`), thread state (`checkpoint_id`s, `checkpoint_map`) and state
+schemas."""
 
 from __future__ import annotations
 
@@ -160,3 +162,93 @@ async def test_a_runs_metadata_is_merged_and_stamped_as_on_the_reference(client)
     assert {"project": "p1", "run_attempt": 1}.items() <= task["metadata"].items()
     stateless = await client.runs.create(None, "one", input={"tag": "s"})  # no thread of its own yet
     assert stateless["metadata"] == {"created_by": "system", "assistant_id": stateless["assistant_id"]}
+
+
+async def test_a_thread_says_error_and_interrupts_once_a_run_has_ended(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    assert "error" not in thread and "interrupts" not in thread  # never run: left out, as there
+    assert "interrupts" not in (await client.threads.search(ids=[tid], select=["thread_id", "interrupts"]))[0]
+    await client.runs.wait(tid, "one", input={"tag": "a", "fail_at": 0}, raise_error=False)
+    failed = await client.threads.get(tid)
+    assert failed["status"] == "error"
+    assert failed["error"] == {"error": "ValueError", "message": "step 0 failed on purpose"}
+    assert failed["interrupts"] == {}
+    [task] = (await client.threads.get_state(tid))["tasks"]
+    assert task["error"] == "ValueError('step 0 failed on purpose')"  # the repr, not quoted again
+    await client.runs.wait(tid, "one", input={"tag": "b", "fail_at": -1})
+    assert (await client.threads.get(tid))["error"] is None
+
+
+async def test_a_thread_keeps_its_runs_config_but_not_their_configurable(client):
+    assistant = await client.assistants.create("one", config={"configurable": {"ak": "av"}, "tags": ["assistant"]})
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    assert thread["config"] == {}
+    await client.runs.wait(tid, assistant["assistant_id"], input={"tag": "a"},
+                           config={"configurable": {"per_run": 1}, "tags": ["run"], "recursion_limit": 9})
+    assert (await client.threads.get(tid))["config"] == {
+        "configurable": {"ak": "av"}, "tags": ["run"], "recursion_limit": 9,
+    }
+    await client.runs.wait(tid, "one", input={"tag": "b"})  # the thread's keys stay, none added
+    assert (await client.threads.get(tid))["config"]["configurable"] == {"ak": "av"}
+    copied = await client.threads.copy(tid)
+    assert copied["config"] == {} and "error" not in copied
+
+
+async def test_thread_state_names_its_checkpoints_as_the_reference_does(client):
+    empty = await client.threads.create()
+    never_run = await client.threads.get_state(empty["thread_id"])
+    assert never_run["metadata"] is None
+    assert never_run["checkpoint_id"] is None and never_run["parent_checkpoint_id"] is None
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "steps", input={"tag": "s"})
+    state = await client.threads.get_state(tid)
+    assert state["checkpoint"] == {"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": state["checkpoint_id"]}
+    assert state["parent_checkpoint"]["checkpoint_id"] == state["parent_checkpoint_id"]
+    assert "checkpoint_map" not in state["parent_checkpoint"]
+    history = await client.threads.get_history(tid)
+    assert [h["checkpoint_id"] for h in history] == [h["checkpoint"]["checkpoint_id"] for h in history]
+    earlier = history[1]["checkpoint"]["checkpoint_id"]
+    at = await client.threads.get_state(tid, checkpoint_id=earlier)
+    # the reference leaves checkpoint_ns out here, which breaks RemoteGraph (docs/differences.md, D21)
+    assert at["checkpoint"] == {"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": earlier}
+
+
+async def test_update_state_answers_checkpoint_configurable_and_id(client):
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "one", input={"tag": "a"})
+    updated = await client.threads.update_state(tid, {"tag": "edited"})
+    written = {"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": updated["checkpoint_id"]}
+    assert updated == {"checkpoint": written, "configurable": written, "checkpoint_id": written["checkpoint_id"]}
+    state = await client.threads.get_state(tid)
+    assert state["checkpoint_id"] == updated["checkpoint_id"]
+    assert state["metadata"]["source"] == "update" and state["metadata"]["graph_id"] == "one"
+    thread = await client.threads.get(tid)
+    assert thread["error"] is None and thread["interrupts"] == {}
+
+
+async def test_a_subgraph_checkpoint_names_its_map_and_streamed_interrupts_name_the_inner_task(client):
+    tid = (await client.threads.create())["thread_id"]
+    async for _ in client.runs.stream(tid, "parent", input={"text": "x"}, stream_subgraphs=True):
+        pass
+    state = await client.threads.get_state(tid, subgraphs=True)
+    [outer] = state["tasks"]
+    [inner] = outer["state"]["tasks"]
+    assert set(outer["state"]["checkpoint"]["checkpoint_map"]) == {"", f"child:{outer['id']}"}
+    assert outer["state"]["checkpoint_id"] == outer["state"]["checkpoint"]["checkpoint_id"]
+    # the run streamed its subgraphs: as on the reference, keyed by the task that called interrupt()
+    assert list((await client.threads.get(tid))["interrupts"]) == [inner["id"]]
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "parent", input={"text": "y"})
+    [outer] = (await client.threads.get_state(tid))["tasks"]
+    assert list((await client.threads.get(tid))["interrupts"]) == [outer["id"]]
+
+
+async def test_state_schemas_are_named_after_the_graph_with_optional_fields(client):
+    schema = (await client.assistants.get_schemas("one"))["state_schema"]
+    assert schema["title"] == "one_state" and "required" not in schema
+    assert all(field["default"] is None for field in schema["properties"].values())
+    assert set(schema["properties"]) >= {"messages", "tag"}
+    [child] = (await client.assistants.get_subgraphs("parent")).values()
+    assert "graph_id" not in child and child["state_schema"]["title"] == "LangGraphState"

@@ -61,3 +61,16 @@ async def test_a_failing_node_raises_remote_exception(remote, client):
     with pytest.raises(RemoteException) as err:
         await remote("steps").ainvoke({"tag": "e", "fail_at": 0}, await _thread(client))
     assert "step 0 failed on purpose" in str(err.value)
+
+
+async def test_state_at_a_checkpoint_named_by_id_only(remote, client):
+    # The time-travel config people write ({thread_id, checkpoint_id}): the reference answers with a
+    # checkpoint lacking checkpoint_ns and RemoteGraph fails on it (KeyError); switchboard names it.
+    config = await _thread(client)
+    graph = remote("steps")
+    await graph.ainvoke({"tag": "t"}, config)
+    history = [s async for s in graph.aget_state_history(config)]
+    earlier = history[1].config["configurable"]["checkpoint_id"]
+    at = await graph.aget_state({"configurable": {**config["configurable"], "checkpoint_id": earlier}})
+    assert at.config["configurable"]["checkpoint_id"] == earlier
+    assert at.values == history[1].values

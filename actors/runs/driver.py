@@ -24,6 +24,7 @@ from langgraph.types import Command, Send
 
 from ..kernel import serde
 from ..models import RunOutcome, StreamMode
+from ..state import thread_interrupts
 from ..kernel.runtime import GraphLoop, current_run_id
 from ..kernel.streams import RunStream
 
@@ -249,12 +250,10 @@ class RunDriver:
         values, interrupts, paused = None, {}, False
         if self.graph is not None:  # None: its factory raised, and that is the run's error
             try:
-                snapshot = await self.graph.aget_state(state_config)
+                snapshot = await self.graph.aget_state(state_config, subgraphs=job.stream_subgraphs)
                 values = serde.to_jsonable(snapshot.values)
                 paused = bool(snapshot.next)  # interrupt_before/after, or interrupt() in a node
-                for task in snapshot.tasks:
-                    if task.interrupts:
-                        interrupts[task.id] = [{"value": serde.to_jsonable(i.value), "id": i.id} for i in task.interrupts]
+                interrupts = thread_interrupts(snapshot)
             except Exception as exc:  # the state itself cannot be read: report the run as failed
                 log.exception("run %s: reading the final state failed", job.run_id)
                 values, interrupts, paused = None, {}, False

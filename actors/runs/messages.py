@@ -28,12 +28,14 @@ class CreateRun(msgspec.Struct, frozen=True, tag=True):
 
 class CancelRun(msgspec.Struct, frozen=True, tag=True):
     """Stop one run (`interrupt` keeps its steps, `rollback` deletes it). Replies once accepted, or,
-    with `wait`, once the run has stopped."""
+    with `wait`, once the run has stopped. `reason` becomes the thread's `error` message (default:
+    the reference's words for the cancel route)."""
 
     run_id: str
     action: StopAction
     wait: bool
     reply: Any
+    reason: str | None = None
 
 
 class RunEnded(msgspec.Struct, frozen=True, tag=True):

@@ -19,6 +19,7 @@ from ..context import SystemContext
 from ..operations import Operations
 
 log = logging.getLogger("switchboard.shutdown")
+SHUTDOWN_REASON = "the server shut down before the run finished"  # its thread's `error` message
 
 
 class DrainReport(msgspec.Struct, kw_only=True):
@@ -39,7 +40,7 @@ def drain(ctx: SystemContext, ops: Operations, grace: float, poll: float = 0.05)
         running = still
     futures = []
     for run in running:
-        futures.append(ops.cancel_run(run.thread_id, run.run_id, wait=True, action="interrupt"))
+        futures.append(ops.cancel_run(run.thread_id, run.run_id, wait=True, action="interrupt", reason=SHUTDOWN_REASON))
         report.interrupted.append(run.run_id)
     _done, not_done = concurrent.futures.wait(futures, timeout=30)
     if not_done:

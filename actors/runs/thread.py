@@ -24,7 +24,7 @@ from ..kernel.dispatch import DispatchedActor
 from ..errors import Conflict, DatabaseUnavailable, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .options import run_delay
-from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
+from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now, thread_run_config
 from .run import RunActor
 from ..storage.health import patience
 from .strategy import ActiveRun, QueuedFate, decide, merge_stop
@@ -39,6 +39,14 @@ STORAGE_ERROR = {
 }
 MAX_REPAIR_DELAY = 2.0
 BUSY_DETAIL = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
+# What a stopped run leaves as the thread's `error`, as the reference words it (the route is named,
+# not filled in, there too).
+CANCEL_REASON = "{action} requested via POST /threads/{{thread_id}}/runs/{{run_id}}/cancel"
+SUPERSEDED_REASON = "superseded by run {run_id} (multitask_strategy={strategy})"
+
+
+def stop_error(action: StopAction, reason: str) -> dict[str, str]:
+    return {"error": "UserRollback" if action == "rollback" else "UserInterrupt", "message": reason}
 
 
 class ThreadActor(DispatchedActor):
@@ -50,6 +58,7 @@ class ThreadActor(DispatchedActor):
         self.storage = ctx.storage
         self.active: ActiveRun | None = None
         self.phase: Phase | None = None
+        self.stop_error: dict[str, str] | None = None  # why the active run is being stopped
         self.run_actor: pykka.ActorRef[Any] | None = None
         self.active_graph_id: str | None = None
         self.queue: deque[str] = deque()
@@ -144,7 +153,7 @@ class ThreadActor(DispatchedActor):
             msg.reply.set_exception(ThreadBusy(BUSY_DETAIL))
             return
         self.storage.put_run(run)
-        self._remember_graph(run)
+        self._remember_run(run)
         msg.reply.set_result(run)
         if delay:
             self.ctx.runtime.call_later(delay, self.ctx.tell_thread, self.thread_id, m.RunDue(run.run_id))
@@ -161,17 +170,25 @@ class ThreadActor(DispatchedActor):
             self.queue.remove(queued)
             self._drop_pending(queued, decision.drop_as or "interrupted")
         if decision.stop_active is not None:
-            self._stop_active(decision.stop_active)
+            self._stop_active(decision.stop_active, SUPERSEDED_REASON.format(run_id=run_id, strategy=strategy))
         return True
 
-    def _remember_graph(self, run: Any) -> None:
-        """The thread's metadata names the graph and assistant of its latest run (its state's graph)."""
+    def _remember_run(self, run: Any) -> None:
+        """As the reference, an accepted run leaves on its thread the graph it runs (metadata) and
+        its config (`thread_run_config`)."""
         thread = self.storage.get_thread(self.thread_id)
+        if thread is None:
+            return
+        changes: dict[str, Any] = {}
         assistant = self.storage.get_assistant(run.assistant_id)
-        graph_id = assistant.graph_id if assistant is not None else None
-        if thread is not None and graph_id and thread.metadata.get("graph_id") != graph_id:
-            extra = {"graph_id": graph_id, "assistant_id": run.assistant_id}
-            self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **extra})
+        graph_id = assistant.graph_id if assistant is not None else None  # a stateless run's metadata has none
+        if graph_id and thread.metadata.get("graph_id") != graph_id:
+            changes["metadata"] = {**thread.metadata, "graph_id": graph_id, "assistant_id": run.assistant_id}
+        config = thread_run_config(thread.config, assistant.config if assistant else {}, run.kwargs.get("config"))
+        if config != thread.config:
+            changes["config"] = config
+        if changes:
+            self.storage.update_thread(self.thread_id, **changes)
 
     def _run_due(self, run_id: str) -> None:
         run = self.storage.get_run(run_id)
@@ -215,9 +232,10 @@ class ThreadActor(DispatchedActor):
 
     # --- stopping -------------------------------------------------------------------------------
 
-    def _stop_active(self, action: StopAction) -> None:
+    def _stop_active(self, action: StopAction, reason: str) -> None:
         assert self.active is not None
         self.active = ActiveRun(self.active.run_id, merge_stop(self.active.stopping, action))
+        self.stop_error = stop_error(self.active.stopping or action, reason)
         if self.phase == "running":
             self.phase = "stopping"
             assert self.run_actor is not None
@@ -238,7 +256,7 @@ class ThreadActor(DispatchedActor):
             msg.reply.set_exception(NotFound("No matching runs to cancel. The run may have already finished."))
             return
         if self.active is not None and self.active.run_id == msg.run_id:
-            self._stop_active(msg.action)
+            self._stop_active(msg.action, msg.reason or CANCEL_REASON.format(action=msg.action))
             if msg.wait:
                 self.cancel_waiters.setdefault(msg.run_id, []).append(msg.reply)
                 return
@@ -277,6 +295,7 @@ class ThreadActor(DispatchedActor):
             status=thread_status,
             values=outcome.values,
             interrupts=outcome.interrupts,
+            error=outcome.error if outcome.error is not None or outcome.status != "interrupted" else self.stop_error,
             state_updated_at=now(),
         )
         self._finish(run_id, outcome.status, output)
@@ -305,11 +324,13 @@ class ThreadActor(DispatchedActor):
             self._finish(msg.run_id, "error", {"__error__": detail})
         else:
             self._delete_run(msg.run_id, f"Run {msg.run_id} was rolled back.")
-            self.storage.update_thread(self.thread_id, values=msg.values, interrupts={}, state_updated_at=now())
+            self.storage.update_thread(
+                self.thread_id, values=msg.values, interrupts={}, error=self.stop_error, state_updated_at=now()
+            )
         self._slot_freed(msg.run_id)
 
     def _slot_freed(self, run_id: str) -> None:
-        self.active, self.phase = None, None
+        self.active, self.phase, self.stop_error = None, None, None
         for reply in self.cancel_waiters.pop(run_id, []):
             reply.set_result(None)
         if self.deleting:
@@ -413,7 +434,7 @@ class ThreadActor(DispatchedActor):
         if self.active is None and not self.writing:  # else when the run or the write is over
             self._finish_delete()
         elif self.phase == "running":
-            self._stop_active("interrupt")
+            self._stop_active("interrupt", "its thread was deleted")
 
     def _finish_delete(self) -> None:
         for run in self.storage.list_runs(self.thread_id):

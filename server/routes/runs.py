@@ -21,6 +21,8 @@ from ..schemas import MAX_LIMIT, MAX_OFFSET, Offset, RunCreate
 from ..sse import sse_response
 from ..routing import Access, Route
 
+DISCONNECTED = "the client disconnected (on_disconnect=cancel)"  # the thread's `error` message
+
 
 def _ops(request: Request):
     return request.app.state.system.ops
@@ -66,7 +68,7 @@ async def create_streaming(request: Request, thread_id: str | None) -> Response:
     headers = {"Content-Location": path, "Location": f"{path}/stream"}  # as the reference, resumable or not
     on_disconnect = None
     if body.on_disconnect == "cancel":
-        on_disconnect = lambda: door(request).soon(ops.cancel_run, run.thread_id, run.run_id)  # noqa: E731
+        on_disconnect = lambda: door(request).soon(ops.cancel_run, run.thread_id, run.run_id, reason=DISCONNECTED)  # noqa: E731
     return sse_response(subscription, headers=headers, with_ids=body.stream_resumable, on_disconnect=on_disconnect)
 
 
@@ -75,7 +77,9 @@ async def create_waiting(request: Request, thread_id: str | None) -> JSONRespons
     ops = _ops(request)
     run, finished = await door(request).wait_run(thread_id, body.assistant_id, **_options(request, body))
     if body.on_disconnect == "cancel":
-        output = await _unless_disconnected(request, finished, lambda: door(request).soon(ops.cancel_run, run.thread_id, run.run_id))
+        output = await _unless_disconnected(
+            request, finished, lambda: door(request).soon(ops.cancel_run, run.thread_id, run.run_id, reason=DISCONNECTED)
+        )
     else:
         output = await wait_future(finished)
     path = _run_path(run.thread_id, run.run_id)

@@ -116,7 +116,6 @@ async def threads_state(p: Probe) -> None:
     state = await p.sdk_call("state", p.sdk.threads.get_state(tid))
     history = await p.sdk_call("history", p.sdk.threads.get_history(tid, limit=3))
     await p.call("history_get", "GET", f"/threads/{tid}/history", params={"limit": 2})
-    await p.sdk_call("history_before", p.sdk.threads.get_history(tid, limit=2, before=history[1]["checkpoint"]))
     await p.sdk_call("history_metadata", p.sdk.threads.get_history(tid, metadata={"step": 1}))
     await p.sdk_call("state_at", p.sdk.threads.get_state(tid, checkpoint_id=history[2]["checkpoint"]["checkpoint_id"]))
     await p.call("state_checkpoint", "POST", f"/threads/{tid}/state/checkpoint",
@@ -128,6 +127,8 @@ async def threads_state(p: Probe) -> None:
         tid, {"tag": "forked"}, checkpoint_id=state["checkpoint"]["checkpoint_id"]))
     await p.sdk_call("copy", p.sdk.threads.copy(tid))
     await p.sdk_call("history_after", p.sdk.threads.get_history(tid, limit=3))
+    # last: only switchboard answers it (D20), and the ids it shows first would renumber the rest
+    await p.sdk_call("history_before", p.sdk.threads.get_history(tid, limit=2, before=history[1]["checkpoint"]))
 
 
 @scenario
@@ -540,6 +541,7 @@ async def runs_fork_replay(p: Probe) -> None:
     history = await p.sdk.threads.get_history(tid)
     after_step0 = next(h for h in history if h["values"].get("messages") == ["f:0"])
     checkpoint_id = after_step0["checkpoint"]["checkpoint_id"]
+    p.label(checkpoint_id, "forked_from")  # named: the reference also shows it first in metadata (D15)
     await p.sdk_call("replay", p.sdk.runs.wait(tid, "plain", input=None, checkpoint_id=checkpoint_id))
     await p.sdk_call("fork", p.sdk.runs.wait(tid, "plain", input={"tag": "g"}, checkpoint_id=checkpoint_id))
     await p.sdk_call("fork_by_checkpoint", p.sdk.runs.wait(
