@@ -142,6 +142,44 @@ def test_run_output_and_deletion(storage: RecordStorage) -> None:
     assert storage.delete_run(run.run_id) is False
 
 
+def test_a_runs_progress_is_written_one_transaction_per_step(storage: RecordStorage) -> None:
+    """accept_run / start_run / end_run: what a thread actor records when it takes, starts and ends
+    a run, each step one transaction."""
+    thread = _thread()
+    storage.create_thread(thread)
+    run = _run(thread.thread_id)
+    storage.accept_run(run, {"metadata": {"graph_id": "g"}})
+    assert storage.get_run(run.run_id) == run
+    assert storage.get_thread(thread.thread_id).metadata == {"graph_id": "g"}
+    started = storage.start_run(run.run_id, thread.thread_id)
+    assert started is not None and started.status == "running" and storage.get_run(run.run_id) == started
+    assert storage.get_thread(thread.thread_id).status == "busy"
+    ended = storage.end_run(run.run_id, thread.thread_id, "success", {"n": 1}, {"status": "idle", "values": {"n": 1}})
+    assert ended is not None and ended.status == "success" and storage.get_run(run.run_id) == ended
+    assert storage.get_run_output(run.run_id) == {"n": 1}
+    after = storage.get_thread(thread.thread_id)
+    assert after.status == "idle" and after.values == {"n": 1} and after.metadata == {"graph_id": "g"}
+    assert storage.start_run("missing", thread.thread_id) is None
+    assert storage.end_run("missing", thread.thread_id, "error", {"x": 1}) is None
+    assert storage.get_run_output("missing") is None  # no output without its run
+
+
+def test_a_batch_is_all_or_none(storage: RecordStorage) -> None:
+    thread = _thread()
+    storage.create_thread(thread)
+    run = _run(thread.thread_id)
+
+    def broken(_data: bytes) -> tuple[bytes, str | None, str | None]:
+        raise ValueError("cannot change this record")
+
+    writes = [storage.runs.put_write(run), ("update", ("thread", thread.thread_id, broken))]
+    with pytest.raises(ValueError):
+        storage.table.batch(writes)
+    if storage.backend != "memory":  # memory storage keeps nothing across a crash: it needs no atomicity
+        assert storage.get_run(run.run_id) is None
+    assert storage.get_thread(thread.thread_id) == thread
+
+
 def test_delete_thread_takes_its_runs_and_outputs(storage: RecordStorage) -> None:
     keep, doomed = _thread(), _thread()
     storage.create_thread(keep)

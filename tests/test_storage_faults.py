@@ -47,6 +47,15 @@ class FlakyTable:
     def close(self) -> None:
         self.table.close()
 
+    def batch(self, writes: Any) -> Any:
+        """A batch fails if any of its writes would (then none of them is done)."""
+        self.calls += 1
+        for method, args in writes:
+            error = self.failing(method, args[0])
+            if error is not None:
+                raise error
+        return self.table.batch(writes)
+
     def __getattr__(self, method: str) -> Any:
         real = getattr(self.table, method)
 

@@ -53,6 +53,11 @@ class ThreadActor(DispatchedActor):
         self.run_actor: pykka.ActorRef[Any] | None = None
         self.active_graph_id: str | None = None
         self.queue: deque[str] = deque()
+        self.accepted: dict[str, Any] = {}
+        """Runs this actor stored and queued, not yet started: their records as written (only this
+        actor writes a thread's runs), so starting one needs no read."""
+        self.thread_status: str | None = None
+        """The thread status this actor last wrote, if it knows it (None: read it)."""
         self.cancel_waiters: dict[str, list[m.Reply]] = {}
         self.deleting: list[m.Reply] = []
         self.writing = False  # a WriteState is in flight on the graph loop: no run starts meanwhile
@@ -136,20 +141,22 @@ class ThreadActor(DispatchedActor):
 
     def _create_run(self, msg: m.CreateRun) -> None:
         run = msg.run
-        if self.deleting or self.storage.get_thread(self.thread_id) is None:
+        thread = None if self.deleting else self.storage.get_thread(self.thread_id)
+        if thread is None:
             msg.reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
             return
         delay = run_delay(run)
         if not delay and not self._admit(run.run_id, run.multitask_strategy):
             msg.reply.set_exception(ThreadBusy(BUSY_DETAIL))
             return
-        self.storage.put_run(run)
-        self._remember_graph(run)
+        # The run and the thread's graph in one transaction: the reply waits for one commit.
+        self.storage.accept_run(run, self._graph_changes(thread, run))
         msg.reply.set_result(run)
         if delay:
             self.ctx.runtime.call_later(delay, self.ctx.tell_thread, self.thread_id, m.RunDue(run.run_id))
             return
         self.queue.append(run.run_id)
+        self.accepted[run.run_id] = run
         self._start_next()
 
     def _admit(self, run_id: str, strategy: Any) -> bool:
@@ -164,12 +171,14 @@ class ThreadActor(DispatchedActor):
             self._stop_active(decision.stop_active)
         return True
 
-    def _remember_graph(self, run: Any) -> None:
-        thread = self.storage.get_thread(self.thread_id)
+    @staticmethod
+    def _graph_changes(thread: Any, run: Any) -> dict[str, Any] | None:
+        """The thread remembers the graph (and assistant) of its latest run."""
         graph_id = run.metadata.get("graph_id")
-        if thread is not None and graph_id and thread.metadata.get("graph_id") != graph_id:
+        if graph_id and thread.metadata.get("graph_id") != graph_id:
             extra = {"graph_id": graph_id, "assistant_id": run.assistant_id}
-            self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **extra})
+            return {"metadata": {**thread.metadata, **extra}}
+        return None
 
     def _run_due(self, run_id: str) -> None:
         run = self.storage.get_run(run_id)
@@ -184,7 +193,7 @@ class ThreadActor(DispatchedActor):
     def _start_next(self) -> None:
         while self.active is None and self.queue and not self.ctx.draining and not self.writing:
             run_id = self.queue.popleft()
-            run = self.storage.get_run(run_id)
+            run = self.accepted.pop(run_id, None) or self.storage.get_run(run_id)
             if run is None or run.status != "pending":
                 continue
             try:
@@ -201,8 +210,8 @@ class ThreadActor(DispatchedActor):
                 log.exception("thread %s: run %s cannot start", self.thread_id, run_id)
                 self._finish(run_id, "error", {"__error__": {"error": "InvalidRun", "message": f"{type(exc).__name__}: {exc}"}})
                 continue
-            self.storage.update_run(run_id, status="running")
-            self.storage.update_thread(self.thread_id, status="busy")
+            self.storage.start_run(run_id, self.thread_id)  # run `running`, thread `busy`: one commit
+            self.thread_status = "busy"
             stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
             stream.graph_id = job.graph_id
             self.active, self.phase = ActiveRun(run_id), "running"
@@ -270,14 +279,10 @@ class ThreadActor(DispatchedActor):
         else:
             output = outcome.values
         thread_status = "busy" if self.queue else outcome.thread_status
-        self.storage.update_thread(
-            self.thread_id,
-            status=thread_status,
-            values=outcome.values,
-            interrupts=outcome.interrupts,
-            state_updated_at=now(),
-        )
-        self._finish(run_id, outcome.status, output)
+        # The thread's state and the run's output and status in one transaction: one commit.
+        changes = {"status": thread_status, "values": outcome.values, "interrupts": outcome.interrupts, "state_updated_at": now()}
+        self._finish(run_id, outcome.status, output, changes)
+        self.thread_status = thread_status
         self._slot_freed(run_id)
 
     async def _rollback_checkpoints(self, run_id: str, graph_id: str | None) -> None:
@@ -299,6 +304,7 @@ class ThreadActor(DispatchedActor):
             # Its writes may still be in the state: keep the run, visibly failed, rather than hide them.
             log.error("thread %s: rolling back run %s failed: %s", self.thread_id, msg.run_id, msg.error)
             detail = {"error": "RollbackFailed", "message": msg.error}
+            self.thread_status = None
             self.storage.update_thread(self.thread_id, status="busy" if self.queue else "error")
             self._finish(msg.run_id, "error", {"__error__": detail})
         else:
@@ -315,11 +321,16 @@ class ThreadActor(DispatchedActor):
             return
         self._start_next()
 
-    def _finish(self, run_id: str, status: str, output: Any) -> None:
-        self.ctx.watchers.finish(run_id, output, lambda: self.storage.update_run(run_id, status=status))
+    def _finish(self, run_id: str, status: Any, output: Any, thread_changes: dict[str, Any] | None = None) -> None:
+        self.accepted.pop(run_id, None)
+        if thread_changes:
+            self.thread_status = None
+        record = partial(self.storage.end_run, run_id, self.thread_id, status, output, thread_changes)
+        self.ctx.watchers.finish(run_id, output, record)
         self._close_stream(run_id)
 
     def _delete_run(self, run_id: str, reason: str) -> None:
+        self.accepted.pop(run_id, None)
         self.storage.delete_run(run_id)
         self.ctx.watchers.forget(run_id, reason)
         self._close_stream(run_id)
@@ -389,6 +400,7 @@ class ThreadActor(DispatchedActor):
             assert change is not None
             updated = None
             if change.thread_fields:  # no run is active: the write's outcome is the thread's status
+                self.thread_status = None
                 updated = self.storage.update_thread(self.thread_id, **change.thread_fields)
             feed = self.ctx.streams.feed(self.thread_id)
             if change.event is not None and feed is not None:  # followers with stream_mode=state_update
@@ -463,6 +475,7 @@ class ThreadActor(DispatchedActor):
             if run.run_id != live:
                 self._finish(run.run_id, "error", {"__error__": STORAGE_ERROR})
                 errored = True
+        self.thread_status = None  # storage may not match what this actor wrote: read it again
         if errored and live is None:
             self.storage.update_thread(self.thread_id, status="error")
         self.queue.clear()
@@ -491,9 +504,12 @@ class ThreadActor(DispatchedActor):
     # --- passivation ----------------------------------------------------------------------------
 
     def _became_idle(self) -> None:
+        if self.thread_status is not None and self.thread_status != "busy":
+            return  # this actor wrote the status last, and it is not `busy`: nothing to read or write
         thread = self.storage.get_thread(self.thread_id)
         if thread is not None and thread.status == "busy":
             self.storage.update_thread(self.thread_id, status="idle")
+            self.thread_status = "idle"
 
     def _passivate(self) -> None:
         # Ticks come from one sweep for all actors (actors/kernel/passivation.py), so going idle costs no

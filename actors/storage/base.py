@@ -61,6 +61,20 @@ class Storage(Protocol):
         """Every thread's runs with this status, oldest first (start-up recovery, shutdown)."""
         ...
 
+    def accept_run(self, run: Run, thread_changes: dict[str, Any] | None = None) -> None:
+        """`put_run` and, in the same transaction, `update_thread(run.thread_id, **thread_changes)`."""
+        ...
+
+    def start_run(self, run_id: str, thread_id: str) -> Run | None:
+        """The run `running` and its thread `busy`, in one transaction."""
+        ...
+
+    def end_run(
+        self, run_id: str, thread_id: str, status: RunStatus, output: Any, thread_changes: dict[str, Any] | None = None
+    ) -> Run | None:
+        """The run's output and terminal status, and `thread_changes` of its thread, in one transaction."""
+        ...
+
     def set_run_output(self, run_id: str, output: Any) -> None: ...
     def get_run_output(self, run_id: str) -> Any: ...
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
 from .record_storage import RecordStorage
-from .records import Update
+from .records import Update, Write
 
 
 class RollbackableMemorySaver(InMemorySaver):
@@ -117,6 +118,11 @@ class MemoryTable:
             for key in keys:
                 rows.pop(key, None)
             return len(keys)
+
+    def batch(self, writes: Sequence[Write]) -> list[Any]:
+        # Under the one lock, so no reader sees half of it (nothing here survives a crash anyway).
+        with self._lock:
+            return [getattr(self, op)(*args) for op, args in writes]
 
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
