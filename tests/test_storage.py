@@ -144,24 +144,22 @@ def test_run_output_and_deletion(storage: RecordStorage) -> None:
 
 def test_a_runs_progress_is_written_one_transaction_per_step(storage: RecordStorage) -> None:
     """accept_run / start_run / end_run: what a thread actor records when it takes, starts and ends
-    a run, each step one transaction."""
+    a run, each step one transaction of whole records."""
     thread = _thread()
     storage.create_thread(thread)
     run = _run(thread.thread_id)
-    storage.accept_run(run, {"metadata": {"graph_id": "g"}})
-    assert storage.get_run(run.run_id) == run
-    assert storage.get_thread(thread.thread_id).metadata == {"graph_id": "g"}
-    started = storage.start_run(run.run_id, thread.thread_id)
-    assert started is not None and started.status == "running" and storage.get_run(run.run_id) == started
-    assert storage.get_thread(thread.thread_id).status == "busy"
-    ended = storage.end_run(run.run_id, thread.thread_id, "success", {"n": 1}, {"status": "idle", "values": {"n": 1}})
-    assert ended is not None and ended.status == "success" and storage.get_run(run.run_id) == ended
-    assert storage.get_run_output(run.run_id) == {"n": 1}
-    after = storage.get_thread(thread.thread_id)
-    assert after.status == "idle" and after.values == {"n": 1} and after.metadata == {"graph_id": "g"}
-    assert storage.start_run("missing", thread.thread_id) is None
-    assert storage.end_run("missing", thread.thread_id, "error", {"x": 1}) is None
-    assert storage.get_run_output("missing") is None  # no output without its run
+    remembered = msgspec.structs.replace(thread, metadata={"graph_id": "g"})
+    storage.accept_run(run, remembered)
+    assert storage.get_run(run.run_id) == run and storage.get_thread(thread.thread_id) == remembered
+    running, busy = msgspec.structs.replace(run, status="running"), msgspec.structs.replace(remembered, status="busy")
+    storage.start_run(running, busy)
+    assert storage.get_run(run.run_id) == running and storage.get_thread(thread.thread_id) == busy
+    assert [t.thread_id for t in storage.list_threads(status="busy")] == [thread.thread_id]
+    ended, idle = msgspec.structs.replace(run, status="success"), msgspec.structs.replace(busy, status="idle", values={"n": 1})
+    storage.end_run(ended, {"n": 1}, idle)
+    assert storage.get_run(run.run_id) == ended and storage.get_run_output(run.run_id) == {"n": 1}
+    assert storage.get_thread(thread.thread_id) == idle
+    assert [r.run_id for r in storage.list_runs(thread.thread_id, status="success")] == [run.run_id]
 
 
 def test_a_batch_is_all_or_none(storage: RecordStorage) -> None:

@@ -230,7 +230,7 @@ def test_a_lost_end_leaves_the_run_error_and_the_thread_usable(flaky_system):
     broken = {"once": True}
 
     def fail_once(method: str, kind: str) -> Exception | None:
-        if method == "update" and kind == "thread" and broken.pop("once", False):
+        if method in ("update", "upsert") and kind == "thread" and broken.pop("once", False):
             return RuntimeError("a bug while recording the run's end")
         return None
 

@@ -24,7 +24,7 @@ from ..kernel.dispatch import DispatchedActor
 from ..errors import Conflict, DatabaseUnavailable, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .options import run_delay
-from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now
+from ..models import TERMINAL_RUN_STATUSES, Run, RunOutcome, StopAction, Thread, now
 from .run import RunActor
 from ..storage.health import patience
 from .strategy import ActiveRun, QueuedFate, decide, merge_stop
@@ -53,11 +53,12 @@ class ThreadActor(DispatchedActor):
         self.run_actor: pykka.ActorRef[Any] | None = None
         self.active_graph_id: str | None = None
         self.queue: deque[str] = deque()
-        self.accepted: dict[str, Any] = {}
-        """Runs this actor stored and queued, not yet started: their records as written (only this
-        actor writes a thread's runs), so starting one needs no read."""
-        self.thread_status: str | None = None
-        """The thread status this actor last wrote, if it knows it (None: read it)."""
+        # Records as this actor last read or wrote them. It is the only writer of its thread's record
+        # and runs once they exist (docs/storage.md), so it writes them whole, without reading first;
+        # forgotten (read again) whenever a handler fails part-way (`_lost_track`).
+        self.thread: Thread | None = None
+        self.runs: dict[str, Run] = {}
+        """The records of the runs queued or active here."""
         self.cancel_waiters: dict[str, list[m.Reply]] = {}
         self.deleting: list[m.Reply] = []
         self.writing = False  # a WriteState is in flight on the graph loop: no run starts meanwhile
@@ -141,7 +142,7 @@ class ThreadActor(DispatchedActor):
 
     def _create_run(self, msg: m.CreateRun) -> None:
         run = msg.run
-        thread = None if self.deleting else self.storage.get_thread(self.thread_id)
+        thread = None if self.deleting else self._thread()
         if thread is None:
             msg.reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
             return
@@ -150,13 +151,16 @@ class ThreadActor(DispatchedActor):
             msg.reply.set_exception(ThreadBusy(BUSY_DETAIL))
             return
         # The run and the thread's graph in one transaction: the reply waits for one commit.
-        self.storage.accept_run(run, self._graph_changes(thread, run))
+        changes = self._graph_changes(thread, run)
+        remembered = self._thread_with(**changes) if changes else None
+        self.storage.accept_run(run, remembered)
+        self.thread = remembered or self.thread
         msg.reply.set_result(run)
         if delay:
             self.ctx.runtime.call_later(delay, self.ctx.tell_thread, self.thread_id, m.RunDue(run.run_id))
             return
         self.queue.append(run.run_id)
-        self.accepted[run.run_id] = run
+        self.runs[run.run_id] = run
         self._start_next()
 
     def _admit(self, run_id: str, strategy: Any) -> bool:
@@ -170,6 +174,28 @@ class ThreadActor(DispatchedActor):
         if decision.stop_active is not None:
             self._stop_active(decision.stop_active)
         return True
+
+    def _thread(self) -> Thread | None:
+        """The thread's record (read only if this actor does not know it)."""
+        if self.thread is None:
+            self.thread = self.storage.get_thread(self.thread_id)
+        return self.thread
+
+    def _thread_with(self, **changes: Any) -> Thread | None:
+        thread = self._thread()
+        return None if thread is None else msgspec.structs.replace(thread, **{"updated_at": now(), **changes})
+
+    def _update_thread(self, **changes: Any) -> Thread | None:
+        """Change the thread's record: one write of the record as this actor knows it."""
+        updated = self._thread_with(**changes)
+        if updated is not None:
+            self.thread = None  # unknown until the write has returned
+            self.storage.put_thread(updated)
+            self.thread = updated
+        return updated
+
+    def _run(self, run_id: str) -> Run | None:
+        return self.runs.get(run_id) or self.storage.get_run(run_id)
 
     @staticmethod
     def _graph_changes(thread: Any, run: Any) -> dict[str, Any] | None:
@@ -193,8 +219,9 @@ class ThreadActor(DispatchedActor):
     def _start_next(self) -> None:
         while self.active is None and self.queue and not self.ctx.draining and not self.writing:
             run_id = self.queue.popleft()
-            run = self.accepted.pop(run_id, None) or self.storage.get_run(run_id)
+            run = self._run(run_id)
             if run is None or run.status != "pending":
+                self.runs.pop(run_id, None)
                 continue
             try:
                 job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
@@ -204,14 +231,13 @@ class ThreadActor(DispatchedActor):
                 raise  # not the run's fault: it stays pending, the repair queues it again
             except SwitchboardError as exc:
                 detail = {"error": type(exc).__name__, "message": exc.detail}
-                self._finish(run_id, "error", {"__error__": detail})
+                self._finish(run_id, "error", {"__error__": detail}, run)
                 continue
             except Exception as exc:  # a stored record the driver cannot use: end it, keep the thread
                 log.exception("thread %s: run %s cannot start", self.thread_id, run_id)
-                self._finish(run_id, "error", {"__error__": {"error": "InvalidRun", "message": f"{type(exc).__name__}: {exc}"}})
+                self._finish(run_id, "error", {"__error__": {"error": "InvalidRun", "message": f"{type(exc).__name__}: {exc}"}}, run)
                 continue
-            self.storage.start_run(run_id, self.thread_id)  # run `running`, thread `busy`: one commit
-            self.thread_status = "busy"
+            self._start_run(run)
             stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
             stream.graph_id = job.graph_id
             self.active, self.phase = ActiveRun(run_id), "running"
@@ -219,6 +245,16 @@ class ThreadActor(DispatchedActor):
             self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)
         if self.active is None and not self.queue and not self.writing:
             self._became_idle()
+
+    def _start_run(self, run: Run) -> None:
+        """The run `running` and the thread `busy`: one transaction."""
+        at = now()
+        running = msgspec.structs.replace(run, status="running", updated_at=at)
+        busy = self._thread_with(status="busy", updated_at=at)
+        self.runs.pop(run.run_id, None)
+        self.thread = None
+        self.storage.start_run(running, busy)
+        self.runs[run.run_id], self.thread = running, busy or None
 
     # --- stopping -------------------------------------------------------------------------------
 
@@ -240,7 +276,7 @@ class ThreadActor(DispatchedActor):
             self._finish(run_id, "interrupted", self._current_values())
 
     def _cancel_run(self, msg: m.CancelRun) -> None:
-        run = self.storage.get_run(msg.run_id)
+        run = self._run(msg.run_id)
         if run is None or run.thread_id != self.thread_id or run.status in TERMINAL_RUN_STATUSES:
             msg.reply.set_exception(NotFound("No matching runs to cancel. The run may have already finished."))
             return
@@ -280,9 +316,8 @@ class ThreadActor(DispatchedActor):
             output = outcome.values
         thread_status = "busy" if self.queue else outcome.thread_status
         # The thread's state and the run's output and status in one transaction: one commit.
-        changes = {"status": thread_status, "values": outcome.values, "interrupts": outcome.interrupts, "state_updated_at": now()}
-        self._finish(run_id, outcome.status, output, changes)
-        self.thread_status = thread_status
+        thread = self._thread_with(status=thread_status, values=outcome.values, interrupts=outcome.interrupts, state_updated_at=now())
+        self._finish(run_id, outcome.status, output, thread=thread)
         self._slot_freed(run_id)
 
     async def _rollback_checkpoints(self, run_id: str, graph_id: str | None) -> None:
@@ -304,12 +339,11 @@ class ThreadActor(DispatchedActor):
             # Its writes may still be in the state: keep the run, visibly failed, rather than hide them.
             log.error("thread %s: rolling back run %s failed: %s", self.thread_id, msg.run_id, msg.error)
             detail = {"error": "RollbackFailed", "message": msg.error}
-            self.thread_status = None
-            self.storage.update_thread(self.thread_id, status="busy" if self.queue else "error")
+            self._update_thread(status="busy" if self.queue else "error")
             self._finish(msg.run_id, "error", {"__error__": detail})
         else:
             self._delete_run(msg.run_id, f"Run {msg.run_id} was rolled back.")
-            self.storage.update_thread(self.thread_id, values=msg.values, interrupts={}, state_updated_at=now())
+            self._update_thread(values=msg.values, interrupts={}, state_updated_at=now())
         self._slot_freed(msg.run_id)
 
     def _slot_freed(self, run_id: str) -> None:
@@ -321,16 +355,23 @@ class ThreadActor(DispatchedActor):
             return
         self._start_next()
 
-    def _finish(self, run_id: str, status: Any, output: Any, thread_changes: dict[str, Any] | None = None) -> None:
-        self.accepted.pop(run_id, None)
-        if thread_changes:
-            self.thread_status = None
-        record = partial(self.storage.end_run, run_id, self.thread_id, status, output, thread_changes)
+    def _finish(self, run_id: str, status: Any, output: Any, run: Run | None = None, *, thread: Thread | None = None) -> None:
+        """End the run: its output, its status and (given) the thread's record, in one transaction."""
+        run = run or self._run(run_id)
+        self.runs.pop(run_id, None)
+        if run is not None:
+            record: Any = partial(self.storage.end_run, msgspec.structs.replace(run, status=status, updated_at=now()), output, thread)
+        else:  # the run is gone (short of a bug, it cannot be): its waiters still hear
+            record = partial(self.storage.put_thread, thread) if thread is not None else lambda: None
+        if thread is not None:
+            self.thread = None  # unknown until the write has returned
         self.ctx.watchers.finish(run_id, output, record)
+        if thread is not None:
+            self.thread = thread
         self._close_stream(run_id)
 
     def _delete_run(self, run_id: str, reason: str) -> None:
-        self.accepted.pop(run_id, None)
+        self.runs.pop(run_id, None)
         self.storage.delete_run(run_id)
         self.ctx.watchers.forget(run_id, reason)
         self._close_stream(run_id)
@@ -348,16 +389,16 @@ class ThreadActor(DispatchedActor):
                 self.ctx.streams.discard(run_id)
 
     def _current_values(self) -> Any:
-        thread = self.storage.get_thread(self.thread_id)
+        thread = self._thread()
         return thread.values if thread else None
 
     # --- thread-level requests ------------------------------------------------------------------
 
     def _patch(self, metadata: dict[str, Any]) -> Any:
-        thread = self.storage.get_thread(self.thread_id)
+        thread = self._thread()
         if thread is None or self.deleting:
             raise NotFound(f"Thread {self.thread_id} not found.")
-        return self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **metadata})
+        return self._update_thread(metadata={**thread.metadata, **metadata})
 
     def _delete_ended_run(self, msg: m.DeleteRun) -> None:
         run = self.storage.get_run(msg.run_id)
@@ -375,7 +416,7 @@ class ThreadActor(DispatchedActor):
         return self.active is not None or bool(self.queue) or bool(self.storage.list_runs(self.thread_id, status="pending"))
 
     def _write_state(self, msg: m.WriteState) -> None:
-        thread = self.storage.get_thread(self.thread_id)
+        thread = self._thread()
         if thread is None or self.deleting:
             msg.reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
             return
@@ -400,8 +441,7 @@ class ThreadActor(DispatchedActor):
             assert change is not None
             updated = None
             if change.thread_fields:  # no run is active: the write's outcome is the thread's status
-                self.thread_status = None
-                updated = self.storage.update_thread(self.thread_id, **change.thread_fields)
+                updated = self._update_thread(**change.thread_fields)
             feed = self.ctx.streams.feed(self.thread_id)
             if change.event is not None and feed is not None:  # followers with stream_mode=state_update
                 feed.publish("state_update", change.event)
@@ -413,7 +453,7 @@ class ThreadActor(DispatchedActor):
                 self._start_next()
 
     def _delete_thread(self, reply: m.Reply) -> None:
-        if self.storage.get_thread(self.thread_id) is None:
+        if self._thread() is None:
             reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
             return
         self.deleting.append(reply)
@@ -428,6 +468,7 @@ class ThreadActor(DispatchedActor):
     def _finish_delete(self) -> None:
         for run in self.storage.list_runs(self.thread_id):
             self.ctx.watchers.forget(run.run_id, f"Run {run.run_id} was deleted with its thread.")
+        self.thread = None
         self.storage.delete_thread(self.thread_id)
         self.ctx.streams.close_feed(self.thread_id)  # its followers' streams end
         replies, self.deleting = self.deleting, []
@@ -445,6 +486,8 @@ class ThreadActor(DispatchedActor):
         away): what storage says may no longer match this actor. Repair soon, and keep retrying
         (with backoff) until it succeeds; every message meanwhile tries the repair first."""
         self.repair_due = True
+        self.thread = None  # what storage holds may differ from what this actor last wrote: read again
+        self.runs.clear()
         if self.repair_scheduled:
             return
         self.repair_scheduled = True
@@ -473,11 +516,10 @@ class ThreadActor(DispatchedActor):
         errored = False
         for run in self.storage.list_runs(self.thread_id, status="running"):
             if run.run_id != live:
-                self._finish(run.run_id, "error", {"__error__": STORAGE_ERROR})
+                self._finish(run.run_id, "error", {"__error__": STORAGE_ERROR}, run)
                 errored = True
-        self.thread_status = None  # storage may not match what this actor wrote: read it again
         if errored and live is None:
-            self.storage.update_thread(self.thread_id, status="error")
+            self._update_thread(status="error")
         self.queue.clear()
         self._queue_pending(exclude=live)
         self.repair_due, self.repair_attempts = False, 0
@@ -504,12 +546,9 @@ class ThreadActor(DispatchedActor):
     # --- passivation ----------------------------------------------------------------------------
 
     def _became_idle(self) -> None:
-        if self.thread_status is not None and self.thread_status != "busy":
-            return  # this actor wrote the status last, and it is not `busy`: nothing to read or write
-        thread = self.storage.get_thread(self.thread_id)
+        thread = self._thread()
         if thread is not None and thread.status == "busy":
-            self.storage.update_thread(self.thread_id, status="idle")
-            self.thread_status = "idle"
+            self._update_thread(status="idle")
 
     def _passivate(self) -> None:
         # Ticks come from one sweep for all actors (actors/kernel/passivation.py), so going idle costs no

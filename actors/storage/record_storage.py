@@ -127,38 +127,27 @@ class RecordStorage:
         """Runs of every thread with this status, oldest first (start-up recovery)."""
         return self.runs.scan(status=status)
 
-    # a run's progress as its thread actor records it: each step one transaction, one commit to wait for
-    def accept_run(self, run: Run, thread_changes: dict[str, Any] | None = None) -> None:
-        """Store a new run and, in the same transaction, change its thread (e.g. its graph)."""
-        writes = [self.runs.put_write(run)]
-        if thread_changes:
-            writes.append(self.threads.update_write(run.thread_id, **{"updated_at": now(), **thread_changes}))
-        self.table.batch(writes)
+    # A run's progress as its thread actor records it. The actor is the only writer of its thread's
+    # record and runs once they exist, so it writes whole records as it knows them (no read first),
+    # and each step is one transaction: one commit to wait for.
+    def put_thread(self, thread: Thread) -> None:
+        self.threads.put(thread)
 
-    def start_run(self, run_id: str, thread_id: str) -> Run | None:
-        """The run `running` and its thread `busy`, together."""
-        at = now()
-        written = self.table.batch(
-            [self.runs.update_write(run_id, status="running", updated_at=at),
-             self.threads.update_write(thread_id, status="busy", updated_at=at)]
-        )
-        return self.runs.updated(written[0])
+    def accept_run(self, run: Run, thread: Thread | None = None) -> None:
+        """Store a new run and, in the same transaction, its thread's record if given (its graph)."""
+        self.table.batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])])
 
-    def end_run(
-        self, run_id: str, thread_id: str, status: RunStatus, output: Any, thread_changes: dict[str, Any] | None = None
-    ) -> Run | None:
-        """The run's output and terminal status and its thread's changes (values, status), together:
-        a crash leaves all of them or none (then the run is still non-terminal: recovery ends it)."""
-        at = now()
-        writes = []
-        if thread_changes:
-            writes.append(self.threads.update_write(thread_id, **{"updated_at": at, **thread_changes}))
-        writes.append(self.outputs.put_write(RunOutput(run_id=run_id, thread_id=thread_id, output=output)))
-        writes.append(self.runs.update_write(run_id, status=status, updated_at=at))
-        run = self.runs.updated(self.table.batch(writes)[-1])
-        if run is None:  # the run was gone: no output without its run (as set_run_output)
-            self.outputs.delete(run_id)
-        return run
+    def start_run(self, run: Run, thread: Thread | None) -> None:
+        """The run, now `running`, and its thread, now `busy`, together."""
+        self.table.batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])])
+
+    def end_run(self, run: Run, output: Any, thread: Thread | None = None) -> None:
+        """The run's output and its record with its terminal status, and its thread's record (values,
+        status) if given, together: a crash leaves all of them or none (then the run is still
+        non-terminal, and start-up recovery ends it)."""
+        output_record = RunOutput(run_id=run.run_id, thread_id=run.thread_id, output=output)
+        writes = [self.outputs.put_write(output_record), self.runs.put_write(run)]
+        self.table.batch([*([self.threads.put_write(thread)] if thread else []), *writes])
 
     def set_run_output(self, run_id: str, output: Any) -> None:
         run = self.runs.get(run_id)
