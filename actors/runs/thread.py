@@ -150,9 +150,19 @@ class ThreadActor(DispatchedActor):
         if not delay and not self._admit(run.run_id, run.multitask_strategy):
             msg.reply.set_exception(ThreadBusy(BUSY_DETAIL))
             return
-        # The run and the thread's graph in one transaction: the reply waits for one commit.
         changes = self._graph_changes(thread, run)
         remembered = self._thread_with(**changes) if changes else None
+        if not delay and self._free():
+            # It starts now: stored already `running`, with the thread `busy` (and its graph), in one
+            # transaction - the reply and the first step wait for one commit, not two.
+            job = self._job(run, remembered)  # None: it cannot start, and was stored ended (`error`)
+            if job is not None:
+                self._launch(run, job, remembered, reply=msg.reply)
+            else:
+                msg.reply.set_result(run)
+                self._start_next()
+            return
+        # The run and the thread's graph in one transaction: the reply waits for one commit.
         self.storage.accept_run(run, remembered)
         self.thread = remembered or self.thread
         msg.reply.set_result(run)
@@ -162,6 +172,10 @@ class ThreadActor(DispatchedActor):
         self.queue.append(run.run_id)
         self.runs[run.run_id] = run
         self._start_next()
+
+    def _free(self) -> bool:
+        """Whether a run accepted now would start at once."""
+        return self.active is None and not self.queue and not self.ctx.draining and not self.writing
 
     def _admit(self, run_id: str, strategy: Any) -> bool:
         """Apply the strategy; False means rejected. The caller queues the run."""
@@ -223,38 +237,49 @@ class ThreadActor(DispatchedActor):
             if run is None or run.status != "pending":
                 self.runs.pop(run_id, None)
                 continue
-            try:
-                job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
-                if job.durability is None:  # completed steps must survive a crash: docs/storage.md
-                    job = msgspec.structs.replace(job, durability=self.ctx.settings.durability)
-            except DatabaseUnavailable:
-                raise  # not the run's fault: it stays pending, the repair queues it again
-            except SwitchboardError as exc:
-                detail = {"error": type(exc).__name__, "message": exc.detail}
-                self._finish(run_id, "error", {"__error__": detail}, run)
-                continue
-            except Exception as exc:  # a stored record the driver cannot use: end it, keep the thread
-                log.exception("thread %s: run %s cannot start", self.thread_id, run_id)
-                self._finish(run_id, "error", {"__error__": {"error": "InvalidRun", "message": f"{type(exc).__name__}: {exc}"}}, run)
-                continue
-            self._start_run(run)
-            stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
-            stream.graph_id = job.graph_id
-            self.active, self.phase = ActiveRun(run_id), "running"
-            self.active_graph_id = job.graph_id
-            self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)
+            job = self._job(run)
+            if job is not None:
+                self._launch(run, job)
         if self.active is None and not self.queue and not self.writing:
             self._became_idle()
 
-    def _start_run(self, run: Run) -> None:
-        """The run `running` and the thread `busy`: one transaction."""
+    def _job(self, run: Run, thread: Thread | None = None) -> Any:
+        """What the run actor needs to run it; None if the run cannot run (then it is ended `error`,
+        with `thread`'s record if given: a new run's thread)."""
+        try:
+            job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
+            if job.durability is None:  # completed steps must survive a crash: docs/storage.md
+                job = msgspec.structs.replace(job, durability=self.ctx.settings.durability)
+            return job
+        except DatabaseUnavailable:
+            raise  # not the run's fault: it stays pending, the repair queues it again
+        except SwitchboardError as exc:
+            detail = {"error": type(exc).__name__, "message": exc.detail}
+        except Exception as exc:  # a stored record the driver cannot use: end it, keep the thread
+            log.exception("thread %s: run %s cannot start", self.thread_id, run.run_id)
+            detail = {"error": "InvalidRun", "message": f"{type(exc).__name__}: {exc}"}
+        self._finish(run.run_id, "error", {"__error__": detail}, run, thread=thread)
+        return None
+
+    def _launch(self, run: Run, job: Any, thread: Thread | None = None, reply: m.Reply | None = None) -> None:
+        """Start the run: its record `running` and the thread's `busy` in one transaction (a new
+        run's first write, with its `thread` changes), then `reply`, then its run actor."""
         at = now()
         running = msgspec.structs.replace(run, status="running", updated_at=at)
-        busy = self._thread_with(status="busy", updated_at=at)
+        base = thread or self._thread()
+        busy = None if base is None else msgspec.structs.replace(base, status="busy", updated_at=at)
         self.runs.pop(run.run_id, None)
         self.thread = None
         self.storage.start_run(running, busy)
-        self.runs[run.run_id], self.thread = running, busy or None
+        self.runs[run.run_id], self.thread = running, busy
+        if reply is not None:
+            reply.set_result(run)  # as accepted: `pending`, as the reference answers
+        run_id = run.run_id
+        stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
+        stream.graph_id = job.graph_id
+        self.active, self.phase = ActiveRun(run_id), "running"
+        self.active_graph_id = job.graph_id
+        self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)
 
     # --- stopping -------------------------------------------------------------------------------
 
