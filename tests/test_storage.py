@@ -160,6 +160,11 @@ def test_a_runs_progress_is_written_one_transaction_per_step(storage: RecordStor
     assert storage.get_run(run.run_id) == ended and storage.get_run_output(run.run_id) == {"n": 1}
     assert storage.get_thread(thread.thread_id) == idle
     assert [r.run_id for r in storage.list_runs(thread.thread_id, status="success")] == [run.run_id]
+    # a run's end and its successor's start, together
+    successor = _run(thread.thread_id)
+    storage.accept_run(successor)
+    storage.end_run(msgspec.structs.replace(running, status="interrupted"), None, busy, msgspec.structs.replace(successor, status="running"))
+    assert storage.get_run(run.run_id).status == "interrupted" and storage.get_run(successor.run_id).status == "running"
 
 
 def test_a_batch_is_all_or_none(storage: RecordStorage) -> None:

@@ -274,6 +274,10 @@ class ThreadActor(DispatchedActor):
         self.runs[run.run_id], self.thread = running, busy
         if reply is not None:
             reply.set_result(run)  # as accepted: `pending`, as the reference answers
+        self._spawn(running, job)
+
+    def _spawn(self, run: Run, job: Any) -> None:
+        """The run actor of a run stored `running`: the run is active."""
         run_id = run.run_id
         stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
         stream.graph_id = job.graph_id
@@ -339,11 +343,27 @@ class ThreadActor(DispatchedActor):
             output = {**(outcome.values or {}), "__interrupt__": entries}
         else:
             output = outcome.values
-        thread_status = "busy" if self.queue else outcome.thread_status
-        # The thread's state and the run's output and status in one transaction: one commit.
+        successor = self._successor()
+        thread_status = "busy" if successor or self.queue else outcome.thread_status
+        # The thread's state, the run's output and status, and the next run `running`, in one
+        # transaction: one commit between a run's end and its successor's start.
         thread = self._thread_with(status=thread_status, values=outcome.values, interrupts=outcome.interrupts, state_updated_at=now())
-        self._finish(run_id, outcome.status, output, thread=thread)
-        self._slot_freed(run_id)
+        self._finish(run_id, outcome.status, output, thread=thread, starting=successor[0] if successor else None)
+        self._slot_freed(run_id, successor)
+
+    def _successor(self) -> tuple[Run, Any] | None:
+        """The queue's head (record now `running`, and its job) if it starts as soon as the active
+        run's end is written, so that both are written together; None if none starts right away."""
+        if self.deleting or self.ctx.draining or self.writing or not self.queue:
+            return None
+        run = self._run(self.queue[0])
+        if run is None or run.status != "pending":
+            return None  # `_start_next` drops it
+        job = self._job(run)  # None: it could not start and is ended `error`
+        self.queue.popleft()
+        if job is None:
+            return None
+        return msgspec.structs.replace(run, status="running", updated_at=now()), job
 
     async def _rollback_checkpoints(self, run_id: str, graph_id: str | None) -> None:
         error, values = None, None
@@ -371,21 +391,29 @@ class ThreadActor(DispatchedActor):
             self._update_thread(values=msg.values, interrupts={}, state_updated_at=now())
         self._slot_freed(msg.run_id)
 
-    def _slot_freed(self, run_id: str) -> None:
+    def _slot_freed(self, run_id: str, successor: tuple[Run, Any] | None = None) -> None:
+        """`successor`: the next run, stored `running` with the ended run's end: start it now."""
         self.active, self.phase = None, None
         for reply in self.cancel_waiters.pop(run_id, []):
             reply.set_result(None)
         if self.deleting:
             self._finish_delete()
             return
+        if successor is not None:
+            self._spawn(*successor)
         self._start_next()
 
-    def _finish(self, run_id: str, status: Any, output: Any, run: Run | None = None, *, thread: Thread | None = None) -> None:
-        """End the run: its output, its status and (given) the thread's record, in one transaction."""
+    def _finish(
+        self, run_id: str, status: Any, output: Any, run: Run | None = None, *, thread: Thread | None = None,
+        starting: Run | None = None,
+    ) -> None:
+        """End the run: its output, its status and (given) the thread's record and the record of the
+        run `starting` next, in one transaction."""
         run = run or self._run(run_id)
         self.runs.pop(run_id, None)
         if run is not None:
-            record: Any = partial(self.storage.end_run, msgspec.structs.replace(run, status=status, updated_at=now()), output, thread)
+            ended = msgspec.structs.replace(run, status=status, updated_at=now())
+            record: Any = partial(self.storage.end_run, ended, output, thread, starting)
         else:  # the run is gone (short of a bug, it cannot be): its waiters still hear
             record = partial(self.storage.put_thread, thread) if thread is not None else lambda: None
         if thread is not None:
@@ -393,6 +421,8 @@ class ThreadActor(DispatchedActor):
         self.ctx.watchers.finish(run_id, output, record)
         if thread is not None:
             self.thread = thread
+        if starting is not None:
+            self.runs[starting.run_id] = starting
         self._close_stream(run_id)
 
     def _delete_run(self, run_id: str, reason: str) -> None:

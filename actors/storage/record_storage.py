@@ -141,13 +141,17 @@ class RecordStorage:
         """The run, now `running`, and its thread, now `busy`, together."""
         self.table.batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])])
 
-    def end_run(self, run: Run, output: Any, thread: Thread | None = None) -> None:
-        """The run's output and its record with its terminal status, and its thread's record (values,
-        status) if given, together: a crash leaves all of them or none (then the run is still
-        non-terminal, and start-up recovery ends it)."""
+    def end_run(self, run: Run, output: Any, thread: Thread | None = None, starting: Run | None = None) -> None:
+        """The run's output and its record with its terminal status, its thread's record (values,
+        status) and the record of the run `starting` next (`running`) if given, together: a crash
+        leaves all of them or none (then the run is still non-terminal, and start-up recovery ends it)."""
         output_record = RunOutput(run_id=run.run_id, thread_id=run.thread_id, output=output)
         writes = [self.outputs.put_write(output_record), self.runs.put_write(run)]
-        self.table.batch([*([self.threads.put_write(thread)] if thread else []), *writes])
+        if thread is not None:
+            writes.insert(0, self.threads.put_write(thread))
+        if starting is not None:
+            writes.append(self.runs.put_write(starting))
+        self.table.batch(writes)
 
     def set_run_output(self, run_id: str, output: Any) -> None:
         run = self.runs.get(run_id)
