@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="baseline,embedded,embedded-loop,http,reference,memory,storage", help="comma-separated subset")
     p.add_argument("--database-url", help="storage figures: the PostgreSQL database to take a scratch schema of")
     p.add_argument("--memory-threads", type=int, default=100_000)
+    p.add_argument("--storage-rounds", type=int, help="storage figures: interleaved rounds (default 3, 2 with --quick)")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     p.add_argument("--json", help="also write the raw results here")
     p.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
@@ -422,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     if "storage" in only:
         from . import bench_storage
 
-        results["storage"] = bench_storage.measure(rounds=2 if args.quick else 3,
+        results["storage"] = bench_storage.measure(rounds=args.storage_rounds or (2 if args.quick else 3),
                                                    create_join_trials=60 if args.quick else 300,
                                                    database_url=args.database_url)
     if "memory" in only:

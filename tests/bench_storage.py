@@ -79,7 +79,7 @@ def calls_per_create_join() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with ActorSystem({GRAPH_ID: graph}, settings=Settings(storage="sqlite", data_dir=tmp)) as system:
             storage = system.ctx.storage
-            for name in ("insert", "upsert", "get", "update", "delete", "delete_children", "scan"):
+            for name in ("insert", "upsert", "get", "update", "delete", "delete_children", "scan", "batch"):
                 setattr(storage.table, name, counted(f"record {name}", getattr(storage.table, name)))
             for name in ("aget_tuple", "aput", "aput_writes"):
                 setattr(storage.checkpointer, name, acounted(f"checkpoint {name}", getattr(storage.checkpointer, name)))

@@ -142,6 +142,47 @@ def test_run_output_and_deletion(storage: RecordStorage) -> None:
     assert storage.delete_run(run.run_id) is False
 
 
+def test_a_runs_progress_is_written_one_transaction_per_step(storage: RecordStorage) -> None:
+    """accept_run / start_run / end_run: what a thread actor records when it takes, starts and ends
+    a run, each step one transaction of whole records."""
+    thread = _thread()
+    storage.create_thread(thread)
+    run = _run(thread.thread_id)
+    remembered = msgspec.structs.replace(thread, metadata={"graph_id": "g"})
+    storage.accept_run(run, remembered)
+    assert storage.get_run(run.run_id) == run and storage.get_thread(thread.thread_id) == remembered
+    running, busy = msgspec.structs.replace(run, status="running"), msgspec.structs.replace(remembered, status="busy")
+    storage.start_run(running, busy)
+    assert storage.get_run(run.run_id) == running and storage.get_thread(thread.thread_id) == busy
+    assert [t.thread_id for t in storage.list_threads(status="busy")] == [thread.thread_id]
+    ended, idle = msgspec.structs.replace(run, status="success"), msgspec.structs.replace(busy, status="idle", values={"n": 1})
+    storage.end_run(ended, {"n": 1}, idle)
+    assert storage.get_run(run.run_id) == ended and storage.get_run_output(run.run_id) == {"n": 1}
+    assert storage.get_thread(thread.thread_id) == idle
+    assert [r.run_id for r in storage.list_runs(thread.thread_id, status="success")] == [run.run_id]
+    # a run's end and its successor's start, together
+    successor = _run(thread.thread_id)
+    storage.accept_run(successor)
+    storage.end_run(msgspec.structs.replace(running, status="interrupted"), None, busy, msgspec.structs.replace(successor, status="running"))
+    assert storage.get_run(run.run_id).status == "interrupted" and storage.get_run(successor.run_id).status == "running"
+
+
+def test_a_batch_is_all_or_none(storage: RecordStorage) -> None:
+    thread = _thread()
+    storage.create_thread(thread)
+    run = _run(thread.thread_id)
+
+    def broken(_data: bytes) -> tuple[bytes, str | None, str | None]:
+        raise ValueError("cannot change this record")
+
+    writes = [storage.runs.put_write(run), ("update", ("thread", thread.thread_id, broken))]
+    with pytest.raises(ValueError):
+        storage.table.batch(writes)
+    if storage.backend != "memory":  # memory storage keeps nothing across a crash: it needs no atomicity
+        assert storage.get_run(run.run_id) is None
+    assert storage.get_thread(thread.thread_id) == thread
+
+
 def test_delete_thread_takes_its_runs_and_outputs(storage: RecordStorage) -> None:
     keep, doomed = _thread(), _thread()
     storage.create_thread(keep)

@@ -47,6 +47,15 @@ class FlakyTable:
     def close(self) -> None:
         self.table.close()
 
+    def batch(self, writes: Any) -> Any:
+        """A batch fails if any of its writes would (then none of them is done)."""
+        self.calls += 1
+        for method, args in writes:
+            error = self.failing(method, args[0])
+            if error is not None:
+                raise error
+        return self.table.batch(writes)
+
     def __getattr__(self, method: str) -> Any:
         real = getattr(self.table, method)
 
@@ -221,7 +230,7 @@ def test_a_lost_end_leaves_the_run_error_and_the_thread_usable(flaky_system):
     broken = {"once": True}
 
     def fail_once(method: str, kind: str) -> Exception | None:
-        if method == "update" and kind == "thread" and broken.pop("once", False):
+        if method in ("update", "upsert") and kind == "thread" and broken.pop("once", False):
             return RuntimeError("a bug while recording the run's end")
         return None
 

@@ -24,7 +24,7 @@ from ..kernel.dispatch import DispatchedActor
 from ..errors import Conflict, DatabaseUnavailable, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .options import run_delay
-from ..models import TERMINAL_RUN_STATUSES, RunOutcome, StopAction, now, thread_run_config
+from ..models import TERMINAL_RUN_STATUSES, Run, RunOutcome, StopAction, Thread, now, thread_run_config
 from .run import RunActor
 from ..storage.health import patience
 from .strategy import ActiveRun, QueuedFate, decide, merge_stop
@@ -62,6 +62,12 @@ class ThreadActor(DispatchedActor):
         self.run_actor: pykka.ActorRef[Any] | None = None
         self.active_graph_id: str | None = None
         self.queue: deque[str] = deque()
+        # Records as this actor last read or wrote them. It is the only writer of its thread's record
+        # and runs once they exist (docs/storage.md), so it writes them whole, without reading first;
+        # forgotten (read again) whenever a handler fails part-way (`_lost_track`).
+        self.thread: Thread | None = None
+        self.runs: dict[str, Run] = {}
+        """The records of the runs queued or active here."""
         self.cancel_waiters: dict[str, list[m.Reply]] = {}
         self.deleting: list[m.Reply] = []
         self.writing = False  # a WriteState is in flight on the graph loop: no run starts meanwhile
@@ -145,21 +151,40 @@ class ThreadActor(DispatchedActor):
 
     def _create_run(self, msg: m.CreateRun) -> None:
         run = msg.run
-        if self.deleting or self.storage.get_thread(self.thread_id) is None:
+        thread = None if self.deleting else self._thread()
+        if thread is None:
             msg.reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
             return
         delay = run_delay(run)
         if not delay and not self._admit(run.run_id, run.multitask_strategy):
             msg.reply.set_exception(ThreadBusy(BUSY_DETAIL))
             return
-        self.storage.put_run(run)
-        self._remember_run(run)
+        changes = self._run_changes(thread, run)
+        remembered = self._thread_with(**changes) if changes else None
+        if not delay and self._free():
+            # It starts now: stored already `running`, with the thread `busy` (and its graph), in one
+            # transaction - the reply and the first step wait for one commit, not two.
+            job = self._job(run, remembered)  # None: it cannot start, and was stored ended (`error`)
+            if job is not None:
+                self._launch(run, job, remembered, reply=msg.reply)
+            else:
+                msg.reply.set_result(run)
+                self._start_next()
+            return
+        # The run and the thread's graph in one transaction: the reply waits for one commit.
+        self.storage.accept_run(run, remembered)
+        self.thread = remembered or self.thread
         msg.reply.set_result(run)
         if delay:
             self.ctx.runtime.call_later(delay, self.ctx.tell_thread, self.thread_id, m.RunDue(run.run_id))
             return
         self.queue.append(run.run_id)
+        self.runs[run.run_id] = run
         self._start_next()
+
+    def _free(self) -> bool:
+        """Whether a run accepted now would start at once."""
+        return self.active is None and not self.queue and not self.ctx.draining and not self.writing
 
     def _admit(self, run_id: str, strategy: Any) -> bool:
         """Apply the strategy; False means rejected. The caller queues the run."""
@@ -173,22 +198,40 @@ class ThreadActor(DispatchedActor):
             self._stop_active(decision.stop_active, SUPERSEDED_REASON.format(run_id=run_id, strategy=strategy))
         return True
 
-    def _remember_run(self, run: Any) -> None:
-        """As the reference, an accepted run leaves on its thread the graph it runs (metadata) and
-        its config (`thread_run_config`)."""
-        thread = self.storage.get_thread(self.thread_id)
-        if thread is None:
-            return
+    def _thread(self) -> Thread | None:
+        """The thread's record (read only if this actor does not know it)."""
+        if self.thread is None:
+            self.thread = self.storage.get_thread(self.thread_id)
+        return self.thread
+
+    def _thread_with(self, **changes: Any) -> Thread | None:
+        thread = self._thread()
+        return None if thread is None else msgspec.structs.replace(thread, **{"updated_at": now(), **changes})
+
+    def _update_thread(self, **changes: Any) -> Thread | None:
+        """Change the thread's record: one write of the record as this actor knows it."""
+        updated = self._thread_with(**changes)
+        if updated is not None:
+            self.thread = None  # unknown until the write has returned
+            self.storage.put_thread(updated)
+            self.thread = updated
+        return updated
+
+    def _run(self, run_id: str) -> Run | None:
+        return self.runs.get(run_id) or self.storage.get_run(run_id)
+
+    def _run_changes(self, thread: Thread, run: Run) -> dict[str, Any] | None:
+        """As the reference, an accepted run leaves on its thread the graph it runs (metadata; from
+        its assistant: a stateless run's metadata has none) and its config (`thread_run_config`)."""
         changes: dict[str, Any] = {}
         assistant = self.storage.get_assistant(run.assistant_id)
-        graph_id = assistant.graph_id if assistant is not None else None  # a stateless run's metadata has none
+        graph_id = assistant.graph_id if assistant is not None else None
         if graph_id and thread.metadata.get("graph_id") != graph_id:
             changes["metadata"] = {**thread.metadata, "graph_id": graph_id, "assistant_id": run.assistant_id}
         config = thread_run_config(thread.config, assistant.config if assistant else {}, run.kwargs.get("config"))
         if config != thread.config:
             changes["config"] = config
-        if changes:
-            self.storage.update_thread(self.thread_id, **changes)
+        return changes or None
 
     def _run_due(self, run_id: str) -> None:
         run = self.storage.get_run(run_id)
@@ -203,32 +246,57 @@ class ThreadActor(DispatchedActor):
     def _start_next(self) -> None:
         while self.active is None and self.queue and not self.ctx.draining and not self.writing:
             run_id = self.queue.popleft()
-            run = self.storage.get_run(run_id)
+            run = self._run(run_id)
             if run is None or run.status != "pending":
+                self.runs.pop(run_id, None)
                 continue
-            try:
-                job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
-                if job.durability is None:  # completed steps must survive a crash: docs/storage.md
-                    job = msgspec.structs.replace(job, durability=self.ctx.settings.durability)
-            except DatabaseUnavailable:
-                raise  # not the run's fault: it stays pending, the repair queues it again
-            except SwitchboardError as exc:
-                detail = {"error": type(exc).__name__, "message": exc.detail}
-                self._finish(run_id, "error", {"__error__": detail})
-                continue
-            except Exception as exc:  # a stored record the driver cannot use: end it, keep the thread
-                log.exception("thread %s: run %s cannot start", self.thread_id, run_id)
-                self._finish(run_id, "error", {"__error__": {"error": "InvalidRun", "message": f"{type(exc).__name__}: {exc}"}})
-                continue
-            self.storage.update_run(run_id, status="running")
-            self.storage.update_thread(self.thread_id, status="busy")
-            stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
-            stream.graph_id = job.graph_id
-            self.active, self.phase = ActiveRun(run_id), "running"
-            self.active_graph_id = job.graph_id
-            self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)
+            job = self._job(run)
+            if job is not None:
+                self._launch(run, job)
         if self.active is None and not self.queue and not self.writing:
             self._became_idle()
+
+    def _job(self, run: Run, thread: Thread | None = None) -> Any:
+        """What the run actor needs to run it; None if the run cannot run (then it is ended `error`,
+        with `thread`'s record if given: a new run's thread)."""
+        try:
+            job = build_job(run, self.ctx.assistant_of(run), self.ctx.graphs)
+            if job.durability is None:  # completed steps must survive a crash: docs/storage.md
+                job = msgspec.structs.replace(job, durability=self.ctx.settings.durability)
+            return job
+        except DatabaseUnavailable:
+            raise  # not the run's fault: it stays pending, the repair queues it again
+        except SwitchboardError as exc:
+            detail = {"error": type(exc).__name__, "message": exc.detail}
+        except Exception as exc:  # a stored record the driver cannot use: end it, keep the thread
+            log.exception("thread %s: run %s cannot start", self.thread_id, run.run_id)
+            detail = {"error": "InvalidRun", "message": f"{type(exc).__name__}: {exc}"}
+        self._finish(run.run_id, "error", {"__error__": detail}, run, thread=thread)
+        return None
+
+    def _launch(self, run: Run, job: Any, thread: Thread | None = None, reply: m.Reply | None = None) -> None:
+        """Start the run: its record `running` and the thread's `busy` in one transaction (a new
+        run's first write, with its `thread` changes), then `reply`, then its run actor."""
+        at = now()
+        running = msgspec.structs.replace(run, status="running", updated_at=at)
+        base = thread or self._thread()
+        busy = None if base is None else msgspec.structs.replace(base, status="busy", updated_at=at)
+        self.runs.pop(run.run_id, None)
+        self.thread = None
+        self.storage.start_run(running, busy)
+        self.runs[run.run_id], self.thread = running, busy
+        if reply is not None:
+            reply.set_result(run)  # as accepted: `pending`, as the reference answers
+        self._spawn(running, job)
+
+    def _spawn(self, run: Run, job: Any) -> None:
+        """The run actor of a run stored `running`: the run is active."""
+        run_id = run.run_id
+        stream = self.ctx.streams.open(run_id, thread_id=self.thread_id)
+        stream.graph_id = job.graph_id
+        self.active, self.phase = ActiveRun(run_id), "running"
+        self.active_graph_id = job.graph_id
+        self.run_actor = RunActor.start(job, stream, self.ctx.runtime, self.actor_ref, self.ctx.settings.run_timeout)
 
     # --- stopping -------------------------------------------------------------------------------
 
@@ -251,7 +319,7 @@ class ThreadActor(DispatchedActor):
             self._finish(run_id, "interrupted", self._current_values())
 
     def _cancel_run(self, msg: m.CancelRun) -> None:
-        run = self.storage.get_run(msg.run_id)
+        run = self._run(msg.run_id)
         if run is None or run.thread_id != self.thread_id or run.status in TERMINAL_RUN_STATUSES:
             msg.reply.set_exception(NotFound("No matching runs to cancel. The run may have already finished."))
             return
@@ -289,17 +357,30 @@ class ThreadActor(DispatchedActor):
             output = {**(outcome.values or {}), "__interrupt__": entries}
         else:
             output = outcome.values
-        thread_status = "busy" if self.queue else outcome.thread_status
-        self.storage.update_thread(
-            self.thread_id,
-            status=thread_status,
-            values=outcome.values,
-            interrupts=outcome.interrupts,
+        successor = self._successor()
+        thread_status = "busy" if successor or self.queue else outcome.thread_status
+        # The thread's state, the run's output and status, and the next run `running`, in one
+        # transaction: one commit between a run's end and its successor's start.
+        thread = self._thread_with(
+            status=thread_status, values=outcome.values, interrupts=outcome.interrupts, state_updated_at=now(),
             error=outcome.error if outcome.error is not None or outcome.status != "interrupted" else self.stop_error,
-            state_updated_at=now(),
         )
-        self._finish(run_id, outcome.status, output)
-        self._slot_freed(run_id)
+        self._finish(run_id, outcome.status, output, thread=thread, starting=successor[0] if successor else None)
+        self._slot_freed(run_id, successor)
+
+    def _successor(self) -> tuple[Run, Any] | None:
+        """The queue's head (record now `running`, and its job) if it starts as soon as the active
+        run's end is written, so that both are written together; None if none starts right away."""
+        if self.deleting or self.ctx.draining or self.writing or not self.queue:
+            return None
+        run = self._run(self.queue[0])
+        if run is None or run.status != "pending":
+            return None  # `_start_next` drops it
+        job = self._job(run)  # None: it could not start and is ended `error`
+        self.queue.popleft()
+        if job is None:
+            return None
+        return msgspec.structs.replace(run, status="running", updated_at=now()), job
 
     async def _rollback_checkpoints(self, run_id: str, graph_id: str | None) -> None:
         error, values = None, None
@@ -320,29 +401,49 @@ class ThreadActor(DispatchedActor):
             # Its writes may still be in the state: keep the run, visibly failed, rather than hide them.
             log.error("thread %s: rolling back run %s failed: %s", self.thread_id, msg.run_id, msg.error)
             detail = {"error": "RollbackFailed", "message": msg.error}
-            self.storage.update_thread(self.thread_id, status="busy" if self.queue else "error")
+            self._update_thread(status="busy" if self.queue else "error")
             self._finish(msg.run_id, "error", {"__error__": detail})
         else:
             self._delete_run(msg.run_id, f"Run {msg.run_id} was rolled back.")
-            self.storage.update_thread(
-                self.thread_id, values=msg.values, interrupts={}, error=self.stop_error, state_updated_at=now()
-            )
+            self._update_thread(values=msg.values, interrupts={}, error=self.stop_error, state_updated_at=now())
         self._slot_freed(msg.run_id)
 
-    def _slot_freed(self, run_id: str) -> None:
+    def _slot_freed(self, run_id: str, successor: tuple[Run, Any] | None = None) -> None:
+        """`successor`: the next run, stored `running` with the ended run's end: start it now."""
         self.active, self.phase, self.stop_error = None, None, None
         for reply in self.cancel_waiters.pop(run_id, []):
             reply.set_result(None)
         if self.deleting:
             self._finish_delete()
             return
+        if successor is not None:
+            self._spawn(*successor)
         self._start_next()
 
-    def _finish(self, run_id: str, status: str, output: Any) -> None:
-        self.ctx.watchers.finish(run_id, output, lambda: self.storage.update_run(run_id, status=status))
+    def _finish(
+        self, run_id: str, status: Any, output: Any, run: Run | None = None, *, thread: Thread | None = None,
+        starting: Run | None = None,
+    ) -> None:
+        """End the run: its output, its status and (given) the thread's record and the record of the
+        run `starting` next, in one transaction."""
+        run = run or self._run(run_id)
+        self.runs.pop(run_id, None)
+        if run is not None:
+            ended = msgspec.structs.replace(run, status=status, updated_at=now())
+            record: Any = partial(self.storage.end_run, ended, output, thread, starting)
+        else:  # the run is gone (short of a bug, it cannot be): its waiters still hear
+            record = partial(self.storage.put_thread, thread) if thread is not None else lambda: None
+        if thread is not None:
+            self.thread = None  # unknown until the write has returned
+        self.ctx.watchers.finish(run_id, output, record)
+        if thread is not None:
+            self.thread = thread
+        if starting is not None:
+            self.runs[starting.run_id] = starting
         self._close_stream(run_id)
 
     def _delete_run(self, run_id: str, reason: str) -> None:
+        self.runs.pop(run_id, None)
         self.storage.delete_run(run_id)
         self.ctx.watchers.forget(run_id, reason)
         self._close_stream(run_id)
@@ -360,16 +461,16 @@ class ThreadActor(DispatchedActor):
                 self.ctx.streams.discard(run_id)
 
     def _current_values(self) -> Any:
-        thread = self.storage.get_thread(self.thread_id)
+        thread = self._thread()
         return thread.values if thread else None
 
     # --- thread-level requests ------------------------------------------------------------------
 
     def _patch(self, metadata: dict[str, Any]) -> Any:
-        thread = self.storage.get_thread(self.thread_id)
+        thread = self._thread()
         if thread is None or self.deleting:
             raise NotFound(f"Thread {self.thread_id} not found.")
-        return self.storage.update_thread(self.thread_id, metadata={**thread.metadata, **metadata})
+        return self._update_thread(metadata={**thread.metadata, **metadata})
 
     def _delete_ended_run(self, msg: m.DeleteRun) -> None:
         run = self.storage.get_run(msg.run_id)
@@ -387,7 +488,7 @@ class ThreadActor(DispatchedActor):
         return self.active is not None or bool(self.queue) or bool(self.storage.list_runs(self.thread_id, status="pending"))
 
     def _write_state(self, msg: m.WriteState) -> None:
-        thread = self.storage.get_thread(self.thread_id)
+        thread = self._thread()
         if thread is None or self.deleting:
             msg.reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
             return
@@ -412,7 +513,7 @@ class ThreadActor(DispatchedActor):
             assert change is not None
             updated = None
             if change.thread_fields:  # no run is active: the write's outcome is the thread's status
-                updated = self.storage.update_thread(self.thread_id, **change.thread_fields)
+                updated = self._update_thread(**change.thread_fields)
             feed = self.ctx.streams.feed(self.thread_id)
             if change.event is not None and feed is not None:  # followers with stream_mode=state_update
                 feed.publish("state_update", change.event)
@@ -424,7 +525,7 @@ class ThreadActor(DispatchedActor):
                 self._start_next()
 
     def _delete_thread(self, reply: m.Reply) -> None:
-        if self.storage.get_thread(self.thread_id) is None:
+        if self._thread() is None:
             reply.set_exception(NotFound(f"Thread {self.thread_id} not found."))
             return
         self.deleting.append(reply)
@@ -439,6 +540,7 @@ class ThreadActor(DispatchedActor):
     def _finish_delete(self) -> None:
         for run in self.storage.list_runs(self.thread_id):
             self.ctx.watchers.forget(run.run_id, f"Run {run.run_id} was deleted with its thread.")
+        self.thread = None
         self.storage.delete_thread(self.thread_id)
         self.ctx.streams.close_feed(self.thread_id)  # its followers' streams end
         replies, self.deleting = self.deleting, []
@@ -456,6 +558,8 @@ class ThreadActor(DispatchedActor):
         away): what storage says may no longer match this actor. Repair soon, and keep retrying
         (with backoff) until it succeeds; every message meanwhile tries the repair first."""
         self.repair_due = True
+        self.thread = None  # what storage holds may differ from what this actor last wrote: read again
+        self.runs.clear()
         if self.repair_scheduled:
             return
         self.repair_scheduled = True
@@ -484,10 +588,10 @@ class ThreadActor(DispatchedActor):
         errored = False
         for run in self.storage.list_runs(self.thread_id, status="running"):
             if run.run_id != live:
-                self._finish(run.run_id, "error", {"__error__": STORAGE_ERROR})
+                self._finish(run.run_id, "error", {"__error__": STORAGE_ERROR}, run)
                 errored = True
         if errored and live is None:
-            self.storage.update_thread(self.thread_id, status="error")
+            self._update_thread(status="error")
         self.queue.clear()
         self._queue_pending(exclude=live)
         self.repair_due, self.repair_attempts = False, 0
@@ -514,9 +618,9 @@ class ThreadActor(DispatchedActor):
     # --- passivation ----------------------------------------------------------------------------
 
     def _became_idle(self) -> None:
-        thread = self.storage.get_thread(self.thread_id)
+        thread = self._thread()
         if thread is not None and thread.status == "busy":
-            self.storage.update_thread(self.thread_id, status="idle")
+            self._update_thread(status="idle")
 
     def _passivate(self) -> None:
         # Ticks come from one sweep for all actors (actors/kernel/passivation.py), so going idle costs no

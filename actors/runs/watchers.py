@@ -51,10 +51,8 @@ class RunWatchers:
                     del self._waiters[run_id]
 
     def finish(self, run_id: str, output: Any, record: Callable[[], Run | None]) -> None:
-        """Persist the end of a run (`record` writes its status) and wake whoever waits for it."""
-        # Output first, status last: a crash in between leaves a non-terminal run, which start-up
-        # recovery ends (and gives an output), never a finished run without output.
-        self.storage.set_run_output(run_id, output)
+        """Persist the end of a run (`record` writes its output and terminal status, in one
+        transaction: `Storage.end_run`) and wake whoever waits for it."""
         record()
         with self.lock:
             waiters = self._waiters.pop(run_id, [])

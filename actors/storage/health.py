@@ -25,12 +25,12 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import DatabaseUnavailable
 from .base import StorageUnavailable
-from .records import RecordTable, Update
+from .records import RecordTable, Update, Write
 
 log = logging.getLogger("switchboard.storage")
 
@@ -222,6 +222,9 @@ class GuardedTable:
 
     def delete_children(self, kind: str, parent: str) -> int:
         return self._call(True, self.table.delete_children, kind, parent)
+
+    def batch(self, writes: Sequence[Write]) -> list[Any]:
+        return self._call(True, self.table.batch, writes)  # all or none: a retry repeats the whole batch
 
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False

@@ -13,7 +13,7 @@ from langgraph.store.memory import InMemoryStore
 
 from .base import checkpoint_metadata
 from .record_storage import RecordStorage
-from .records import Update
+from .records import Update, Write
 
 
 class RollbackableMemorySaver(InMemorySaver):
@@ -122,6 +122,11 @@ class MemoryTable:
             for key in keys:
                 rows.pop(key, None)
             return len(keys)
+
+    def batch(self, writes: Sequence[Write]) -> list[Any]:
+        # Under the one lock, so no reader sees half of it (nothing here survives a crash anyway).
+        with self._lock:
+            return [getattr(self, op)(*args) for op, args in writes]
 
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False

@@ -26,7 +26,7 @@ from .base import StorageUnavailable
 from .health import GuardedTable, LockLost, StorageHealth, ping_by_writing
 from .postgres_writer import GroupCommitPostgresSaver, PostgresWriter
 from .record_storage import RecordStorage
-from .records import Update, scan_query
+from .records import Update, Write, scan_query
 
 log = logging.getLogger("switchboard.storage")
 
@@ -122,6 +122,9 @@ class PostgresTable:
     def delete_children(self, kind: str, parent: str) -> int:
         return self.writer.call(_delete_children, kind, parent)
 
+    def batch(self, writes: Sequence[Write]) -> list[Any]:
+        return self.writer.call(_batch, writes)
+
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
     ) -> list[bytes]:
@@ -173,6 +176,14 @@ def _delete(conn: psycopg.Connection[Any], kind: str, key: str) -> bool:
 
 def _delete_children(conn: psycopg.Connection[Any], kind: str, parent: str) -> int:
     return len(conn.execute("DELETE FROM records WHERE kind = %s AND parent = %s RETURNING 1", (kind, parent)).fetchall())
+
+
+_WRITES = {"insert": _insert, "upsert": _upsert, "update": _update, "delete": _delete}
+
+
+def _batch(conn: psycopg.Connection[Any], writes: Sequence[Write]) -> list[Any]:
+    """One writer call: the writes share its transaction, and the caller waits for one commit."""
+    return [_WRITES[op](conn, *args) for op, args in writes]
 
 
 def _redact(url: str) -> str:

@@ -3,7 +3,8 @@ connection on one writer thread (group_commit.py), so the writes of many runs sh
 and one commit - one WAL flush on the server - where each used to pay its own (~0.5-1 ms each here,
 ~13 per run). Reads stay on the connection pools.
 
-Statements are sent in pipeline mode (one round trip per result a call needs, not per statement).
+Statements are sent in pipeline mode, BEGIN and COMMIT included: a batch is one round trip, plus one
+per result a call reads before the end (an insert's RETURNING).
 A caller still waits for the commit of the transaction holding its write: durability is unchanged.
 If a batch fails (one bad call, a lost connection), it is rolled back and each call is retried alone
 in its own transaction, so only the failing call fails; the connection is reopened when it broke.
@@ -64,25 +65,44 @@ class PostgresWriter:
             for call in batch:
                 call.result, call.error = None, error
             return
-        if len(batch) > 1:
-            try:
-                # Pipeline mode: statements go out without waiting for each other's results; the
-                # batch waits only where a call reads a result (an update's SELECT), and at COMMIT.
-                with self.conn.pipeline(), self.conn.transaction():
-                    for call in batch:
-                        call.result, call.error = call.fn(*call.args), None
+        try:
+            self._transaction(batch)
+            return
+        except Exception as exc:  # noqa: BLE001 - someone's call failed, or the commit did: each on its own below
+            self._reset()
+            if len(batch) == 1:
+                batch[0].result, batch[0].error = None, exc
                 return
-            except Exception:  # noqa: BLE001 - someone's call failed, or the commit did: each on its own below
-                pass
         for call in batch:
             if not self._usable():
                 call.result, call.error = None, psycopg.OperationalError("the PostgreSQL writer connection is down")
                 continue
             try:
-                with self.conn.transaction():
-                    call.result, call.error = call.fn(*call.args), None
+                self._transaction([call])
             except Exception as exc:
+                self._reset()
                 call.result, call.error = None, exc
+
+    def _transaction(self, calls: list[Call]) -> None:
+        """The calls in one transaction, sent in pipeline mode: BEGIN, the statements and COMMIT go
+        out without waiting for each other, so a batch is one round trip (and the commit's flush),
+        plus one per result a call reads before the end (an insert's RETURNING, an update's SELECT).
+        psycopg's `transaction()` would sync the pipeline twice more, after BEGIN and before COMMIT."""
+        with self.conn.pipeline():
+            self.conn.execute("BEGIN")
+            for call in calls:
+                call.result, call.error = call.fn(*call.args), None
+            self.conn.execute("COMMIT")
+
+    def _reset(self) -> None:
+        """After a failed transaction: drop the connection (`_usable` opens a new one). It may still be
+        in the failed transaction, and psycopg's record of prepared statements out of step with the
+        server's (a PREPARE in the failed pipeline was undone); failures are rare (a lost database, a
+        bad call), so starting afresh costs little."""
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass
 
     def close(self) -> None:
         self.writer.close()

@@ -127,6 +127,32 @@ class RecordStorage:
         """Runs of every thread with this status, oldest first (start-up recovery)."""
         return self.runs.scan(status=status)
 
+    # A run's progress as its thread actor records it. The actor is the only writer of its thread's
+    # record and runs once they exist, so it writes whole records as it knows them (no read first),
+    # and each step is one transaction: one commit to wait for.
+    def put_thread(self, thread: Thread) -> None:
+        self.threads.put(thread)
+
+    def accept_run(self, run: Run, thread: Thread | None = None) -> None:
+        """Store a new run and, in the same transaction, its thread's record if given (its graph)."""
+        self.table.batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])])
+
+    def start_run(self, run: Run, thread: Thread | None) -> None:
+        """The run, now `running`, and its thread, now `busy`, together."""
+        self.table.batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])])
+
+    def end_run(self, run: Run, output: Any, thread: Thread | None = None, starting: Run | None = None) -> None:
+        """The run's output and its record with its terminal status, its thread's record (values,
+        status) and the record of the run `starting` next (`running`) if given, together: a crash
+        leaves all of them or none (then the run is still non-terminal, and start-up recovery ends it)."""
+        output_record = RunOutput(run_id=run.run_id, thread_id=run.thread_id, output=output)
+        writes = [self.outputs.put_write(output_record), self.runs.put_write(run)]
+        if thread is not None:
+            writes.insert(0, self.threads.put_write(thread))
+        if starting is not None:
+            writes.append(self.runs.put_write(starting))
+        self.table.batch(writes)
+
     def set_run_output(self, run_id: str, output: Any) -> None:
         run = self.runs.get(run_id)
         if run is not None:

@@ -9,7 +9,7 @@ works - and is tested by tests/test_storage.py - on every backend at once. See d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
@@ -20,6 +20,12 @@ T = TypeVar("T")
 
 Update = Callable[[bytes], "tuple[bytes, str | None, str | None]"]
 """Given the stored data, return the new (data, parent, status)."""
+
+Write = tuple[str, tuple[Any, ...]]
+"""One write of a `RecordTable.batch`: a write method's name (`insert`, `upsert`, `update`,
+`delete`) and its arguments, e.g. `("upsert", (kind, key, data, parent, status))`."""
+
+WRITES = ("insert", "upsert", "update", "delete")
 
 
 class RecordTable(Protocol):
@@ -43,6 +49,11 @@ class RecordTable(Protocol):
     def delete(self, kind: str, key: str) -> bool: ...
 
     def delete_children(self, kind: str, parent: str) -> int: ...
+
+    def batch(self, writes: Sequence[Write]) -> list[Any]:
+        """Several writes in one transaction - all or none - and one commit (one wait for it, where
+        the backend's commit is what a caller waits for); each write's result, in order."""
+        ...
 
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
@@ -117,17 +128,26 @@ class Records(Generic[T]):
 
     def update(self, key: str, **changes: Any) -> T | None:
         """Replace fields (msgspec.structs.replace) atomically; None if the record is gone."""
-        result: list[T] = []
+        _op, args = self.update_write(key, **changes)
+        return self.updated(self.table.update(*args))
+
+    def put_write(self, record: T) -> Write:
+        """`put` as one write of a `RecordTable.batch`."""
+        return "upsert", (self.kind.name, *self.kind.columns(record))
+
+    def update_write(self, key: str, **changes: Any) -> Write:
+        """`update` as one write of a `RecordTable.batch` (its result: `updated(result)`)."""
 
         def change(data: bytes) -> tuple[bytes, str | None, str | None]:
             record = msgspec.structs.replace(decode(data, self.kind.type), **changes)  # type: ignore[type-var]
-            result.append(record)
             _key, new, parent, status = self.kind.columns(record)
             return new, parent, status
 
-        if self.table.update(self.kind.name, key, change) is None:
-            return None
-        return result[-1]
+        return "update", (self.kind.name, key, change)
+
+    def updated(self, data: bytes | None) -> T | None:
+        """The record an update wrote (None: it was gone)."""
+        return None if data is None else decode(data, self.kind.type)
 
     def delete(self, key: str) -> bool:
         return self.table.delete(self.kind.name, key)

@@ -23,7 +23,7 @@ from . import migrations
 from .base import StorageUnavailable
 from .health import GuardedTable, StorageHealth, ping_by_writing
 from .record_storage import RecordStorage
-from .records import Update, scan_query
+from .records import Update, Write, scan_query
 from .sqlite_checkpointer import GroupCommitSqliteSaver
 
 RECORDS_FILE = "switchboard.db"
@@ -110,21 +110,11 @@ class SqliteTable:
 
     def insert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
         with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO records (kind, key, parent, status, data) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, key) DO NOTHING",
-                (kind, key, parent, status, data),
-            )
-            return cur.rowcount == 1
+            return _insert(self._db, kind, key, data, parent, status)
 
     def upsert(self, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT INTO records (kind, key, parent, status, data) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, key) DO UPDATE SET parent = excluded.parent, status = excluded.status, "
-                "data = excluded.data",
-                (kind, key, parent, status, data),
-            )
+            _upsert(self._db, kind, key, data, parent, status)
 
     def get(self, kind: str, key: str) -> bytes | None:
         with self._reader() as reader:
@@ -132,31 +122,26 @@ class SqliteTable:
         return None if row is None else row[0]
 
     def update(self, kind: str, key: str, change: Update) -> bytes | None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
-                if row is None:
-                    self._db.execute("COMMIT")
-                    return None
-                data, parent, status = change(row[0])
-                self._db.execute(
-                    "UPDATE records SET data = ?, parent = ?, status = ? WHERE kind = ? AND key = ?",
-                    (data, parent, status, kind, key),
-                )
-                self._db.execute("COMMIT")
-                return data
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        return self.batch([("update", (kind, key, change))])[0]
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
-            return self._db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key)).rowcount > 0
+            return _delete(self._db, kind, key)
 
     def delete_children(self, kind: str, parent: str) -> int:
         with self._lock:
             return self._db.execute("DELETE FROM records WHERE kind = ? AND parent = ?", (kind, parent)).rowcount
+
+    def batch(self, writes: Sequence[Write]) -> list[Any]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                results = [_WRITES[op](self._db, *args) for op, args in writes]
+                self._db.execute("COMMIT")
+                return results
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False
@@ -170,6 +155,42 @@ class SqliteTable:
             self._db.close()
             for reader in self._all_readers:
                 reader.close()
+
+
+# The writes, on the writer connection (alone, or inside a batch's transaction).
+
+
+def _insert(db: sqlite3.Connection, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> bool:
+    cur = db.execute(
+        "INSERT INTO records (kind, key, parent, status, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING",
+        (kind, key, parent, status, data),
+    )
+    return cur.rowcount == 1
+
+
+def _upsert(db: sqlite3.Connection, kind: str, key: str, data: bytes, parent: str | None, status: str | None) -> None:
+    db.execute(
+        "INSERT INTO records (kind, key, parent, status, data) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (kind, key) DO UPDATE SET parent = excluded.parent, status = excluded.status, data = excluded.data",
+        (kind, key, parent, status, data),
+    )
+
+
+def _update(db: sqlite3.Connection, kind: str, key: str, change: Update) -> bytes | None:
+    """Inside a transaction (BEGIN IMMEDIATE: no other writer between the read and the write)."""
+    row = db.execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+    if row is None:
+        return None
+    data, parent, status = change(row[0])
+    db.execute("UPDATE records SET data = ?, parent = ?, status = ? WHERE kind = ? AND key = ?", (data, parent, status, kind, key))
+    return data
+
+
+def _delete(db: sqlite3.Connection, kind: str, key: str) -> bool:
+    return db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key)).rowcount > 0
+
+
+_WRITES = {"insert": _insert, "upsert": _upsert, "update": _update, "delete": _delete}
 
 
 class SqliteCheckpoints:
