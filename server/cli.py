@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout, metavar="SECONDS",
         help="seconds an idle keep-alive connection is kept open (default: %(default)s)",
     )
+    serve.add_argument(
+        "--workers", type=int, default=1,
+        help="start this many processes on one port (SO_REUSEPORT), a cluster: needs --database-url and --redis-url",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by --workers for each worker
     import loadtest.cli  # the load-test tool's options; the harness itself loads only when it runs
 
     loadtest.cli.add_parser(commands)
@@ -142,7 +147,15 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    from .workers import Supervisor, refusal, reuse_port_socket
+
+    if (why := refusal(args)) is not None:
+        print(f"switchboard: {why}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        serve_argv = list(argv if argv is not None else sys.argv[1:])
+        return Supervisor(args.workers, serve_argv[serve_argv.index("serve") + 1:]).run()
     if args.run_timeout <= 0:
         print("switchboard: --run-timeout must be a positive number of seconds", file=sys.stderr)
         return 2
@@ -157,6 +170,11 @@ def serve(args: argparse.Namespace) -> int:
         storage_patience=args.storage_patience,
         protocol_buffer_events=args.protocol_buffer_events, protocol_buffer_seconds=args.protocol_buffer_seconds,
     )
+    try:  # a worker of `--workers N` binds the shared public port before anything starts
+        sockets = [reuse_port_socket(settings.host, settings.port)] if args.reuse_port else None
+    except OSError as exc:
+        print(f"switchboard: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 2
     try:
         system = ActorSystem(settings=settings)
     except (GraphConfigError, StorageUnavailable) as exc:
@@ -183,7 +201,7 @@ def serve(args: argparse.Namespace) -> int:
         f"storage: {storage}{where})",
         system,
     )
-    server.run()
+    server.run(sockets=sockets)
     return 0
 
 
@@ -230,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args)
+        return serve(args, argv)
     if args.command == "loadtest":
         import loadtest.cli
 
