@@ -4,10 +4,12 @@ see them as one server), plus the faults a cluster must survive: `kill -9`, `SIG
 `SIGTERM`. Every wait has a deadline; nothing sleeps to synchronise.
 
 `PrivateRedis` is a redis-server of the test's own (free loopback port, no persistence), so a test may
-stop it without touching the shared one on 6379."""
+stop it without touching the shared one on 6379. At the end: `ClusterProcess`, `cluster_backends` and
+`owner_of`, smaller pieces the core's tests (tests/test_cluster_routing.py ...) use."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -15,18 +17,21 @@ import socket
 import subprocess
 import sys
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+import redis
 
 from loadtest.graph import CONFIG_PATH, JOURNAL_ENV
 from loadtest.targets import HttpTarget, new_journal
 from loadtest.spread import SpreadTarget
 from tests.backends import postgres_schema
 from tests.conftest import wait_until
-from tests.server_process import ROOT, free_port
+from tests.server_process import ROOT, ServerProcess, free_port
 
 
 class PrivateRedis:
@@ -195,3 +200,44 @@ class Cluster:
         shutil.rmtree(self.workdir, ignore_errors=True)
         if self.journal.exists():
             self.journal.unlink()
+
+
+# --- the core's pieces: one member at a time on the shared Redis (a database number of its own) ---
+
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+_dbs = itertools.count(8 + os.getpid() % 7)
+
+
+class ClusterProcess(ServerProcess):
+    """One member; `internal_url` is its advertise URL (its internal port is chosen here)."""
+
+    def __init__(self, workdir: Path, database_url: str, redis_url: str, *extra: str, lease: float = 2.0) -> None:
+        self.internal_port = free_port()
+        self.internal_url = f"http://127.0.0.1:{self.internal_port}"
+        super().__init__(
+            workdir, ["--database-url", database_url], "--redis-url", redis_url, "--lease-seconds", str(lease),
+            "--internal-port", str(self.internal_port), *extra,
+        )
+
+    def process_id(self, database_url: str) -> Any:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT process_id FROM cluster_members WHERE advertise_url = %s", (self.internal_url,)).fetchone()
+        return None if row is None else row[0]
+
+
+@contextmanager
+def cluster_backends() -> Iterator[tuple[str, str]]:
+    """A fresh schema and an empty Redis database (numbers 8-15, flushed after)."""
+    db = next(_dbs) % 8 + 8
+    redis_url = f"{REDIS_URL}/{db}"
+    with postgres_schema() as database_url:
+        try:
+            yield database_url, redis_url
+        finally:
+            redis.Redis.from_url(redis_url).flushdb()
+
+
+def owner_of(database_url: str, thread_id: str) -> tuple[Any, int] | None:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT process_id, epoch FROM thread_owners WHERE thread_id = %s", (thread_id,)).fetchone()
+    return None if row is None else (row[0], row[1])

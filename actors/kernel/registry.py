@@ -35,6 +35,15 @@ class ThreadRegistry:
             del self._refs[thread_id]
             return True
 
+    def without_actor(self, thread_ids: list[str], release: Callable[[list[str]], None]) -> list[str]:
+        """Cluster mode: `release` those of `thread_ids` that have no live actor, under the lock, so no
+        actor is spawned for a thread while it is being given up."""
+        with self._lock:
+            idle = [t for t in thread_ids if (ref := self._refs.get(t)) is None or not ref.is_alive()]
+            if idle:
+                release(idle)
+            return idle
+
     def alive(self) -> int:
         with self._lock:
             return len(self._refs)
