@@ -5,11 +5,13 @@ machine, in one run. `./dev bench --only cluster` writes them into docs/benchmar
 - runs/s for 1 and 2 processes: 50 users, each create+join of 1-step runs on its own thread, every
   request to the next process in turn (so half of the thread-scoped requests are forwarded to the
   owner), in interleaved rounds with both clusters alive; with the CPU the load generator itself
-  used (this process: user + system time over wall time, in cores) and the servers';
+  used (this process: user + system time over wall time, in cores) and the servers'. A third column:
+  2 processes with each thread's requests all sent to one of them (by the thread id's hash, as a
+  load balancer hashing on the thread would), so nothing is forwarded;
 - interrupt -> successor p50 when the interrupted run executes in another process: a thread's long run
   is started through process A (which takes the thread), the `interrupt` run is sent to process B
   (which forwards it); from sending it to the successor's first step start (journal), and the
-  journal's pid proves where each ran;
+  journal's pid proves where each ran. Interleaved with the control: the interrupt sent to A itself;
 - kill -9 -> the first pending run of an orphaned thread starting in another process: process A owns
   a thread with a running run and an enqueued one; A is killed; the time until the enqueued run's
   first step starts in B (bounded by the lease, `--lease-seconds`, default 10 s);
@@ -61,9 +63,9 @@ class BenchCluster:
             server.wait_ready()
         return server
 
-    def target(self, servers: list[ServerProcess] | None = None) -> SpreadTarget:
-        chosen = servers or self.servers
-        return SpreadTarget([HttpTarget(s.url, self.journal) for s in chosen], name=f"{len(chosen)} processes")
+    def target(self, affinity: bool = False) -> SpreadTarget:
+        return SpreadTarget([HttpTarget(s.url, self.journal) for s in self.servers], name=f"{len(self.servers)} processes",
+                            affinity=affinity)
 
     def stop(self) -> None:
         for server in self.servers:
@@ -142,29 +144,32 @@ async def first_start(journal: Path, run_id: str, timeout: float) -> dict[str, A
 
 
 async def cross_interrupt(cluster: BenchCluster, trials: int) -> dict[str, Any]:
-    """Long run through A, `interrupt` through B: send -> successor's first step (s), and where each ran."""
+    """Long run through A, `interrupt` through B (cross) or through A (same, the control), interleaved:
+    send -> successor's first step (s), and where each ran (journal pids)."""
     a, b = (HttpTarget(s.url, cluster.journal) for s in cluster.servers[:2])
-    out: list[float] = []
+    samples: dict[str, list[float]] = {"cross": [], "same": []}
     placements = []
     try:
         for _ in range(trials):
-            thread = await a.create_thread()
-            long_run = await a.create_run(thread, "enqueue", {"steps": 1, "delay": 30.0})
-            first = await first_start(cluster.journal, long_run, 30)
-            t0 = time.time()
-            successor = await b.create_run(thread, "interrupt", ONE_STEP)
-            started = await first_start(cluster.journal, successor, 30)
-            out.append(started["t"] - t0)
-            placements.append((first["pid"], started["pid"]))
-            await b.join(thread, successor)
+            for kind, via in (("cross", b), ("same", a)):
+                thread = await a.create_thread()
+                long_run = await a.create_run(thread, "enqueue", {"steps": 1, "delay": 30.0})
+                first = await first_start(cluster.journal, long_run, 30)
+                t0 = time.time()
+                successor = await via.create_run(thread, "interrupt", ONE_STEP)
+                started = await first_start(cluster.journal, successor, 30)
+                samples[kind].append(started["t"] - t0)
+                if kind == "cross":
+                    placements.append((first["pid"], started["pid"]))
+                await via.join(thread, successor)
     finally:
         await a.aclose()
         await b.aclose()
-    a_pid, b_pid = cluster.servers[0].proc.pid, cluster.servers[1].proc.pid
+    a_pid = cluster.servers[0].proc.pid
     return {
-        "p50_ms": statistics.median(out) * 1000, "samples_ms": [x * 1000 for x in out],
-        "ran_in_a": sum(1 for first, succ in placements if first == a_pid and succ == a_pid),
-        "successor_in_b": sum(1 for _, succ in placements if succ == b_pid), "trials": trials,
+        "p50_ms": statistics.median(samples["cross"]) * 1000, "samples_ms": [x * 1000 for x in samples["cross"]],
+        "same_process_p50_ms": statistics.median(samples["same"]) * 1000,
+        "ran_in_a": sum(1 for first, succ in placements if first == a_pid and succ == a_pid), "trials": trials,
     }
 
 
@@ -201,11 +206,11 @@ def measure(database_url: str | None = None, redis_url: str | None = None, round
         for n in (1, 2):
             clusters[n] = BenchCluster(n, admin, redis, journal)
         idle = {n: [postgres_connections(s.proc.pid, pg_port) for s in c.servers] for n, c in clusters.items()}
-        samples: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+        samples: dict[str, list[dict[str, float]]] = {"1": [], "2": [], "2-affinity": []}
         for r in range(rounds):
-            for n, cluster in clusters.items():
-                print(f"cluster bench: runs/s with {n} process(es), round {r + 1}/{rounds} ...", file=sys.stderr)
-                samples[n].append(_throughput_round(cluster, users, runs_each))
+            for key in samples:
+                print(f"cluster bench: runs/s, {key} process(es), round {r + 1}/{rounds} ...", file=sys.stderr)
+                samples[key].append(_throughput_round(clusters[int(key[0])], users, runs_each, affinity=key.endswith("affinity")))
         loaded = {n: [postgres_connections(s.proc.pid, pg_port) for s in c.servers] for n, c in clusters.items()}
         print("cluster bench: interrupt -> successor across processes ...", file=sys.stderr)
         interrupt = asyncio.run(cross_interrupt(clusters[2], interrupt_trials))
@@ -226,8 +231,8 @@ def measure(database_url: str | None = None, redis_url: str | None = None, round
     }
 
 
-def _throughput_round(cluster: BenchCluster, users: int, runs_each: int) -> dict[str, float]:
-    target = cluster.target()
+def _throughput_round(cluster: BenchCluster, users: int, runs_each: int, affinity: bool = False) -> dict[str, float]:
+    target = cluster.target(affinity)
     servers_cpu = sum(cpu_seconds(s.proc.pid) for s in cluster.servers)
     own_cpu, t0 = own_cpu_seconds(), time.perf_counter()
 
@@ -251,7 +256,7 @@ def _medians(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def render(results: dict[str, Any]) -> str:
-    one, two = results["throughput"][1], results["throughput"][2]
+    one, two, sticky = (results["throughput"][key] for key in ("1", "2", "2-affinity"))
     interrupt, kills = results["interrupt"], results["kill"]
     kill_s = statistics.median(k["seconds"] for k in kills)
     kill_list = ", ".join(f"{k['seconds']:.1f}" for k in kills)
@@ -261,24 +266,26 @@ def render(results: dict[str, Any]) -> str:
         f"each create+join of 1-step runs on its own thread, {results['runs_each']} runs each, every request to "
         "the next process in turn.",
         "",
-        "| figure | 1 process | 2 processes | target |",
-        "|---|---:|---:|---|",
-        f"| runs/s | {one['runs_per_s']:.0f} | {two['runs_per_s']:.0f} ({two['runs_per_s'] / one['runs_per_s']:.2f}×) | more with 2 |",
-        f"| load generator CPU (cores) | {one['generator_cpu']:.2f} | {two['generator_cpu']:.2f} | - |",
-        f"| servers' CPU (cores, all processes) | {one['servers_cpu']:.2f} | {two['servers_cpu']:.2f} | - |",
+        "| figure | 1 process | 2 processes, round-robin | 2 processes, a thread's requests to one | target |",
+        "|---|---:|---:|---:|---|",
+        f"| runs/s | {one['runs_per_s']:.0f} | {two['runs_per_s']:.0f} ({two['runs_per_s'] / one['runs_per_s']:.2f}×) | "
+        f"{sticky['runs_per_s']:.0f} ({sticky['runs_per_s'] / one['runs_per_s']:.2f}×) | more with 2 |",
+        f"| load generator CPU (cores) | {one['generator_cpu']:.2f} | {two['generator_cpu']:.2f} | {sticky['generator_cpu']:.2f} | - |",
+        f"| servers' CPU (cores, all processes) | {one['servers_cpu']:.2f} | {two['servers_cpu']:.2f} | {sticky['servers_cpu']:.2f} | - |",
         f"| PostgreSQL connections per process, idle / after the load | "
         f"{'/'.join(map(str, conns['idle'][1]))} / {'/'.join(map(str, conns['after_load'][1]))} | "
-        f"{' + '.join(map(str, conns['idle'][2]))} / {' + '.join(map(str, conns['after_load'][2]))} | see docs/deploy.md |",
+        f"{' + '.join(map(str, conns['idle'][2]))} / {' + '.join(map(str, conns['after_load'][2]))} | (same processes) | see docs/deploy.md |",
         "",
         f"- interrupt → successor, the interrupted run executing in the other process: p50 "
         f"**{interrupt['p50_ms']:.1f} ms** over {interrupt['trials']} trials (target ≤ 20 ms); "
-        f"both runs executed in the owner in {interrupt['ran_in_a']} of {interrupt['trials']} (journal pids).",
+        f"both runs executed in the owner in {interrupt['ran_in_a']} of {interrupt['trials']} (journal pids). "
+        f"The control, both requests to the owner, interleaved with it: p50 {interrupt['same_process_p50_ms']:.1f} ms.",
         f"- kill -9 of the owner → the orphaned thread's first pending run starting in the other process: "
         f"median **{kill_s:.1f} s** over {len(kills)} trials ({kill_list} s; "
         f"lease {results['lease_seconds']:g} s, the default); elsewhere in "
         f"{sum(1 for k in kills if k['elsewhere'])} of {len(kills)}.",
-        f"- runs/s per round: 1 process {', '.join(f'{x:.0f}' for x in results['throughput_rounds'][1])}; "
-        f"2 processes {', '.join(f'{x:.0f}' for x in results['throughput_rounds'][2])}.",
+        "- runs/s per round: " + "; ".join(
+            f"{key} {', '.join(f'{x:.0f}' for x in xs)}" for key, xs in results["throughput_rounds"].items()) + ".",
     ]
     return "\n".join(lines)
 

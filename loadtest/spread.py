@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -29,7 +30,9 @@ class SpreadTarget:
     with a join. A run create whose connection broke mid-request is never resent (it may have been
     accepted): fault tests call `quiesce()` before they kill a server, so no create is in flight."""
 
-    def __init__(self, targets: list[HttpTarget], name: str | None = None, failover: float = 0.0) -> None:
+    def __init__(self, targets: list[HttpTarget], name: str | None = None, failover: float = 0.0, affinity: bool = False) -> None:
+        """`affinity`: a thread's requests all go to one server (chosen by its id), as a load balancer
+        hashing the thread id would send them - the owner, once that server took the thread."""
         if not targets:
             raise ValueError("a spread target needs at least one server")
         self.targets = list(targets)
@@ -37,6 +40,7 @@ class SpreadTarget:
         self.journal = targets[0].journal
         self.name = name or f"{len(targets)} servers"
         self.failover = failover
+        self.affinity = affinity
         self._turn = 0
         self._creates = 0  # run creates in flight
         self._open: asyncio.Event | None = None  # made on the harness's loop
@@ -46,7 +50,9 @@ class SpreadTarget:
     def url(self) -> str:
         return self.targets[0].url
 
-    def _next(self) -> HttpTarget:
+    def _next(self, thread_id: str | None = None) -> HttpTarget:
+        if self.affinity and thread_id is not None:
+            return self.targets[zlib.crc32(thread_id.encode()) % len(self.targets)]
         target = self.targets[self._turn % len(self.targets)]
         self._turn += 1
         return target
@@ -81,22 +87,22 @@ class SpreadTarget:
             return True
         return idempotent and (isinstance(exc, httpx.TransportError) or status in (502, 504))
 
-    async def _call(self, call: Callable[[HttpTarget], Awaitable[T]], idempotent: bool) -> T:
+    async def _call(self, call: Callable[[HttpTarget], Awaitable[T]], idempotent: bool, thread_id: str | None = None) -> T:
         deadline = time.monotonic() + self.failover
         while True:
             try:
-                return await call(self._next())
+                return await call(self._next(thread_id))
             except Exception as exc:
                 if not self._may_retry(exc, idempotent, deadline):
                     raise
                 self.retries += 1
                 await asyncio.sleep(0.05)  # a retry's pause (Retry-After, shortened): not synchronisation
 
-    async def _create(self, call: Callable[[HttpTarget], Awaitable[T]]) -> T:
+    async def _create(self, call: Callable[[HttpTarget], Awaitable[T]], thread_id: str) -> T:
         await self._gate().wait()
         self._creates += 1
         try:
-            return await self._call(call, idempotent=False)
+            return await self._call(call, idempotent=False, thread_id=thread_id)
         finally:
             self._creates -= 1
 
@@ -104,10 +110,10 @@ class SpreadTarget:
         return await self._call(lambda t: t.create_thread(), idempotent=False)
 
     async def create_run(self, thread_id: str, strategy: str, input: dict[str, Any]) -> str:
-        return await self._create(lambda t: t.create_run(thread_id, strategy, input))
+        return await self._create(lambda t: t.create_run(thread_id, strategy, input), thread_id)
 
     async def join(self, thread_id: str, run_id: str) -> Any:
-        return await self._call(lambda t: t.join(thread_id, run_id), idempotent=True)
+        return await self._call(lambda t: t.join(thread_id, run_id), idempotent=True, thread_id=thread_id)
 
     async def stream_run(self, thread_id: str, strategy: str, input: dict[str, Any], on_created: Any, on_event: Any) -> None:
         await self._streamed("stream_run", thread_id, strategy, input, on_created, on_event)
@@ -128,7 +134,7 @@ class SpreadTarget:
         try:
             while True:
                 try:
-                    return await getattr(self._next(), method)(thread_id, strategy, input, on_run, on_event)
+                    return await getattr(self._next(thread_id), method)(thread_id, strategy, input, on_run, on_event)
                 except Exception as exc:
                     if not created and self._may_retry(exc, False, deadline):
                         self.retries += 1
@@ -143,10 +149,10 @@ class SpreadTarget:
         await self.join(thread_id, created[0])  # the stream was cut after the run was accepted: read its end
 
     async def run_status(self, thread_id: str, run_id: str) -> str:
-        return await self._call(lambda t: t.run_status(thread_id, run_id), idempotent=True)
+        return await self._call(lambda t: t.run_status(thread_id, run_id), idempotent=True, thread_id=thread_id)
 
     async def state_done(self, thread_id: str) -> list[str]:
-        return await self._call(lambda t: t.state_done(thread_id), idempotent=True)
+        return await self._call(lambda t: t.state_done(thread_id), idempotent=True, thread_id=thread_id)
 
     async def aclose(self) -> None:
         for target in self._all:
