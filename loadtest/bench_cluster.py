@@ -11,7 +11,8 @@ machine, in one run. `./dev bench --only cluster` writes them into docs/benchmar
 - interrupt -> successor p50 when the interrupted run executes in another process: a thread's long run
   is started through process A (which takes the thread), the `interrupt` run is sent to process B
   (which forwards it); from sending it to the successor's first step start (journal), and the
-  journal's pid proves where each ran. Interleaved with the control: the interrupt sent to A itself;
+  journal's pid proves where each ran. Interleaved with two controls: the interrupt sent to A itself,
+  and the same on one process on PostgreSQL without cluster mode;
 - kill -9 -> the first pending run of an orphaned thread starting in another process: process A owns
   a thread with a running run and an enqueued one; A is killed; the time until the enqueued run's
   first step starts in B (bounded by the lease, `--lease-seconds`, default 10 s);
@@ -143,17 +144,22 @@ async def first_start(journal: Path, run_id: str, timeout: float) -> dict[str, A
         await asyncio.sleep(0.001)
 
 
-async def cross_interrupt(cluster: BenchCluster, trials: int) -> dict[str, Any]:
-    """Long run through A, `interrupt` through B (cross) or through A (same, the control), interleaved:
-    send -> successor's first step (s), and where each ran (journal pids)."""
+async def cross_interrupt(cluster: BenchCluster, trials: int, plain: ServerProcess | None = None) -> dict[str, Any]:
+    """Long run through A, `interrupt` through B (cross), through A (same: the control) and, when
+    given, on a `plain` process (PostgreSQL without cluster mode), interleaved: send -> successor's
+    first step (s), and where each ran (journal pids)."""
     a, b = (HttpTarget(s.url, cluster.journal) for s in cluster.servers[:2])
-    samples: dict[str, list[float]] = {"cross": [], "same": []}
+    kinds = [("cross", a, b), ("same", a, a)]
+    if plain is not None:
+        solo = HttpTarget(plain.url, cluster.journal)
+        kinds.append(("plain", solo, solo))
+    samples: dict[str, list[float]] = {kind: [] for kind, _, _ in kinds}
     placements = []
     try:
         for _ in range(trials):
-            for kind, via in (("cross", b), ("same", a)):
-                thread = await a.create_thread()
-                long_run = await a.create_run(thread, "enqueue", {"steps": 1, "delay": 30.0})
+            for kind, owner, via in kinds:
+                thread = await owner.create_thread()
+                long_run = await owner.create_run(thread, "enqueue", {"steps": 1, "delay": 30.0})
                 first = await first_start(cluster.journal, long_run, 30)
                 t0 = time.time()
                 successor = await via.create_run(thread, "interrupt", ONE_STEP)
@@ -163,12 +169,14 @@ async def cross_interrupt(cluster: BenchCluster, trials: int) -> dict[str, Any]:
                     placements.append((first["pid"], started["pid"]))
                 await via.join(thread, successor)
     finally:
-        await a.aclose()
-        await b.aclose()
+        for _, owner, via in kinds:
+            await owner.aclose()
+            await via.aclose()
     a_pid = cluster.servers[0].proc.pid
+    p50 = {kind: statistics.median(values) * 1000 for kind, values in samples.items()}
     return {
-        "p50_ms": statistics.median(samples["cross"]) * 1000, "samples_ms": [x * 1000 for x in samples["cross"]],
-        "same_process_p50_ms": statistics.median(samples["same"]) * 1000,
+        "p50_ms": p50["cross"], "samples_ms": [x * 1000 for x in samples["cross"]],
+        "same_process_p50_ms": p50["same"], "plain_p50_ms": p50.get("plain"),
         "ran_in_a": sum(1 for first, succ in placements if first == a_pid and succ == a_pid), "trials": trials,
     }
 
@@ -213,7 +221,9 @@ def measure(database_url: str | None = None, redis_url: str | None = None, round
                 samples[key].append(_throughput_round(clusters[int(key[0])], users, runs_each, affinity=key.endswith("affinity")))
         loaded = {n: [postgres_connections(s.proc.pid, pg_port) for s in c.servers] for n, c in clusters.items()}
         print("cluster bench: interrupt -> successor across processes ...", file=sys.stderr)
-        interrupt = asyncio.run(cross_interrupt(clusters[2], interrupt_trials))
+        plain_url = scratch_schema(admin)
+        with ServerProcess("switchboard", journal=journal, storage="postgres", database_url=plain_url) as plain:
+            interrupt = asyncio.run(cross_interrupt(clusters[2], interrupt_trials, plain))
         print("cluster bench: kill -9 -> takeover ...", file=sys.stderr)
         kills = [asyncio.run(kill_takeover(clusters[2])) for _ in range(kill_trials)]
         lease = 10.0
@@ -279,7 +289,8 @@ def render(results: dict[str, Any]) -> str:
         f"- interrupt → successor, the interrupted run executing in the other process: p50 "
         f"**{interrupt['p50_ms']:.1f} ms** over {interrupt['trials']} trials (target ≤ 20 ms); "
         f"both runs executed in the owner in {interrupt['ran_in_a']} of {interrupt['trials']} (journal pids). "
-        f"The control, both requests to the owner, interleaved with it: p50 {interrupt['same_process_p50_ms']:.1f} ms.",
+        f"Interleaved with it, the controls: both requests to the owner p50 {interrupt['same_process_p50_ms']:.1f} ms; "
+        f"one process on the same PostgreSQL without cluster mode p50 {interrupt['plain_p50_ms']:.1f} ms.",
         f"- kill -9 of the owner → the orphaned thread's first pending run starting in the other process: "
         f"median **{kill_s:.1f} s** over {len(kills)} trials ({kill_list} s; "
         f"lease {results['lease_seconds']:g} s, the default); elsewhere in "
