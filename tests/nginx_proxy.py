@@ -53,7 +53,7 @@ class Nginx:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         servers = "".join(f"    server {u.split('://', 1)[1].rstrip('/')};\n" for u in upstreams)
-        site = re.sub(r"(upstream switchboard \{\n)(?:\s*server [^\n]*\n)+", lambda m: m.group(1) + servers, site_config())
+        site = re.sub(r"(upstream switchboard \{\n(?:\s*hash [^\n]*\n)?)(?:\s*server [^\n]*\n)+", lambda m: m.group(1) + servers, site_config())
         site = re.sub(r"listen [^;]+;", f"listen 127.0.0.1:{self.port};", site)
         assert servers in site and f"127.0.0.1:{self.port}" in site, site
         temp = "".join(f"    {name}_temp_path {self.dir}/{name};\n" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
