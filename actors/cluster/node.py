@@ -44,8 +44,8 @@ class ClusterNode:
             self.membership = Membership(self.pool, advertise_url(settings), self.lease)
             self.ownership = Ownership(self.pool, self.membership)
             self.fencing = Fencing(self.ownership)
-            self.router = Router(self.ownership, self.lease)
             self.takeover = Takeover(self.pool, self.ownership, ctx, accepting=lambda: not ctx.draining)
+            self.router = Router(self.ownership, self.lease, self.takeover.adopt)
             self.signals = Signals(settings.redis_url, on_wake=self.wake)
         except BaseException:
             self.pool.close()
@@ -75,6 +75,8 @@ class ClusterNode:
         owner = self.ownership.acquire(thread_id)
         if owner.process_id != self.process_id:
             raise OwnedElsewhere(f"thread {thread_id} is served by another process", owner.advertise_url)
+        if owner.taken:  # recover what its last owner left; the actor starts next
+            self.takeover.adopt(thread_id, wake=False)
 
     def owns(self, thread_id: str) -> bool:
         return self.ownership.epoch(thread_id) is not None
@@ -98,9 +100,10 @@ class ClusterNode:
 
     def release_idle(self) -> None:
         """Give up owned threads with no live actor, untouched for the idle timeout."""
-        idle = self.ownership.idle(self.ctx.settings.idle_timeout)
+        idle_for = self.ctx.settings.idle_timeout
+        idle = self.ownership.idle(idle_for)
         if idle:
-            released = self.ctx.registry.without_actor(idle, self.ownership.release)
+            released = self.ctx.registry.without_actor(idle, lambda ids: self.ownership.release(ids, idle_for=idle_for))
             if released:
                 self.signals.released(len(released))
 
