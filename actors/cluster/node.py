@@ -12,6 +12,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from ..errors import OwnedElsewhere
+from .crons import CronLeader
 from .fencing import Fencing
 from .members import Membership
 from .ownership import Ownership
@@ -47,6 +48,7 @@ class ClusterNode:
             self.takeover = Takeover(self.pool, self.ownership, ctx, accepting=lambda: not ctx.draining)
             self.router = Router(self.ownership, self.lease, self.takeover.adopt)
             self.signals = Signals(settings.redis_url, on_wake=self.wake)
+            self.cron_leader = CronLeader(settings.database_url)
         except BaseException:
             self.pool.close()
             raise
@@ -127,6 +129,7 @@ class ClusterNode:
         self.membership.leave()
         self.signals.released(-1)
         self.signals.close()
+        self.cron_leader.close()
 
     def close(self) -> None:
         if not self._stop.is_set():
