@@ -67,7 +67,9 @@ class ActorSystem:
         if loop is not None:  # everything on the caller's loop: thread actors take turns there too
             self.ctx.actor_pool.shutdown()
             self.ctx.actor_pool = self.runtime  # type: ignore[assignment]
-        self.ctx.registry = ThreadRegistry(self._spawn_thread_actor)
+        self.ctx.registry = ThreadRegistry(
+            lambda thread_id: ThreadActor.start(thread_id, self.ctx), self._claim if self.settings.cluster else None
+        )
         self.passivation = PassivationSweep(self.ctx)
         self._create_default_assistants()
         self.ops = Operations(self.ctx)
@@ -90,10 +92,11 @@ class ActorSystem:
         self.crons.start()
         self.passivation.start()
 
-    def _spawn_thread_actor(self, thread_id: str) -> Any:
+    def _claim(self, thread_id: str) -> None:
+        """Before a thread actor starts: in cluster mode the thread must be this process's
+        (`OwnedElsewhere` if a live peer serves it)."""
         if self.ctx.cluster is not None:
-            self.ctx.cluster.claim(thread_id)  # OwnedElsewhere if a live peer serves it
-        return ThreadActor.start(thread_id, self.ctx)
+            self.ctx.cluster.claim(thread_id)
 
     def _join_cluster(self) -> None:
         from .cluster.node import ClusterNode

@@ -81,6 +81,7 @@ class Forwarding:
         try:
             response = await client.send(client.build_request(scope["method"], target, headers=headers, content=body), stream=True)
         except httpx.TransportError as exc:
+            log.warning("cluster: %s %s: the owner at %s did not answer (%s)", scope["method"], scope["path"], url, type(exc).__name__)
             if not idempotent(scope["method"], scope["path"]):
                 await _unavailable(scope, receive, send, f"the process serving thread {thread_id} did not answer ({type(exc).__name__}); retry")
                 return

@@ -44,13 +44,14 @@ def test_acquire_is_exclusive_while_the_owner_lives(pool: ConnectionPool) -> Non
     a, own_a = member(pool, "a")
     b, own_b = member(pool, "b")
     first = own_a.acquire("t1")
-    assert (first.process_id, first.epoch, first.advertise_url) == (a.process_id, 1, "http://a")
+    assert (first.process_id, first.epoch, first.advertise_url, first.taken) == (a.process_id, 1, "http://a", True)
+    own_a.settled("t1")  # the taker has recovered it (takeover.py): requests may be served
     assert own_a.epoch("t1") == 1 and own_a.owns("t1")
     seen = own_b.acquire("t1")  # a lives: b only learns who owns it
-    assert (seen.process_id, seen.epoch, seen.advertise_url) == (a.process_id, 1, "http://a")
+    assert (seen.process_id, seen.epoch, seen.advertise_url, seen.taken) == (a.process_id, 1, "http://a", False)
     assert own_b.epoch("t1") is None and not own_b.owns("t1")
     assert own_a.acquire("t1").epoch == 1  # the owner asking again keeps its epoch
-    assert own_b.where("t1") == first
+    assert own_b.where("t1") == seen
 
 
 def test_takeover_after_the_lease_lapses_raises_the_epoch(pool: ConnectionPool) -> None:

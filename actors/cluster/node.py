@@ -12,6 +12,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from ..errors import OwnedElsewhere
+from .crons import CronLeader
 from .fencing import Fencing
 from .members import Membership
 from .ownership import Ownership
@@ -44,9 +45,10 @@ class ClusterNode:
             self.membership = Membership(self.pool, advertise_url(settings), self.lease)
             self.ownership = Ownership(self.pool, self.membership)
             self.fencing = Fencing(self.ownership)
-            self.router = Router(self.ownership, self.lease)
             self.takeover = Takeover(self.pool, self.ownership, ctx, accepting=lambda: not ctx.draining)
+            self.router = Router(self.ownership, self.lease, self.takeover.adopt)
             self.signals = Signals(settings.redis_url, on_wake=self.wake)
+            self.cron_leader = CronLeader(settings.database_url)
         except BaseException:
             self.pool.close()
             raise
@@ -75,6 +77,8 @@ class ClusterNode:
         owner = self.ownership.acquire(thread_id)
         if owner.process_id != self.process_id:
             raise OwnedElsewhere(f"thread {thread_id} is served by another process", owner.advertise_url)
+        if owner.taken:  # recover what its last owner left; the actor starts next
+            self.takeover.adopt(thread_id, wake=False)
 
     def owns(self, thread_id: str) -> bool:
         return self.ownership.epoch(thread_id) is not None
@@ -98,9 +102,10 @@ class ClusterNode:
 
     def release_idle(self) -> None:
         """Give up owned threads with no live actor, untouched for the idle timeout."""
-        idle = self.ownership.idle(self.ctx.settings.idle_timeout)
+        idle_for = self.ctx.settings.idle_timeout
+        idle = self.ownership.idle(idle_for)
         if idle:
-            released = self.ctx.registry.without_actor(idle, self.ownership.release)
+            released = self.ctx.registry.without_actor(idle, lambda ids: self.ownership.release(ids, idle_for=idle_for))
             if released:
                 self.signals.released(len(released))
 
@@ -124,6 +129,7 @@ class ClusterNode:
         self.membership.leave()
         self.signals.released(-1)
         self.signals.close()
+        self.cron_leader.close()
 
     def close(self) -> None:
         if not self._stop.is_set():

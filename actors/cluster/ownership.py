@@ -23,10 +23,16 @@ LIVE_OWNER = (
 )
 
 
+SETTLE_TIMEOUT = 30.0
+"""Seconds a request waits for the recovery of a thread just taken over, at most."""
+
+
 class Owner(msgspec.Struct, frozen=True):
     process_id: uuid.UUID
     epoch: int
     advertise_url: str
+    taken: bool = False
+    """This call took the thread (from nobody, or from a dead owner): its runs need recovering."""
 
 
 class Ownership:
@@ -38,6 +44,8 @@ class Ownership:
         self.fences: dict[str, int] = {}
         """thread id -> the epoch at which this process owns it."""
         self._touched: dict[str, float] = {}
+        self._settling: dict[str, threading.Event] = {}
+        """Threads just taken whose recovery (takeover.py) is not done: not served until it is."""
 
     @property
     def process_id(self) -> uuid.UUID:
@@ -48,12 +56,23 @@ class Ownership:
             return self.fences.get(thread_id)
 
     def owns(self, thread_id: str) -> bool:
-        """Owned here at some epoch, with this process's lease surely live (no database call)."""
+        """Owned here at some epoch, with this process's lease surely live (no database call); waits
+        while the thread is being recovered after a takeover."""
         with self._lock:
             if thread_id not in self.fences:
                 return False
             self._touched[thread_id] = self.clock()
+            settling = self._settling.get(thread_id)
+        if settling is not None:
+            settling.wait(SETTLE_TIMEOUT)
         return self.membership.live()
+
+    def settled(self, thread_id: str) -> None:
+        """The recovery of a thread just taken is done: it may be served."""
+        with self._lock:
+            event = self._settling.pop(thread_id, None)
+        if event is not None:
+            event.set()
 
     def acquire(self, thread_id: str) -> Owner:
         """Take the thread if nobody live owns it; return its owner (this process or a live peer)."""
@@ -66,7 +85,7 @@ class Ownership:
                 (thread_id, me),
             ).fetchone()
             if row is not None:
-                owner = Owner(me, row[0], self.membership.advertise_url)
+                owner = Owner(me, row[0], self.membership.advertise_url, taken=True)
             else:  # a live owner holds it: maybe this process, at the epoch it holds it
                 found = conn.execute(
                     "SELECT o.process_id, o.epoch, m.advertise_url FROM thread_owners o "
@@ -77,7 +96,7 @@ class Ownership:
                     return self.acquire(thread_id)
                 owner = Owner(found[0], found[1], found[2])
         if owner.process_id == me:
-            self._hold(thread_id, owner.epoch)
+            self._hold(thread_id, owner.epoch, owner.taken)
         else:
             self._drop([thread_id])
         return owner
@@ -92,17 +111,23 @@ class Ownership:
             ).fetchone()
         return None if found is None else Owner(found[0], found[1], found[2])
 
-    def release(self, thread_ids: Iterable[str]) -> None:
-        """Give threads up (their epoch is kept: the next owner's is one higher)."""
+    def release(self, thread_ids: Iterable[str], *, idle_for: float | None = None) -> list[str]:
+        """Give threads up (their epoch is kept: the next owner's is one higher); with `idle_for`,
+        only those still untouched for that long."""
         ids = list(thread_ids)
+        if idle_for is not None:
+            limit = self.clock() - idle_for
+            with self._lock:
+                ids = [t for t in ids if self._touched.get(t, limit) <= limit]
         if not ids:
-            return
+            return ids
         self._drop(ids)
         with self.pool.connection() as conn:
             conn.execute(
                 "UPDATE thread_owners SET process_id = NULL WHERE thread_id = ANY(%s) AND process_id = %s",
                 (ids, self.process_id),
             )
+        return ids
 
     def release_all(self) -> None:
         with self._lock:
@@ -125,10 +150,12 @@ class Ownership:
         with self._lock:
             return [t for t, at in self._touched.items() if at < limit]
 
-    def _hold(self, thread_id: str, epoch: int) -> None:
+    def _hold(self, thread_id: str, epoch: int, taken: bool) -> None:
         with self._lock:
             self.fences[thread_id] = epoch
             self._touched[thread_id] = self.clock()
+            if taken:  # the taker recovers it, then calls settled()
+                self._settling.setdefault(thread_id, threading.Event())
 
     def _drop(self, thread_ids: list[str]) -> None:
         with self._lock:

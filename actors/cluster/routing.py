@@ -12,9 +12,11 @@ from .ownership import Ownership
 
 
 class Router:
-    def __init__(self, ownership: Ownership, lease: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, ownership: Ownership, lease: float, adopt: Callable[[str], None], *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.ownership = ownership
+        self.adopt = adopt
+        """Called when this process has just taken a thread: recover what its last owner left."""
         self.lease = lease
         self.clock, self.sleep = clock, sleep
 
@@ -23,6 +25,8 @@ class Router:
         if self.ownership.owns(thread_id):
             return None
         owner = self.ownership.acquire(thread_id)
+        if owner.taken:
+            self.adopt(thread_id)
         return None if owner.process_id == self.ownership.process_id else owner.advertise_url
 
     def reroute(self, thread_id: str, dead_url: str) -> str | None:

@@ -47,23 +47,30 @@ class Takeover:
         taken = 0
         while self.accepting():
             batch = self.orphans()
-            mine = [t for t in batch if self.ownership.acquire(t).process_id == self.ownership.process_id]
-            for thread_id in mine:
-                try:
-                    with writing_for(thread_id):
-                        report = recover_thread(self.ctx, thread_id)
-                    # on_start queues its pending runs; RepairThread with nothing to repair is a no-op
-                    self.ctx.tell_thread(thread_id, m.RepairThread())
-                except Exception:  # noqa: BLE001 - one thread must not keep the others orphaned
-                    log.exception("cluster: taking over thread %s failed", thread_id)
-                    continue
-                taken += 1
-                if report.errored or report.interrupted or report.rolled_back:
-                    log.warning(
-                        "cluster: took over thread %s: %d run(s) errored, %d interrupted, %d rolled back",
-                        thread_id, len(report.errored), len(report.interrupted), len(report.rolled_back),
-                    )
+            mine = [t for t in batch if self.ownership.acquire(t).taken]
+            taken += sum(self.adopt(thread_id) for thread_id in mine)
             if len(batch) < BATCH or not mine:
                 break
-        self.taken += taken
         return taken
+
+    def adopt(self, thread_id: str, *, wake: bool = True) -> bool:
+        """This process has just taken the thread: recover it as start-up recovery would (runs its last
+        owner left running follow the policy) and wake its actor (pending runs run in their order;
+        `wake=False`: the caller starts it). Requests for it wait until this is done."""
+        try:
+            with writing_for(thread_id):
+                report = recover_thread(self.ctx, thread_id, wake=False)
+        except Exception:  # noqa: BLE001 - one thread must not keep the others orphaned
+            log.exception("cluster: taking over thread %s failed", thread_id)
+            return False
+        finally:
+            self.ownership.settled(thread_id)
+        if wake and report.resumed_threads:  # its actor queues the pending runs as it starts
+            self.ctx.tell_thread(thread_id, m.RepairThread())
+        self.taken += 1
+        if report.errored or report.interrupted or report.rolled_back:
+            log.warning(
+                "cluster: took over thread %s: %d run(s) errored, %d interrupted, %d rolled back",
+                thread_id, len(report.errored), len(report.interrupted), len(report.rolled_back),
+            )
+        return True

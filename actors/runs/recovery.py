@@ -99,9 +99,10 @@ def recover(ctx: SystemContext) -> RecoveryReport:
     return report
 
 
-def recover_thread(ctx: SystemContext, thread_id: str) -> RecoveryReport:
+def recover_thread(ctx: SystemContext, thread_id: str, *, wake: bool = True) -> RecoveryReport:
     """The same for one thread whose process died (cluster mode: the taker runs it, having acquired
-    the thread; other processes' runs are theirs). Wakes the thread's actor."""
+    the thread; other processes' runs are theirs). Wakes the thread's actor if it has pending runs
+    (`wake=False`: the caller is starting it)."""
     storage = ctx.storage
     report = RecoveryReport()
     thread_status: dict[str, str] = {}
@@ -111,7 +112,7 @@ def recover_thread(ctx: SystemContext, thread_id: str) -> RecoveryReport:
     if thread is not None and thread.status == "busy":
         thread_status.setdefault(thread_id, "idle")
     _set_statuses(ctx, thread_status)
-    _wake_pending(ctx, report, storage.list_runs(thread_id, status="pending")[::-1])
+    _wake_pending(ctx, report, storage.list_runs(thread_id, status="pending")[::-1], wake=wake)
     return report
 
 
@@ -159,7 +160,9 @@ def _end_running(ctx: SystemContext, run: Run, report: RecoveryReport, thread_st
         thread_status[run.thread_id] = "error"
 
 
-def _wake_pending(ctx: SystemContext, report: RecoveryReport, pending: list[Run] | None = None) -> None:
+def _wake_pending(
+    ctx: SystemContext, report: RecoveryReport, pending: list[Run] | None = None, *, wake: bool = True
+) -> None:
     woken: set[str] = set()
     for run in ctx.storage.runs_with_status("pending") if pending is None else pending:
         if ctx.storage.get_thread(run.thread_id) is None:  # its thread's deletion was cut short
@@ -175,4 +178,5 @@ def _wake_pending(ctx: SystemContext, report: RecoveryReport, pending: list[Run]
             report.resumed_threads.append(run.thread_id)
             # Spawning the actor queues all of the thread's pending runs (on_start); RunDue of a run
             # already queued or started is a no-op.
-            ctx.tell_thread(run.thread_id, m.RunDue(run.run_id))
+            if wake:
+                ctx.tell_thread(run.thread_id, m.RunDue(run.run_id))

@@ -1,0 +1,111 @@
+"""Takeover in cluster mode with real processes: a `kill -9`ed owner's threads are taken over by a
+survivor once its lease lapses (the run it left running follows the recovery policy, pending runs
+run in their order, no thread stays busy), and SIGTERM hands a process's threads over at once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+from langgraph_sdk import get_sync_client
+
+from tests.cluster_support import ClusterProcess, cluster_backends, owner_of
+from tests.conftest import wait_until
+
+TERMINAL = {"success", "error", "interrupted", "timeout"}
+
+
+def _dir(tmp_path: Path, name: str) -> Path:
+    (tmp_path / name).mkdir(exist_ok=True)
+    return tmp_path / name
+
+
+def _status(client, thread_id: str, run_id: str) -> str:
+    return client.runs.get(thread_id, run_id)["status"]
+
+
+def test_kill_9_of_the_owner_hands_its_threads_to_a_survivor(tmp_path: Path) -> None:
+    with cluster_backends() as (database_url, redis_url):
+        a = ClusterProcess(_dir(tmp_path, "a"), database_url, redis_url, lease=2.0)
+        b = ClusterProcess(_dir(tmp_path, "b"), database_url, redis_url, lease=2.0)
+        try:
+            a.start()
+            b.start()
+            client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
+            threads = [client_a.threads.create()["thread_id"] for _ in range(3)]
+            running, pending = {}, {}
+            for thread_id in threads:
+                running[thread_id] = client_a.runs.create(thread_id, "steps", input={"tag": "slow", "delay": 30})
+                pending[thread_id] = [
+                    client_a.runs.create(thread_id, "steps", input={"tag": f"q{i}", "delay": 0}, multitask_strategy="enqueue")
+                    for i in range(3)
+                ]
+            a_id = a.process_id(database_url)
+            assert all(owner_of(database_url, t)[0] == a_id for t in threads)
+            wait_until(lambda: all(_status(client_b, t, running[t]["run_id"]) == "running" for t in threads), timeout=30)
+
+            a.kill()
+            killed = time.monotonic()
+            for thread_id in threads:
+                # A join through B waits for the new owner (B itself, once A's lease lapses).
+                last = pending[thread_id][-1]["run_id"]
+                client_b.runs.join(thread_id, last)
+                assert _status(client_b, thread_id, running[thread_id]["run_id"]) == "error"  # not resumed
+                assert [_status(client_b, thread_id, r["run_id"]) for r in pending[thread_id]] == ["success"] * 3
+                messages = client_b.threads.get_state(thread_id)["values"]["messages"]
+                tail = [m for m in messages if m.startswith("q")]
+                assert tail == [f"q{i}:{s}" for i in range(3) for s in range(3)]  # in their order
+                assert client_b.threads.get(thread_id)["status"] != "busy"
+                owner = owner_of(database_url, thread_id)
+                assert owner[0] == b.process_id(database_url) and owner[1] == 2
+            assert time.monotonic() - killed < 30
+        finally:
+            a.stop()
+            b.stop()
+
+
+def _handover(tmp_path: Path, redis_url: str, database_url: str, lease: float) -> float:
+    """SIGTERM the owner of a thread with queued runs; seconds until the survivor ran them all."""
+    a = ClusterProcess(_dir(tmp_path, "a"), database_url, redis_url, "--shutdown-grace", "5", lease=lease)
+    b = ClusterProcess(_dir(tmp_path, "b"), database_url, redis_url, lease=lease)
+    try:
+        a.start()
+        b.start()
+        client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
+        thread_id = client_a.threads.create()["thread_id"]
+        first = client_a.runs.create(thread_id, "steps", input={"tag": "first", "delay": 0.3})
+        queued = [
+            client_a.runs.create(thread_id, "steps", input={"tag": f"q{i}", "delay": 0}, multitask_strategy="enqueue")
+            for i in range(2)
+        ]
+        wait_until(lambda: _status(client_a, thread_id, first["run_id"]) == "running", timeout=30)
+        a.terminate()  # drain: the running run finishes within the grace, the queued ones stay pending
+        assert a.wait(timeout=60) == 0
+        exited = time.monotonic()
+        with httpx.Client(base_url=b.url, timeout=5) as http:
+            wait_until(
+                lambda: http.get(f"/threads/{thread_id}/runs/{queued[-1]['run_id']}").json()["status"] in TERMINAL,
+                timeout=60, interval=0.02,
+            )
+        took = time.monotonic() - exited
+        assert _status(client_b, thread_id, first["run_id"]) == "success"
+        assert [_status(client_b, thread_id, r["run_id"]) for r in queued] == ["success", "success"]
+        assert owner_of(database_url, thread_id)[0] == b.process_id(database_url)
+        return took
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_sigterm_hands_over_at_once_through_redis(tmp_path: Path) -> None:
+    with cluster_backends() as (database_url, redis_url):
+        # A long lease and takeover tick (lease / 4 = 7.5 s): only the Redis wake-up is this fast.
+        assert _handover(tmp_path, redis_url, database_url, lease=30.0) < 5.0
+
+
+def test_without_redis_the_hand_over_waits_for_the_takeover_tick(tmp_path: Path) -> None:
+    with cluster_backends() as (database_url, _redis_url):
+        # Nothing listens on port 1: Redis is "down" for the whole test; everything still works.
+        took = _handover(tmp_path, "redis://127.0.0.1:1/0", database_url, lease=4.0)
+        assert took < 4.0 / 4 + 5.0
