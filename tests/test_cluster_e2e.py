@@ -16,19 +16,21 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
 from loadtest.checker import check
-from loadtest.graph import CONFIG_PATH, GRAPH_ID
+from loadtest.graph import CONFIG_PATH, GRAPH_ID, JOURNAL_ENV
 from loadtest.harness import Harness, Workload
 from loadtest.history import History
 from loadtest.report import process_spread
-from tests.cluster_support import Cluster, Member
+from loadtest.targets import HttpTarget, new_journal
+from tests.backends import postgres_schema
+from tests.cluster_support import Cluster, Member, PrivateRedis
 from tests.conftest import wait_until
+from tests.nginx_proxy import Nginx
 from tests.server_process import ROOT, free_port
 
 pytestmark = pytest.mark.skipif(
@@ -222,14 +224,19 @@ def test_sigstop_past_the_lease_then_sigcont_writes_nothing():
         assert other.runs.get(thread, stuck)["status"] == "error"
 
 
+def busy_thread(cluster: Cluster, owner: Member, delay: float) -> tuple[str, str, str]:
+    """A thread `owner` runs (a run of `delay` s executing there), with a 1-step run queued behind it."""
+    client = get_sync_client(url=owner.url, api_key=None)
+    thread = client.threads.create()["thread_id"]
+    running = client.runs.create(thread, GRAPH_ID, input={"steps": 1, "delay": delay})["run_id"]
+    assert first_start(cluster, running)["pid"] == owner.pid
+    return thread, running, client.runs.create(thread, GRAPH_ID, input=ONE)["run_id"]
+
+
 def test_sigterm_hands_threads_over_at_once():
     with Cluster(3) as cluster:  # the default 10 s lease: a hand-over must not wait for it
         victim = cluster.members[0]
-        client = get_sync_client(url=victim.url, api_key=None)
-        thread = client.threads.create()["thread_id"]
-        running = client.runs.create(thread, GRAPH_ID, input={"steps": 1, "delay": 0.5})["run_id"]
-        first_start(cluster, running)
-        queued = client.runs.create(thread, GRAPH_ID, input=ONE)["run_id"]
+        thread, running, queued = busy_thread(cluster, victim, 0.5)
         t0 = time.time()
         victim.terminate()
         started = first_start(cluster, queued, timeout=30)
@@ -250,31 +257,20 @@ def test_redis_down_loses_nothing_and_hand_overs_still_happen():
         assert_clean(history, cluster)
         # A SIGTERM hand-over without Redis: the peers find the thread at their takeover tick.
         victim = cluster.members[2]
-        client = get_sync_client(url=victim.url, api_key=None)
-        thread = client.threads.create()["thread_id"]
-        running = client.runs.create(thread, GRAPH_ID, input={"steps": 1, "delay": 0.3})["run_id"]
-        first_start(cluster, running)
-        queued = client.runs.create(thread, GRAPH_ID, input=ONE)["run_id"]
+        thread, _, queued = busy_thread(cluster, victim, 0.3)
         victim.terminate()
         assert first_start(cluster, queued, timeout=30)["pid"] != victim.pid
         get_sync_client(url=cluster.members[0].url, api_key=None).runs.join(thread, queued)
 
 
 def test_nginx_in_front_of_three_processes():
-    from tests.nginx_proxy import Nginx
-
     with Cluster(3) as cluster, Nginx([m.url for m in cluster.members]) as proxy:
-        from loadtest.targets import HttpTarget
-
         history = drive(HttpTarget(proxy.url, cluster.journal, name="nginx"), Workload(**{**BURST, "runs_per_thread": 8}))
         assert_clean(history, cluster)
         assert process_spread(history)["count"] >= 2
 
 
 def test_loadtest_cli_serves_a_cluster_of_processes(tmp_path):
-    from tests.backends import postgres_schema
-    from tests.cluster_support import PrivateRedis
-
     report = tmp_path / "report.json"
     with postgres_schema() as url, PrivateRedis() as redis:
         done = subprocess.run(
@@ -289,11 +285,6 @@ def test_loadtest_cli_serves_a_cluster_of_processes(tmp_path):
 
 
 def test_serve_workers_share_one_port(tmp_path):
-    from tests.backends import postgres_schema
-    from tests.cluster_support import PrivateRedis
-    from loadtest.graph import JOURNAL_ENV
-    from loadtest.targets import HttpTarget, new_journal
-
     port = free_port()
     journal_path = new_journal()
     with postgres_schema() as url, PrivateRedis() as redis:
