@@ -252,9 +252,15 @@ def test_sigterm_hands_threads_over_at_once():
 def test_redis_down_loses_nothing_and_hand_overs_still_happen():
     with Cluster(3, lease_seconds=2) as cluster:
         assert cluster.redis is not None
-        cluster.redis.stop()
-        history = drive(cluster.target(), Workload(**{**BURST, "runs_per_thread": 8}))
+
+        async def stop_redis(harness: Harness) -> None:
+            while harness.sent < 25:
+                await asyncio.sleep(0.005)
+            await asyncio.to_thread(cluster.redis.stop)  # mid-run: runs executing, queued, streamed
+
+        history = drive(cluster.target(), Workload(**{**BURST, "runs_per_thread": 8}), stop_redis)
         assert_clean(history, cluster)
+        assert cluster.redis.proc is not None and cluster.redis.proc.poll() is not None  # it stayed down
         # A SIGTERM hand-over without Redis: the peers find the thread at their takeover tick.
         victim = cluster.members[2]
         thread, _, queued = busy_thread(cluster, victim, 0.3)
