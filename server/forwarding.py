@@ -61,7 +61,7 @@ class Forwarding:
             return
         hops = next((int(v) for k, v in scope["headers"] if k == HOP and v.isdigit()), 0)
         url = None
-        if hops < MAX_HOPS and not self.node.ownership.owns(thread_id):
+        if hops < MAX_HOPS and not self.node.ownership.owns(thread_id, wait=False):  # no wait on the loop
             try:
                 url = await asyncio.to_thread(self.node.router.route, thread_id)
             except Exception:  # noqa: BLE001 - the database is away: served here, the gate says 503

@@ -53,7 +53,18 @@ class ClusterNode:
             self.pool.close()
             raise
         self.membership.on_lapsed = self._lapsed
-        ctx.storage.writer.fencing = self.fencing
+        writer = ctx.storage.writer
+        writer.fencing = self.fencing
+        # A process paused mid-transaction (SIGSTOP, a VM freeze) would hold its fences' share locks,
+        # and so block its takers, until it woke: the database ends such a transaction after half a
+        # lease instead (the paused process's writes are refused anyway).
+        timeout_ms = max(int(self.lease * 500), 100)
+
+        def limit_idle_transactions() -> None:
+            writer.conn.execute(f"SET idle_in_transaction_session_timeout = {timeout_ms}")
+
+        limit_idle_transactions()
+        writer.on_reconnect = limit_idle_transactions
         self._stop = threading.Event()
         self._woken = threading.Event()
         self._ticker: threading.Thread | None = None

@@ -55,15 +55,18 @@ class Ownership:
         with self._lock:
             return self.fences.get(thread_id)
 
-    def owns(self, thread_id: str) -> bool:
-        """Owned here at some epoch, with this process's lease surely live (no database call); waits
-        while the thread is being recovered after a takeover."""
+    def owns(self, thread_id: str, *, wait: bool = True) -> bool:
+        """Owned here at some epoch, with this process's lease surely live (no database call). While
+        the thread is being recovered after a takeover: waits for that, or (`wait=False`, on an event
+        loop) says False."""
         with self._lock:
             if thread_id not in self.fences:
                 return False
             self._touched[thread_id] = self.clock()
             settling = self._settling.get(thread_id)
         if settling is not None:
+            if not wait:
+                return False
             settling.wait(SETTLE_TIMEOUT)
         return self.membership.live()
 
