@@ -154,3 +154,38 @@ def test_an_owner_paused_past_its_lease_loses_its_threads_and_writes_nothing_aft
         finally:
             a.stop()
             b.stop()
+
+
+def test_a_draining_process_hands_over_threads_as_soon_as_their_runs_end(tmp_path: Path) -> None:
+    with cluster_backends() as (database_url, redis_url):
+        a = ClusterProcess(_dir(tmp_path, "a"), database_url, redis_url, "--shutdown-grace", "30", lease=30.0)
+        b = ClusterProcess(_dir(tmp_path, "b"), database_url, redis_url, lease=30.0)
+        try:
+            a.start()
+            b.start()
+            client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
+            long_thread = client_a.threads.create()["thread_id"]
+            long_run = client_a.runs.create(long_thread, "steps", input={"tag": "long", "delay": 2.0})
+            short_thread = client_a.threads.create()["thread_id"]
+            short_run = client_a.runs.create(short_thread, "steps", input={"tag": "short", "delay": 0.5})
+            queued = [
+                client_a.runs.create(short_thread, "steps", input={"tag": f"q{i}", "delay": 0}, multitask_strategy="enqueue")
+                for i in range(2)
+            ]
+            wait_until(lambda: _status(client_a, long_thread, long_run["run_id"]) == "running", timeout=30)
+            a.terminate()
+            # A drains the long run; the short thread's queue runs on B meanwhile, not after A exits.
+            with httpx.Client(base_url=b.url, timeout=5) as http:
+                wait_until(
+                    lambda: http.get(f"/threads/{short_thread}/runs/{queued[-1]['run_id']}").json()["status"] in TERMINAL,
+                    timeout=30, interval=0.02,
+                )
+            assert a.proc is not None and a.proc.poll() is None  # still draining the long run
+            assert _status(client_b, short_thread, short_run["run_id"]) == "success"
+            assert [_status(client_b, short_thread, r["run_id"]) for r in queued] == ["success", "success"]
+            assert owner_of(database_url, short_thread)[0] == b.process_id(database_url)
+            assert a.wait(timeout=60) == 0
+            assert _status(client_b, long_thread, long_run["run_id"]) == "success"  # finished within the grace
+        finally:
+            a.stop()
+            b.stop()
