@@ -6,9 +6,11 @@ request is proxied to the peer's internal listener (its advertise URL) with http
 response back as it comes (SSE, `Last-Event-ID` and every other header kept). A hop header marks a
 forwarded request; a peer that no longer owns the thread re-routes it once, never in a loop.
 
-If the peer does not answer, an idempotent request (a GET: join, stream, state; history) waits
-until the thread has a live owner again (the dead one's lease lapses and someone takes it over) and
-goes there; other requests get 503 + Retry-After. A peer that dies mid-response ends the response.
+If the peer does not answer - it died (connection refused or dropped) or it lost the thread (its
+lease lapsed while it was paused or cut off: checked every half lease while a request waits) - an
+idempotent request (a GET: join, stream, state; history) waits until the thread has a live owner
+again and goes there; other requests get 503 + Retry-After. A peer that dies or loses the thread
+mid-response ends the response.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class Forwarding:
             return
         hops = next((int(v) for k, v in scope["headers"] if k == HOP and v.isdigit()), 0)
         url = None
-        if hops < MAX_HOPS and not self.node.ownership.owns(thread_id):
+        if hops < MAX_HOPS and not self.node.ownership.owns(thread_id, wait=False):  # no wait on the loop
             try:
                 url = await asyncio.to_thread(self.node.router.route, thread_id)
             except Exception:  # noqa: BLE001 - the database is away: served here, the gate says 503
@@ -78,22 +80,24 @@ class Forwarding:
         target = url + scope["path"] + (("?" + query.decode("latin-1")) if query else "")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP and k != HOP]
         headers.append((HOP, str(hops).encode()))
-        try:
-            response = await client.send(client.build_request(scope["method"], target, headers=headers, content=body), stream=True)
-        except httpx.TransportError as exc:
-            log.warning("cluster: %s %s: the owner at %s did not answer (%s)", scope["method"], scope["path"], url, type(exc).__name__)
-            if not idempotent(scope["method"], scope["path"]):
-                await _unavailable(scope, receive, send, f"the process serving thread {thread_id} did not answer ({type(exc).__name__}); retry")
-                return
+        sending = asyncio.ensure_future(
+            client.send(client.build_request(scope["method"], target, headers=headers, content=body), stream=True)
+        )
+        moved = asyncio.ensure_future(self._owner_moved(thread_id, url))
+        await asyncio.wait({sending, moved}, return_when=asyncio.FIRST_COMPLETED)
+        failure = None
+        if not sending.done():  # the owner stopped answering and lost the thread (paused, cut off)
+            sending.cancel()
+            failure = "lost the thread"
+        else:
             try:
-                url2 = await asyncio.to_thread(self.node.router.reroute, thread_id, url)
-            except Exception as reroute_error:  # noqa: BLE001 - still no owner after two leases, or no database
-                await _unavailable(scope, receive, send, f"thread {thread_id}: {reroute_error}")
-                return
-            if url2 is None:
-                await self.app(scope, _replay(body, receive), send)
-            else:
-                await self._forward(scope, body, url2, hops, thread_id, receive, send)
+                response = sending.result()
+            except httpx.TransportError as exc:
+                failure = type(exc).__name__
+        if failure is not None:
+            moved.cancel()
+            log.warning("cluster: %s %s: the owner at %s did not answer (%s)", scope["method"], scope["path"], url, failure)
+            await self._reroute(scope, body, url, hops, thread_id, receive, send, failure)
             return
         self.forwarded += 1
         try:
@@ -104,13 +108,44 @@ class Forwarding:
             })
             pump = asyncio.ensure_future(_pump(response, send))
             gone = asyncio.ensure_future(_disconnected(receive))
-            done, pending = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait({pump, gone, moved}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             if pump in done and pump.exception() is not None:
                 log.warning("cluster: forwarded response for thread %s broke off: %s", thread_id, pump.exception())
         finally:
+            moved.cancel()
             await response.aclose()
+
+    async def _reroute(
+        self, scope: Any, body: bytes, url: str, hops: int, thread_id: str, receive: Any, send: Any, failure: str
+    ) -> None:
+        """The owner at `url` did not answer: an idempotent request goes to the next owner (here, if
+        this process takes the thread), once there is one; others get 503 + Retry-After."""
+        if not idempotent(scope["method"], scope["path"]):
+            await _unavailable(scope, receive, send, f"the process serving thread {thread_id} did not answer ({failure}); retry")
+            return
+        try:
+            url2 = await asyncio.to_thread(self.node.router.reroute, thread_id, url)
+        except Exception as reroute_error:  # noqa: BLE001 - still no owner after two leases, or no database
+            await _unavailable(scope, receive, send, f"thread {thread_id}: {reroute_error}")
+            return
+        if url2 is None:
+            await self.app(scope, _replay(body, receive), send)
+        else:
+            await self._forward(scope, body, url2, hops, thread_id, receive, send)
+
+    async def _owner_moved(self, thread_id: str, url: str) -> None:
+        """Returns once the peer at `url` no longer owns the thread live (checked every half lease):
+        a peer that is paused or cut off answers nothing, and must not hold its callers forever."""
+        while True:
+            await asyncio.sleep(self.node.lease / 2)
+            try:
+                owner = await asyncio.to_thread(self.node.ownership.where, thread_id)
+            except Exception:  # noqa: BLE001 - the database is away: nobody can take the thread either
+                continue
+            if owner is None or owner.advertise_url != url:
+                return
 
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()

@@ -137,3 +137,22 @@ def test_peers_are_the_live_members(pool: ConnectionPool) -> None:
     with pytest.raises(psycopg.errors.UniqueViolation):  # one row per process
         with pool.connection() as conn:
             conn.execute("INSERT INTO cluster_members VALUES (%s, 'x', now())", (a.process_id,))
+
+
+def test_a_lapsed_owner_stuck_mid_write_does_not_block_its_taker(pool: ConnectionPool) -> None:
+    """An owner paused in the middle of a write transaction holds its fence's share lock; once its
+    lease has lapsed, the taker ends that session instead of waiting for the owner to wake."""
+    url = pool.conninfo
+    stuck = psycopg.connect(url)  # the paused owner's writer: a transaction that never ends
+    a, own_a = member(pool, "a")
+    a.writer_pid = lambda: stuck.info.backend_pid
+    a.register()
+    b, own_b = member(pool, "b")
+    epoch = own_a.acquire("t1").epoch
+    stuck.execute("SELECT switchboard_fence('t1', %s, %s)", (a.process_id, epoch))  # FOR SHARE, left open
+    lapse(pool, a)
+    taken = own_b.acquire("t1")
+    assert (taken.process_id, taken.epoch) == (b.process_id, 2)
+    with pytest.raises(psycopg.OperationalError):  # its session was ended: the write is rolled back
+        stuck.execute("SELECT 1")
+    stuck.close()

@@ -34,6 +34,8 @@ class Membership:
         self.lease = lease
         self.clock = clock
         self.on_lapsed: Callable[[], None] = lambda: None
+        self.writer_pid: Callable[[], int | None] = lambda: None
+        """The backend pid of this process's writer connection (see schema.py)."""
         self.live_until = 0.0
         """Local (monotonic) time before which this process's lease is surely live: the moment the
         last successful heartbeat was sent, plus the lease. Serving a thread locally needs it."""
@@ -44,10 +46,11 @@ class Membership:
         sent = self.clock()
         with self.pool.connection() as conn:
             conn.execute(
-                "INSERT INTO cluster_members (process_id, advertise_url, lease_until) "
-                "VALUES (%s, %s, now() + make_interval(secs => %s)) ON CONFLICT (process_id) DO UPDATE "
-                "SET advertise_url = excluded.advertise_url, lease_until = excluded.lease_until",
-                (self.process_id, self.advertise_url, self.lease),
+                "INSERT INTO cluster_members (process_id, advertise_url, lease_until, writer_pid) "
+                "VALUES (%s, %s, now() + make_interval(secs => %s), %s) ON CONFLICT (process_id) DO UPDATE "
+                "SET advertise_url = excluded.advertise_url, lease_until = excluded.lease_until, "
+                "writer_pid = excluded.writer_pid",
+                (self.process_id, self.advertise_url, self.lease, self.writer_pid()),
             )
         self.live_until = sent + self.lease
 
@@ -56,9 +59,9 @@ class Membership:
         sent = self.clock()
         with self.pool.connection() as conn:
             row = conn.execute(
-                "UPDATE cluster_members SET lease_until = now() + make_interval(secs => %s) "
+                "UPDATE cluster_members SET lease_until = now() + make_interval(secs => %s), writer_pid = %s "
                 "WHERE process_id = %s AND lease_until > now() RETURNING 1",
-                (self.lease, self.process_id),
+                (self.lease, self.writer_pid(), self.process_id),
             ).fetchone()
         if row is not None:
             self.live_until = sent + self.lease

@@ -11,7 +11,8 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from ..errors import OwnedElsewhere
+from ..errors import OwnedElsewhere, ShuttingDown
+from ..runs import messages as m
 from .crons import CronLeader
 from .fencing import Fencing
 from .members import Membership
@@ -46,14 +47,27 @@ class ClusterNode:
             self.ownership = Ownership(self.pool, self.membership)
             self.fencing = Fencing(self.ownership)
             self.takeover = Takeover(self.pool, self.ownership, ctx, accepting=lambda: not ctx.draining)
-            self.router = Router(self.ownership, self.lease, self.takeover.adopt)
+            self.router = Router(self.ownership, self.lease, self.takeover.adopt, draining=lambda: ctx.draining)
             self.signals = Signals(settings.redis_url, on_wake=self.wake)
             self.cron_leader = CronLeader(settings.database_url)
         except BaseException:
             self.pool.close()
             raise
         self.membership.on_lapsed = self._lapsed
-        ctx.storage.writer.fencing = self.fencing
+        ctx.registry.on_hand_over = self._handed_over
+        writer = ctx.storage.writer
+        writer.fencing = self.fencing
+        # A process paused mid-transaction (SIGSTOP, a VM freeze) would hold its fences' share locks,
+        # and so block its takers, until it woke: the database ends such a transaction after half a
+        # lease instead (the paused process's writes are refused anyway).
+        timeout_ms = max(int(self.lease * 500), 100)
+
+        def limit_idle_transactions() -> None:
+            writer.conn.execute(f"SET idle_in_transaction_session_timeout = {timeout_ms}")
+
+        limit_idle_transactions()
+        writer.on_reconnect = limit_idle_transactions
+        self.membership.writer_pid = lambda: None if writer.conn.closed else writer.conn.info.backend_pid
         self._stop = threading.Event()
         self._woken = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -74,6 +88,8 @@ class ClusterNode:
         """Before a thread actor starts here: the thread must be (or become) this process's."""
         if self.ownership.owns(thread_id):
             return
+        if self.ctx.draining:  # handing threads over, never taking them
+            raise ShuttingDown("The server is shutting down; retry shortly (another process takes the thread).")
         owner = self.ownership.acquire(thread_id)
         if owner.process_id != self.process_id:
             raise OwnedElsewhere(f"thread {thread_id} is served by another process", owner.advertise_url)
@@ -108,6 +124,22 @@ class ClusterNode:
             released = self.ctx.registry.without_actor(idle, lambda ids: self.ownership.release(ids, idle_for=idle_for))
             if released:
                 self.signals.released(len(released))
+
+    def hand_over(self) -> None:
+        """SIGTERM: give every thread up as soon as no run of it is running here - at once for those
+        without an actor, the others when their actors are free (`HandOver`)."""
+        self.ctx.registry.without_actor(list(self.ownership.fences), self._handed_over)
+        for ref in self.ctx.registry.refs():
+            try:
+                ref.tell(m.HandOver())
+            except Exception:  # noqa: BLE001 - it stopped meanwhile
+                pass
+
+    def _handed_over(self, thread_ids: list[str]) -> list[str]:
+        released = self.ownership.release(thread_ids)
+        if released:
+            self.signals.released(len(released))
+        return released
 
     def _lapsed(self) -> None:
         """Declared dead by the others: stop every thread actor here without writing."""

@@ -7,6 +7,7 @@ write of the thread is checked against it in the writing transaction (fencing.py
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -14,14 +15,21 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
+import psycopg
 
 from .members import Membership
+
+log = logging.getLogger("switchboard.cluster")
 
 LIVE_OWNER = (
     "o.process_id IS NOT NULL AND EXISTS (SELECT 1 FROM cluster_members m "
     "WHERE m.process_id = o.process_id AND m.lease_until > now())"
 )
 
+
+LOCK_TIMEOUT_MS = 1000
+"""How long `acquire` waits for a thread's row before it checks for a lapsed owner stuck mid-write."""
+LOCK_ATTEMPTS = 5
 
 SETTLE_TIMEOUT = 30.0
 """Seconds a request waits for the recovery of a thread just taken over, at most."""
@@ -55,15 +63,18 @@ class Ownership:
         with self._lock:
             return self.fences.get(thread_id)
 
-    def owns(self, thread_id: str) -> bool:
-        """Owned here at some epoch, with this process's lease surely live (no database call); waits
-        while the thread is being recovered after a takeover."""
+    def owns(self, thread_id: str, *, wait: bool = True) -> bool:
+        """Owned here at some epoch, with this process's lease surely live (no database call). While
+        the thread is being recovered after a takeover: waits for that, or (`wait=False`, on an event
+        loop) says False."""
         with self._lock:
             if thread_id not in self.fences:
                 return False
             self._touched[thread_id] = self.clock()
             settling = self._settling.get(thread_id)
         if settling is not None:
+            if not wait:
+                return False
             settling.wait(SETTLE_TIMEOUT)
         return self.membership.live()
 
@@ -76,8 +87,32 @@ class Ownership:
 
     def acquire(self, thread_id: str) -> Owner:
         """Take the thread if nobody live owns it; return its owner (this process or a live peer)."""
+        for _attempt in range(LOCK_ATTEMPTS):
+            try:
+                return self._acquire(thread_id)
+            except psycopg.errors.LockNotAvailable:
+                self._end_lapsed_writers(thread_id)
+        return self._acquire(thread_id, lock_wait=False)
+
+    def _end_lapsed_writers(self, thread_id: str) -> None:
+        """The thread's row is share-locked by a transaction that does not end: its owner was paused
+        or cut off mid-write and has lapsed. End that writer's session (its write is rolled back; the
+        owner, if it wakes, finds its connection gone and its fences stale)."""
+        with self.pool.connection() as conn:
+            ended = conn.execute(
+                "SELECT pg_terminate_backend(m.writer_pid) FROM cluster_members m JOIN thread_owners o "
+                "ON o.process_id = m.process_id WHERE o.thread_id = %s AND m.lease_until <= now() "
+                "AND m.writer_pid IS NOT NULL",
+                (thread_id,),
+            ).fetchall()
+        if ended:
+            log.warning("cluster: ended the open transaction of the lapsed owner of thread %s", thread_id)
+
+    def _acquire(self, thread_id: str, lock_wait: bool = True) -> Owner:
         me = self.process_id
         with self.pool.connection() as conn, conn.transaction():
+            if lock_wait:
+                conn.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
             row = conn.execute(
                 "INSERT INTO thread_owners AS o (thread_id, process_id, epoch) VALUES (%s, %s, 1) "
                 "ON CONFLICT (thread_id) DO UPDATE SET process_id = excluded.process_id, epoch = o.epoch + 1 "
@@ -93,7 +128,7 @@ class Ownership:
                     (thread_id,),
                 ).fetchone()
                 if found is None:  # its owner's row vanished this instant (it left): try again
-                    return self.acquire(thread_id)
+                    return self._acquire(thread_id, lock_wait)
                 owner = Owner(found[0], found[1], found[2])
         if owner.process_id == me:
             self._hold(thread_id, owner.epoch, owner.taken)

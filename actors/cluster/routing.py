@@ -13,8 +13,10 @@ from .ownership import Ownership
 
 class Router:
     def __init__(self, ownership: Ownership, lease: float, adopt: Callable[[str], None], *,
+                 draining: Callable[[], bool] = lambda: False,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.ownership = ownership
+        self.draining = draining
         self.adopt = adopt
         """Called when this process has just taken a thread: recover what its last owner left."""
         self.lease = lease
@@ -24,6 +26,9 @@ class Router:
         """None: serve here (owned here, or just taken); else the owning peer's URL."""
         if self.ownership.owns(thread_id):
             return None
+        if self.draining():  # handing threads over, never taking them: the live owner, or here (503s)
+            owner_now = self.ownership.where(thread_id)
+            return None if owner_now is None or owner_now.process_id == self.ownership.process_id else owner_now.advertise_url
         owner = self.ownership.acquire(thread_id)
         if owner.taken:
             self.adopt(thread_id)

@@ -23,6 +23,9 @@ STATEMENTS = (
         epoch bigint NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS thread_owners_process ON thread_owners (process_id)",
+    # The backend of the member's group-commit writer: a taker ends it if the member lapsed while
+    # in the middle of a transaction (its share locks would otherwise block the takeover until it woke).
+    "ALTER TABLE cluster_members ADD COLUMN IF NOT EXISTS writer_pid integer",
     # The fence, checked inside the writing transaction. FOR SHARE against a taker's UPDATE makes
     # "committed before the takeover" or "refused" the only outcomes. With an epoch: this process must
     # own the thread at that epoch with a live lease. Without (a write for a thread it does not own,

@@ -18,6 +18,8 @@ class ThreadRegistry:
         self._prepare = prepare
         """Cluster mode: called before spawning, outside the lock (it may take the thread over and
         recover it, which waits for the graph loop, whose callbacks tell threads)."""
+        self.on_hand_over: Callable[[list[str]], list[str]] | None = None
+        """Cluster mode: releases threads (actors/cluster/node.py)."""
         self._lock = threading.Lock()
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
 
@@ -53,6 +55,15 @@ class ThreadRegistry:
         with self._lock:
             idle = [t for t in thread_ids if (ref := self._refs.get(t)) is None or not ref.is_alive()]
             return release(idle) if idle else []
+
+    def released_for_hand_over(self, thread_id: str, ref: pykka.ActorRef[Any], can_stop: Callable[[], bool]) -> list[str]:
+        """Cluster mode: unregister this actor and give its thread up (`on_hand_over`), under the lock,
+        if `can_stop()` still holds (its mailbox is empty: no request is dropped)."""
+        with self._lock:
+            if self._refs.get(thread_id) is not ref or self.on_hand_over is None or not can_stop():
+                return []
+            del self._refs[thread_id]
+            return self.on_hand_over([thread_id])
 
     def alive(self) -> int:
         with self._lock:

@@ -29,6 +29,8 @@ class DrainReport(msgspec.Struct, kw_only=True):
 
 def drain(ctx: SystemContext, ops: Operations, grace: float, poll: float = 0.05) -> DrainReport:
     ctx.draining = True
+    if ctx.cluster is not None:  # peers take the threads over as soon as no run of theirs runs here
+        ctx.cluster.hand_over()
     running = _ours(ctx, ctx.storage.runs_with_status("running"))
     report = DrainReport()
     log.info("shutting down: %d run(s) running, up to %.1fs to finish", len(running), grace)

@@ -62,6 +62,8 @@ class ThreadActor(DispatchedActor):
         """A handler failed part-way (the database was away): storage may not match this actor."""
         self.repair_attempts = 0
         self.repair_scheduled = False
+        self.handing_over = False
+        """Cluster mode, draining: release the thread once no run of it is running here."""
         self.deferred: list[Any] = []
         """Reply-less messages (a run's end, ...) that failed on an unavailable database: handled
         again after the repair."""
@@ -134,10 +136,15 @@ class ThreadActor(DispatchedActor):
                 self._run_due(message.run_id)
             case m.PassivateIfIdle():
                 self._passivate()
+            case m.HandOver():
+                self.handing_over = True
+                self._hand_over_if_free()
             case m.RepairThread():
                 self.repair_scheduled = False
                 if self.repair_due:
                     self._repair()
+        if self.handing_over and not isinstance(message, m.HandOver):
+            self._hand_over_if_free()  # a request came in meanwhile: try again once it is answered
 
     # --- new runs -------------------------------------------------------------------------------
 
@@ -320,6 +327,8 @@ class ThreadActor(DispatchedActor):
         if self.deleting:
             self._finish_delete()
             return
+        if self.handing_over and self._hand_over_if_free():
+            return
         self._start_next()
 
     def _finish(self, run_id: str, status: str, output: Any) -> None:
@@ -494,6 +503,16 @@ class ThreadActor(DispatchedActor):
         if self.run_actor is not None or self.phase == "cleaning":
             return True
         return any(getattr(message, "run_id", None) == self.active.run_id for message in self.deferred)
+
+    def _hand_over_if_free(self) -> bool:
+        """Cluster mode, draining: stop and release the thread unless a run or a write is in flight
+        (then again when it is over). Pending runs stay in storage, where the taker finds them."""
+        if self.active is not None or self.writing or self.deleting or self.cancel_waiters or self.repair_due:
+            return False
+        if self.thread_id in self.ctx.registry.released_for_hand_over(self.thread_id, self.actor_ref, self.actor_inbox.empty):
+            self.stop()
+            return True
+        return False
 
     def _lost_thread(self) -> None:
         """Cluster mode: another process took this thread over (this one's lease had lapsed). Stop
