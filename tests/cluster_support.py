@@ -134,11 +134,14 @@ class Cluster:
     unless `redis_url` is given), the benchmark graph, one journal. Use as a context manager."""
 
     def __init__(self, processes: int = 3, *, redis_url: str | None = None, lease_seconds: float | None = None,
-                 extra_args: tuple[str, ...] = (), config: str = CONFIG_PATH) -> None:
+                 extra_args: tuple[str, ...] = (), config: str = CONFIG_PATH, together: bool = False) -> None:
+        """`together`: start every process at once on the fresh database (by default the first one
+        starts alone and makes the tables)."""
         self.count = processes
         self.lease_seconds = lease_seconds
         self.extra_args = extra_args
         self.config = config
+        self.together = together
         self.members: list[Member] = []
         self.journal = new_journal()
         self.workdir = Path(tempfile.mkdtemp(prefix="switchboard-cluster-"))
@@ -153,7 +156,7 @@ class Cluster:
             if not self.redis_url:
                 self.redis = self._stack.enter_context(PrivateRedis())
                 self.redis_url = self.redis.url
-            self.start_member()  # the first one creates the tables alone
+            self.start_member(wait=not self.together)  # by default the first one creates the tables alone
             for _ in range(self.count - 1):
                 self.start_member(wait=False)
             self.wait_ready()

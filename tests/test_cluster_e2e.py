@@ -95,6 +95,17 @@ def test_harness_over_three_processes_has_no_violations():
         assert {e.pid for e in history.steps} <= pids
 
 
+def test_processes_started_together_on_a_fresh_database_all_come_up():
+    """Found by the `--workers` test under load: LangGraph's checkpointer and store migrations raced
+    when processes started at once on an empty database (UniqueViolation, exit 1). They now run one
+    process at a time (actors/storage/postgres.py, SETUP_LOCK)."""
+    with Cluster(3, together=True) as cluster:
+        assert len(cluster.live) == 3
+        client = get_sync_client(url=cluster.members[2].url, api_key=None)
+        thread = client.threads.create()["thread_id"]
+        client.runs.wait(thread, GRAPH_ID, input=ONE)
+
+
 def test_interrupt_rollback_and_reads_across_processes():
     """A run executing in A is interrupted through B and rolled back through C: it stops where it runs
     (its step journals `cancel` in A) before its successor starts there; join, state and a stream

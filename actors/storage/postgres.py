@@ -31,6 +31,7 @@ from .records import Update, scan_query
 log = logging.getLogger("switchboard.storage")
 
 MIGRATION_LOCK = 0x5377_6974  # pg_advisory_xact_lock key: "Swit"
+SETUP_LOCK = 0x5377_4C47  # pg_advisory_lock key (with the schema): "SwLG", LangGraph's checkpointer/store setup
 CONNECT_TIMEOUT = 3
 """Seconds a new connection may take (libpq `connect_timeout`)."""
 CHECKOUT_TIMEOUT = 3.0
@@ -219,9 +220,18 @@ async def _open_async(
     await pool.open(wait=True, timeout=30)
     try:
         saver = GroupCommitPostgresSaver(pool, writer)
-        await saver.setup()
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
-        await store.setup()
+        # LangGraph's own migrations, one process at a time: cluster processes starting together on a
+        # fresh database would otherwise race on them (a UniqueViolation on checkpoint_migrations).
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as lock:
+            # Polled, never waited for inside the database: a session blocked on the lock holds a
+            # snapshot, which the holder's CREATE INDEX CONCURRENTLY would wait for (a deadlock).
+            while not (await (await lock.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (SETUP_LOCK,)
+            )).fetchone())[0]:
+                await asyncio.sleep(0.05)
+            await saver.setup()
+            await store.setup()
     except BaseException:
         await pool.close()
         raise
