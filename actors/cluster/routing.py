@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 from .ownership import Ownership
 
+HOP = "x-switchboard-hop"
+"""The header that marks a request forwarded by a peer (server/forwarding.py): how many hops so far."""
+
 
 class Router:
     def __init__(self, ownership: Ownership, lease: float, adopt: Callable[[str], None], *,
