@@ -242,7 +242,9 @@ def serve(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 def bind_internal(host: str, port: int) -> socket.socket:
     """The internal listener's socket, bound before the system starts: its port is in the advertise URL."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (proto 0 kept Nagle
+    # on, and every forwarded response waited ~40 ms for a delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)

@@ -22,13 +22,15 @@ from typing import Any
 
 import httpx
 
+from actors.cluster import routing
+
 from .http import JSONResponse
 
 log = logging.getLogger("switchboard.cluster")
 
 THREAD_PATH = re.compile(r"^/threads/([^/]+)(?:/|$)")
 NOT_A_THREAD = frozenset({"search", "count", "prune"})
-HOP = b"x-switchboard-hop"
+HOP = routing.HOP.encode()
 MAX_HOPS = 2
 HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",

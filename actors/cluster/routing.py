@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 from .ownership import Ownership
 
+HOP = "x-switchboard-hop"
+"""The header that marks a request forwarded by a peer (server/forwarding.py): how many hops so far."""
+
 
 class Router:
     def __init__(self, ownership: Ownership, lease: float, adopt: Callable[[str], None], *,
@@ -29,6 +32,9 @@ class Router:
         if self.draining():  # handing threads over, never taking them: the live owner, or here (503s)
             owner_now = self.ownership.where(thread_id)
             return None if owner_now is None or owner_now.process_id == self.ownership.process_id else owner_now.advertise_url
+        live = self.ownership.where(thread_id)  # a plain read: most requests for a peer's thread stop here
+        if live is not None and live.process_id != self.ownership.process_id:
+            return live.advertise_url
         owner = self.ownership.acquire(thread_id)
         if owner.taken:
             self.adopt(thread_id)
