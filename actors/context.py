@@ -33,6 +33,8 @@ class SystemContext:
         """Protocol v2 replay buffers, per thread (actors/protocol_log.py)."""
         self.watchers = RunWatchers(storage)
         self.registry: ThreadRegistry  # set by the system, which knows how to spawn thread actors
+        self.cluster: Any = None
+        """Cluster mode only: this process's `ClusterNode` (actors/cluster/node.py)."""
         self.draining = False
         """Set on graceful shutdown: no new runs are accepted or started (actors/runs/shutdown.py)."""
 

@@ -50,6 +50,27 @@ class DatabaseUnavailable(SwitchboardError):
         self.retry_after = retry_after
 
 
+class Fenced(SwitchboardError):
+    """Cluster mode: this process no longer owns the thread it was writing for (its lease lapsed and
+    another process took the thread over); nothing was written. HTTP 503: retried, the request
+    reaches the new owner."""
+
+    status_code = 503
+    retry_after = 1
+
+
+class OwnedElsewhere(SwitchboardError):
+    """Cluster mode: a live peer owns the thread, so this process may not serve it (HTTP 503; the
+    forwarding middleware sends the request to `owner_url` instead)."""
+
+    status_code = 503
+    retry_after = 1
+
+    def __init__(self, detail: str, owner_url: str) -> None:
+        super().__init__(detail)
+        self.owner_url = owner_url
+
+
 class Unauthorized(SwitchboardError):
     """Auth is on and the request is not authenticated."""
 

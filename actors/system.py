@@ -68,7 +68,9 @@ class ActorSystem:
         if loop is not None:  # everything on the caller's loop: thread actors take turns there too
             self.ctx.actor_pool.shutdown()
             self.ctx.actor_pool = self.runtime  # type: ignore[assignment]
-        self.ctx.registry = ThreadRegistry(lambda thread_id: ThreadActor.start(thread_id, self.ctx))
+        self.ctx.registry = ThreadRegistry(
+            lambda thread_id: ThreadActor.start(thread_id, self.ctx), self._claim if self.settings.cluster else None
+        )
         self.passivation = PassivationSweep(self.ctx)
         self._create_default_assistants()
         self.ops = Operations(self.ctx)
@@ -91,10 +93,31 @@ class ActorSystem:
         self.door = Door(self.ops, self.storage_executor)
         self.aio = AsyncClient(self.door)
         self._stopped = False
-        self.recovery: RecoveryReport = recover(self.ctx)
+        if self.settings.cluster:  # no global recovery: peers own their runs; takeover recovers ours
+            self.recovery = RecoveryReport()
+            self._join_cluster()
+        else:
+            self.recovery: RecoveryReport = recover(self.ctx)
         self.crons = CronScheduler(self.ctx, self.ops)
         self.crons.start()
         self.passivation.start()
+
+    def _claim(self, thread_id: str) -> None:
+        """Before a thread actor starts: in cluster mode the thread must be this process's
+        (`OwnedElsewhere` if a live peer serves it)."""
+        if self.ctx.cluster is not None:
+            self.ctx.cluster.claim(thread_id)
+
+    def _join_cluster(self) -> None:
+        from .cluster.node import ClusterNode
+
+        try:
+            self.ctx.cluster = ClusterNode(self.ctx)
+            self.ctx.cluster.start()
+        except BaseException:
+            self.ctx.cluster = None
+            self.shutdown()
+            raise
 
     def _open_storage(self, given: Storage | None) -> Storage:
         """The given storage, or the backend the settings name (async parts on the graph loop); its
@@ -192,7 +215,8 @@ class ActorSystem:
         await self.aclose()
 
     def _stop_accepting(self) -> None:
-        self.crons.stop()
+        if getattr(self, "crons", None) is not None:
+            self.crons.stop()
         self.passivation.stop()
         self._stopped = True
         self.ctx.draining = True
@@ -205,6 +229,8 @@ class ActorSystem:
         if self._stopped:
             return
         self._stop_accepting()
+        if self.ctx.cluster is not None:  # after the drain: every thread is released, peers take over
+            self.ctx.cluster.close()
         try:
             self.runtime.call(self.storage.aclose(), timeout=10)
         except Exception:  # noqa: BLE001 - closing on the way out; the process may be ending anyway

@@ -373,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
     p.add_argument("--reference", default=os.environ.get("SWITCHBOARD_REFERENCE_LANGGRAPH"), help="the reference server's `langgraph` binary")
     p.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
-    p.add_argument("--only", default="baseline,embedded,embedded-loop,http,reference,memory,storage", help="comma-separated subset")
+    p.add_argument("--only", default="baseline,embedded,embedded-loop,http,reference,memory,storage,cluster", help="comma-separated subset")
+    p.add_argument("--redis-url", help="cluster figures: the Redis the processes share (default: redis://127.0.0.1:6379/0)")
     p.add_argument("--database-url", help="storage figures: the PostgreSQL database to take a scratch schema of")
     p.add_argument("--memory-threads", type=int, default=100_000)
     p.add_argument("--storage-rounds", type=int, help="storage figures: interleaved rounds (default 3, 2 with --quick)")
@@ -386,6 +387,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(memory_child(args.memory_child, idle_timeout=0.5, touch=not args.memory_control)))
         return 0
     only = set(args.only.split(","))
+    if "cluster" in only:  # its own block of docs/benchmarks.md: `--only cluster` leaves the others alone
+        from . import bench_cluster
+
+        only.discard("cluster")
+        bench_cluster.main(args.database_url, args.redis_url, quick=args.quick, write=not args.no_write, json_path=args.json)
+        if not only:
+            return 0
     sizes = {"create_join": 500, "runs_each": 20, "interrupt": 30, "enqueued": 7}
     ref_sizes = {"create_join": 10, "runs_each": 4, "interrupt": 5, "enqueued": 1}
     if args.quick:

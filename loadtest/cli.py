@@ -30,10 +30,17 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     target.add_argument("--serve", action="store_true", help="start switchboard on a free loopback port and drive it over HTTP")
     target.add_argument("--reference", metavar="LANGGRAPH_BIN", help="start the reference server (`langgraph dev`) from this binary")
-    target.add_argument("--url", help="a running server serving loadtest/langgraph.json (needs --journal)")
+    target.add_argument(
+        "--url", action="append",
+        help="a running server serving loadtest/langgraph.json (needs --journal); give it once per process of a "
+        "cluster to spread the requests over them (each request to the next)",
+    )
     target.add_argument("--check", metavar="HISTORY", help="no traffic: re-check a history saved with --history")
     p.add_argument("--storage", choices=["memory", "sqlite", "postgres"], default="memory", help="with --serve: the server's storage (default: %(default)s)")
     p.add_argument("--database-url", help="with --serve --storage postgres: a scratch database (the runs stay in it)")
+    p.add_argument("--processes", type=int, default=1, help="with --serve: start this many processes as one cluster "
+                   "(needs --database-url, a fresh schema, and --redis-url) and spread the requests over them")
+    p.add_argument("--redis-url", help="with --serve --processes N: the cluster's Redis (redis://...)")
     p.add_argument("--journal", help=f"with --url: the journal file the server's graph writes ({JOURNAL_ENV})")
     p.add_argument("--allow-remote", action="store_true", help="allow a --url that is not on loopback")
     w = p.add_argument_group("workload")
@@ -100,6 +107,7 @@ async def execute(target: Any, workload: Any, progress: bool) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from .spread import ServerGroup, SpreadTarget
     from .targets import EmbeddedTarget, HttpTarget, ServerProcess, is_loopback
 
     if args.check:
@@ -117,14 +125,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"switchboard loadtest: {exc}", file=sys.stderr)
         return 2
     server = None
+    if (args.processes != 1 or args.redis_url) and not args.serve:
+        print("switchboard loadtest: --processes and --redis-url go with --serve (for --url, start the servers yourself)", file=sys.stderr)
+        return 2
     if args.url:
         if not args.journal:
             print(f"switchboard loadtest: --url needs --journal (the file the server's {JOURNAL_ENV} names)", file=sys.stderr)
             return 2
-        if not is_loopback(args.url) and not args.allow_remote:
-            print(f"switchboard loadtest: {args.url} is not a loopback address; pass --allow-remote to target it", file=sys.stderr)
-            return 2
-        target: Any = HttpTarget(args.url, Path(args.journal), name=args.url)
+        for url in args.url:
+            if not is_loopback(url) and not args.allow_remote:
+                print(f"switchboard loadtest: {url} is not a loopback address; pass --allow-remote to target it", file=sys.stderr)
+                return 2
+        targets = [HttpTarget(url, Path(args.journal), name=url) for url in args.url]
+        target: Any = targets[0] if len(targets) == 1 else SpreadTarget(targets, name=" + ".join(args.url))
     elif (args.embedded or args.embedded_loop) and workload.v2_prob:
         print("switchboard loadtest: --v2-prob drives protocol v2 over HTTP; it needs --serve or --url", file=sys.stderr)
         return 2
@@ -132,6 +145,20 @@ def run(args: argparse.Namespace) -> int:
         target = EmbeddedTarget()
     elif args.embedded_loop:
         target = None  # made on the loop the workload runs on
+    elif args.serve and (args.processes != 1 or args.redis_url):
+        try:
+            if args.storage != "postgres":
+                raise ValueError("--processes needs --storage postgres (one database shared by the processes)")
+            server = ServerGroup(args.processes, args.database_url, args.redis_url)
+        except ValueError as exc:
+            print(f"switchboard loadtest: {exc}", file=sys.stderr)
+            return 2
+        try:
+            server.__enter__()
+        except RuntimeError as exc:
+            print(f"switchboard loadtest: {exc}", file=sys.stderr)
+            return 2
+        target = server.target()
     else:
         try:
             server = ServerProcess(

@@ -68,7 +68,7 @@ def _ids(config: RunnableConfig) -> tuple[str, str]:
 def make_step(i: int):
     async def step(state: BenchState, config: RunnableConfig) -> dict[str, Any]:
         thread_id, run_id = _ids(config)
-        record = {"thread": thread_id, "run": run_id, "step": i}
+        record = {"thread": thread_id, "run": run_id, "step": i, "pid": os.getpid()}  # pid: which process of a cluster ran it
         JOURNAL.write({**record, "event": "start", "t": time.time()})
         try:
             delay = float(state.get("delay") or 0.0)

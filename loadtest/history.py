@@ -56,6 +56,8 @@ class StepEvent(msgspec.Struct, kw_only=True):
     step: int
     event: StepEventKind
     t: float
+    pid: int | None = None
+    """The process that executed the step (several serve one cluster)."""
 
 
 class History(msgspec.Struct, kw_only=True):

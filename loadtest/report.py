@@ -117,6 +117,23 @@ def build_report(history: History, violations: list[Violation]) -> dict[str, Any
         "errors": {"count": len(errors), "first": errors[:10]},
         "violations": [msgspec.to_builtins(v) for v in violations],
         "drain_timed_out": bool(history.meta.get("drain_timed_out")),
+        "processes": process_spread(history),
+    }
+
+
+def process_spread(history: History) -> dict[str, int]:
+    """Which processes executed the steps (a cluster has several): how many, and how many runs and
+    threads had steps in more than one."""
+    by_run: dict[str, set[int]] = {}
+    by_thread: dict[str, set[int]] = {}
+    for e in history.steps:
+        if e.pid is not None:
+            by_run.setdefault(e.run, set()).add(e.pid)
+            by_thread.setdefault(e.thread, set()).add(e.pid)
+    return {
+        "count": len(set().union(*by_run.values())) if by_run else 0,
+        "threads_in_several": sum(1 for pids in by_thread.values() if len(pids) > 1),
+        "runs_in_several": sum(1 for pids in by_run.values() if len(pids) > 1),
     }
 
 

@@ -16,6 +16,7 @@ from .auth import AuthMiddleware
 from .cors import CorsApp, cors_options
 from .routes import crons, meta, store  # store, crons, self-description, unserved reference routes
 from .errors import EXCEPTION_HANDLERS
+from .forwarding import Forwarding
 from .http_section import apply_http_config
 from .limits import Limits, RequestLimits
 from .routes import assistants, protocol, runs, stateless, system, threads, ui
@@ -60,6 +61,8 @@ def create_app(
         app.add_middleware(AuthMiddleware, authorizer=authorizer, system=actor_system, router=app.router)
     if getattr(actor_system.storage, "health", None) is not None:  # outside auth: its look-ups need storage too
         app.add_middleware(StorageGate, health=actor_system.storage.health)
+    if actor_system.ctx.cluster is not None:  # a thread's requests go to its owner; outside auth: the owner runs it
+        app.add_middleware(Forwarding, node=actor_system.ctx.cluster, health=getattr(actor_system.storage, "health", None))
     app.add_middleware(RequestLimits, limits=limits or Limits())  # before auth reads a body
     app.state.metrics = counters = metrics.Metrics(actor_system)
     app.add_middleware(metrics.RequestMetrics, metrics=counters)  # counts 401s too

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -72,6 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--protocol-buffer-seconds", type=float, default=600.0,
         help="protocol v2: seconds a thread's replay buffer keeps an event (default: %(default)s)",
     )
+    cluster = serve.add_argument_group("cluster mode (with --database-url; docs/architecture.md)")
+    cluster.add_argument(
+        "--redis-url", default=None,
+        help="redis://...: run as one of several processes on the same PostgreSQL database (cluster mode)",
+    )
+    cluster.add_argument(
+        "--lease-seconds", type=float, default=10.0,
+        help="how long a process that stopped heartbeating still owns its threads (default: %(default)s)",
+    )
+    cluster.add_argument(
+        "--advertise-url", default=None,
+        help="how peers reach this process's internal listener (default: http://{internal host}:{internal port})",
+    )
+    cluster.add_argument("--internal-host", default=None, help="address of the listener for peers (default: --host)")
+    cluster.add_argument(
+        "--internal-port", type=int, default=0, help="port of the listener for peers (default: any free port)"
+    )
     defaults = Limits()
     serve.add_argument(
         "--max-body-size", type=parse_size, metavar="BYTES",
@@ -91,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout, metavar="SECONDS",
         help="seconds an idle keep-alive connection is kept open (default: %(default)s)",
     )
+    serve.add_argument(
+        "--workers", type=int, default=1,
+        help="start this many processes on one port (SO_REUSEPORT), a cluster: needs --database-url and --redis-url",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by --workers for each worker
     import loadtest.cli  # the load-test tool's options; the harness itself loads only when it runs
 
     loadtest.cli.add_parser(commands)
@@ -142,7 +165,15 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    from .workers import Supervisor, refusal, reuse_port_socket
+
+    if (why := refusal(args)) is not None:
+        print(f"switchboard: {why}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        serve_argv = list(argv if argv is not None else sys.argv[1:])
+        return Supervisor(args.workers, serve_argv[serve_argv.index("serve") + 1:]).run()
     if args.run_timeout <= 0:
         print("switchboard: --run-timeout must be a positive number of seconds", file=sys.stderr)
         return 2
@@ -150,13 +181,30 @@ def serve(args: argparse.Namespace) -> int:
     if storage == "postgres" and not args.database_url:
         print("switchboard: --storage postgres needs --database-url postgresql://...", file=sys.stderr)
         return 2
+    if args.redis_url and storage != "postgres":
+        print("switchboard: --redis-url (cluster mode) needs PostgreSQL storage (--database-url)", file=sys.stderr)
+        return 2
+    if args.lease_seconds <= 0:
+        print("switchboard: --lease-seconds must be a positive number of seconds", file=sys.stderr)
+        return 2
+    internal = None
+    if args.redis_url:  # cluster mode: a second listener, for requests peers forward here
+        internal = bind_internal(args.internal_host or args.host, args.internal_port)
     settings = Settings(
+        redis_url=args.redis_url, lease_seconds=args.lease_seconds,
+        internal_host=args.internal_host, internal_port=internal.getsockname()[1] if internal else args.internal_port,
+        advertise_url=args.advertise_url,
         config_path=args.config, host=args.host, port=args.port, idle_timeout=args.idle_timeout,
         storage=storage, data_dir=args.data_dir, database_url=args.database_url, shutdown_grace=args.shutdown_grace,
         run_timeout=args.run_timeout,
         storage_patience=args.storage_patience,
         protocol_buffer_events=args.protocol_buffer_events, protocol_buffer_seconds=args.protocol_buffer_seconds,
     )
+    try:  # a worker of `--workers N` binds the shared public port before anything starts
+        sockets = [reuse_port_socket(settings.host, settings.port)] if args.reuse_port else None
+    except OSError as exc:
+        print(f"switchboard: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 2
     try:
         system = ActorSystem(settings=settings)
     except (GraphConfigError, StorageUnavailable) as exc:
@@ -177,14 +225,55 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5, **uvicorn_options(limits),
     )
     where = {"sqlite": f" in {settings.data_dir}", "postgres": "", "memory": " (nothing is kept)"}[storage]
+    if system.ctx.cluster is not None:
+        where += f"; cluster member {system.ctx.cluster.process_id} at {system.ctx.cluster.membership.advertise_url}"
     server = DrainingServer(
         config,
         f"switchboard ready on http://{settings.host}:{settings.port} (graphs: {', '.join(system.graph_ids)}; "
         f"storage: {storage}{where})",
         system,
     )
-    server.run()
+    if internal is not None:
+        server.internal = InternalListener(app, internal, args.log_level, limits)
+    server.run(sockets=sockets)
     return 0
+
+
+def bind_internal(host: str, port: int) -> socket.socket:
+    """The internal listener's socket, bound before the system starts: its port is in the advertise URL."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (proto 0 kept Nagle
+    # on, and every forwarded response waited ~40 ms for a delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class InternalListener:
+    """Cluster mode: the same app on a second socket, for requests peers forward to this process.
+    Started and stopped with the public server, on its loop; the public server owns the lifespan."""
+
+    def __init__(self, app: object, sock: socket.socket, log_level: str, limits: Limits) -> None:
+        config = uvicorn.Config(
+            app, log_level=log_level, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
+            **uvicorn_options(limits),
+        )
+        self.server = uvicorn.Server(config)
+        self.sock = sock
+
+    async def start(self) -> None:
+        config = self.server.config
+        if not config.loaded:
+            config.load()
+        self.server.lifespan = config.lifespan_class(config)  # "off": the public server runs the app's
+        await self.server.startup(sockets=[self.sock])
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.server.shutdown(sockets=[self.sock])
 
 
 class AnnouncingServer(uvicorn.Server):
@@ -208,6 +297,17 @@ class DrainingServer(AnnouncingServer):
         super().__init__(config, announcement)
         self.system = system
         self.drainer: threading.Thread | None = None
+        self.internal: InternalListener | None = None
+
+    async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        if self.internal is not None:
+            await self.internal.start()
+        await super().startup(sockets=sockets)
+
+    async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        await super().shutdown(sockets=sockets)
+        if self.internal is not None:
+            await self.internal.stop()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.drainer is not None:
@@ -230,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args)
+        return serve(args, argv)
     if args.command == "loadtest":
         import loadtest.cli
 

@@ -54,3 +54,20 @@ class Settings(msgspec.Struct, kw_only=True):
     """Seconds one webhook POST may take."""
     webhook_backoff: float = 0.5
     """Seconds before the first retry of a webhook; doubled each retry."""
+    redis_url: str | None = None
+    """Cluster mode (with PostgreSQL storage): several processes serve one database; Redis carries
+    their wake-ups (hand-overs). None: one process per database, as always (docs/architecture.md)."""
+    lease_seconds: float = 10.0
+    """Cluster mode: how long a process that stopped heartbeating still owns its threads."""
+    advertise_url: str | None = None
+    """Cluster mode: how peers reach this process's internal listener (default: http://{internal
+    host}:{internal port})."""
+    internal_host: str | None = None
+    """Cluster mode: address of the listener for peer-forwarded requests (default: `host`)."""
+    internal_port: int = 0
+    """Cluster mode: its port (0: any free one)."""
+
+    @property
+    def cluster(self) -> bool:
+        """Cluster mode: PostgreSQL storage and a Redis URL."""
+        return self.storage == "postgres" and self.redis_url is not None

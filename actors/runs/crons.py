@@ -31,7 +31,7 @@ import msgspec
 from croniter import CroniterBadDateError, croniter
 
 from ..context import SystemContext
-from ..errors import DatabaseUnavailable, InvalidInput, NotFound
+from ..errors import DatabaseUnavailable, InvalidInput, NotFound, OwnedElsewhere
 from ..config.filters import matches_metadata
 from ..models import RUN_OPTIONS, Cron, new_id, now
 from .options import check_run_options
@@ -58,6 +58,9 @@ def reference_payload(cron_id: str, assistant_id: str, given: dict[str, Any]) ->
 
 MAX_SLEEP = 60.0
 """The scheduler re-reads the crons at least this often (seconds), whatever it was told."""
+
+FOLLOWER_SLEEP = 1.0
+"""Cluster mode: the least a process that does not fire crons waits before looking again."""
 
 SORT_FIELDS = ("cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at")
 
@@ -96,6 +99,8 @@ class CronScheduler:
         self._lock = threading.RLock()
         self._wake: asyncio.Event | None = None
         self._task: concurrent.futures.Future[None] | None = None
+        self.following = False
+        """Cluster mode: another process holds the cron leadership."""
         self.fired = 0
         """How many runs crons have requested (for metrics)."""
 
@@ -121,6 +126,8 @@ class CronScheduler:
         while True:
             due = await self._off_the_loop(self._tick_then_next_due)
             delay = MAX_SLEEP if due is None else max(0.0, min(MAX_SLEEP, (due - self.clock()).total_seconds()))
+            if self.following:  # the leader fires what is due; look again in a while (it may die)
+                delay = max(delay, FOLLOWER_SLEEP)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except asyncio.TimeoutError:
@@ -153,6 +160,10 @@ class CronScheduler:
         """Fire every enabled cron due at `at` (default: the clock); return the run requests."""
         at = at or self.clock()
         fired = []
+        cluster = self.ctx.cluster
+        self.following = cluster is not None and not cluster.cron_leader.leads()
+        if self.following:
+            return fired  # cluster mode: another process fires the crons (actors/cluster/crons.py)
         with self._lock:
             for cron in self.ctx.storage.list_crons():
                 if cron.enabled and cron.next_run_date is not None and cron.next_run_date <= at:
@@ -185,7 +196,14 @@ class CronScheduler:
             options["config"] = config
         if cron.thread_id is None:
             options["on_completion"] = cron.on_run_completed or "delete"
-        future = self.ops.create_run(cron.thread_id, cron.assistant_id, **options)
+        try:
+            future = self.ops.create_run(cron.thread_id, cron.assistant_id, **options)
+        except OwnedElsewhere as moved:  # cluster mode: a peer owns the thread; it creates the run
+            from ..cluster.crons import create_run_at
+
+            create_run_at(moved.owner_url, cron.thread_id or "", cron.assistant_id, options)
+            self.fired += 1
+            return None
         self.fired += 1
         future.add_done_callback(lambda f: self._after_request(cron, f))
         return future

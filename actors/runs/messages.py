@@ -117,6 +117,11 @@ class PassivateIfIdle(msgspec.Struct, frozen=True, tag=True):
     state is in storage)."""
 
 
+class HandOver(msgspec.Struct, frozen=True, tag=True):
+    """Cluster mode, on SIGTERM: give the thread to another process as soon as no run of it is
+    running here (its pending runs stay pending in storage; the taker runs them)."""
+
+
 class RepairThread(msgspec.Struct, frozen=True, tag=True):
     """A handler failed (the database was away): bring storage and the actor back in line, then
     handle the messages that could not be handled then (actors/thread.py, `_repair`)."""
@@ -140,6 +145,6 @@ class DriverFinished(msgspec.Struct, frozen=True, tag=True):
 
 ThreadMessage = (
     CreateRun | CancelRun | RunEnded | RollbackDone | RunDue | PatchThread | DeleteThread | DeleteRun | WriteState
-    | StateWritten | PassivateIfIdle | RepairThread
+    | StateWritten | PassivateIfIdle | RepairThread | HandOver
 )
 RunMessage = StopRun | DriverFinished

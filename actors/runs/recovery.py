@@ -85,22 +85,10 @@ def recover(ctx: SystemContext) -> RecoveryReport:
     report = RecoveryReport()
     thread_status: dict[str, str] = {}
     for run in storage.runs_with_status("running"):
-        try:
-            _end_running(ctx, run, report, thread_status)
-        except Exception:  # one record recovery cannot handle must not keep the server from starting
-            log.exception("recovery: run %s could not be ended as usual; marking it error", run.run_id)
-            storage.update_run(run.run_id, status="error")
-            storage.set_run_output(run.run_id, {"__error__": RESTART_ERROR})
-            report.errored.append(run.run_id)
-            thread_status[run.thread_id] = "error"
+        _end_or_error(ctx, run, report, thread_status)
     for thread in storage.list_threads(status="busy"):
         thread_status.setdefault(thread.thread_id, "idle")
-    for thread_id, status in thread_status.items():
-        known, values = _state_values(ctx, thread_id)
-        changes: dict[str, Any] = {"status": status}
-        if known:
-            changes.update(values=values, state_updated_at=now())
-        storage.update_thread(thread_id, **changes)
+    _set_statuses(ctx, thread_status)
     _wake_pending(ctx, report)
     if report.errored or report.interrupted or report.rolled_back or report.resumed_threads:
         log.warning(
@@ -109,6 +97,44 @@ def recover(ctx: SystemContext) -> RecoveryReport:
             len(report.errored), len(report.interrupted), len(report.rolled_back), len(report.resumed_threads),
         )
     return report
+
+
+def recover_thread(ctx: SystemContext, thread_id: str, *, wake: bool = True) -> RecoveryReport:
+    """The same for one thread whose process died (cluster mode: the taker runs it, having acquired
+    the thread; other processes' runs are theirs). Wakes the thread's actor if it has pending runs
+    (`wake=False`: the caller is starting it)."""
+    storage = ctx.storage
+    report = RecoveryReport()
+    thread_status: dict[str, str] = {}
+    for run in storage.list_runs(thread_id, status="running"):
+        _end_or_error(ctx, run, report, thread_status)
+    thread = storage.get_thread(thread_id)
+    if thread is not None and thread.status == "busy":
+        thread_status.setdefault(thread_id, "idle")
+    _set_statuses(ctx, thread_status)
+    _wake_pending(ctx, report, storage.list_runs(thread_id, status="pending")[::-1], wake=wake)
+    return report
+
+
+def _end_or_error(ctx: SystemContext, run: Run, report: RecoveryReport, thread_status: dict[str, str]) -> None:
+    storage = ctx.storage
+    try:
+        _end_running(ctx, run, report, thread_status)
+    except Exception:  # one record recovery cannot handle must not keep the server from starting
+        log.exception("recovery: run %s could not be ended as usual; marking it error", run.run_id)
+        storage.update_run(run.run_id, status="error")
+        storage.set_run_output(run.run_id, {"__error__": RESTART_ERROR})
+        report.errored.append(run.run_id)
+        thread_status[run.thread_id] = "error"
+
+
+def _set_statuses(ctx: SystemContext, thread_status: dict[str, str]) -> None:
+    for thread_id, status in thread_status.items():
+        known, values = _state_values(ctx, thread_id)
+        changes: dict[str, Any] = {"status": status}
+        if known:
+            changes.update(values=values, state_updated_at=now())
+        ctx.storage.update_thread(thread_id, **changes)
 
 
 def _end_running(ctx: SystemContext, run: Run, report: RecoveryReport, thread_status: dict[str, str]) -> None:
@@ -134,9 +160,11 @@ def _end_running(ctx: SystemContext, run: Run, report: RecoveryReport, thread_st
         thread_status[run.thread_id] = "error"
 
 
-def _wake_pending(ctx: SystemContext, report: RecoveryReport) -> None:
+def _wake_pending(
+    ctx: SystemContext, report: RecoveryReport, pending: list[Run] | None = None, *, wake: bool = True
+) -> None:
     woken: set[str] = set()
-    for run in ctx.storage.runs_with_status("pending"):
+    for run in ctx.storage.runs_with_status("pending") if pending is None else pending:
         if ctx.storage.get_thread(run.thread_id) is None:  # its thread's deletion was cut short
             ctx.storage.delete_run(run.run_id)
             continue
@@ -150,4 +178,5 @@ def _wake_pending(ctx: SystemContext, report: RecoveryReport) -> None:
             report.resumed_threads.append(run.thread_id)
             # Spawning the actor queues all of the thread's pending runs (on_start); RunDue of a run
             # already queued or started is a no-op.
-            ctx.tell_thread(run.thread_id, m.RunDue(run.run_id))
+            if wake:
+                ctx.tell_thread(run.thread_id, m.RunDue(run.run_id))

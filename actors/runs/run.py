@@ -63,5 +63,8 @@ class RunActor(DispatchedActor):
                 thread_status="error",
                 error={"error": "InternalError", "message": message.error or "driver failed"},
             )
-            self.thread_ref.tell(RunEnded(run_id=self.job.run_id, outcome=outcome))
+            try:
+                self.thread_ref.tell(RunEnded(run_id=self.job.run_id, outcome=outcome))
+            except pykka.ActorDeadError:  # its thread actor stopped: shutdown, or (cluster) the thread moved
+                log.info("run %s ended after its thread actor stopped", self.job.run_id)
             self.stop_after_this_message()  # a StopRun still queued is moot: the run has ended

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
+from typing import Any
 
 import msgspec
 
@@ -29,13 +30,15 @@ class DrainReport(msgspec.Struct, kw_only=True):
 
 def drain(ctx: SystemContext, ops: Operations, grace: float, poll: float = 0.05) -> DrainReport:
     ctx.draining = True
-    running = ctx.storage.runs_with_status("running")
+    if ctx.cluster is not None:  # peers take the threads over as soon as no run of theirs runs here
+        ctx.cluster.hand_over()
+    running = _ours(ctx, ctx.storage.runs_with_status("running"))
     report = DrainReport()
     log.info("shutting down: %d run(s) running, up to %.1fs to finish", len(running), grace)
     deadline = time.monotonic() + grace
     while running and time.monotonic() < deadline:
         time.sleep(poll)
-        still = ctx.storage.runs_with_status("running")
+        still = _ours(ctx, ctx.storage.runs_with_status("running"))
         report.finished_in_grace += len(running) - len(still)
         running = still
     futures = []
@@ -48,3 +51,8 @@ def drain(ctx: SystemContext, ops: Operations, grace: float, poll: float = 0.05)
     if report.interrupted:
         log.warning("shutting down: interrupted %d run(s) after the grace period", len(report.interrupted))
     return report
+
+
+def _ours(ctx: SystemContext, runs: list[Any]) -> list[Any]:
+    """The runs this process runs (cluster mode: those of the threads it owns; else all)."""
+    return runs if ctx.cluster is None else [r for r in runs if ctx.cluster.owns(r.thread_id)]

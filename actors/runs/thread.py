@@ -21,7 +21,8 @@ from . import messages as m
 from ..kernel import serde
 from ..context import SystemContext
 from ..kernel.dispatch import DispatchedActor
-from ..errors import Conflict, DatabaseUnavailable, NotFound, SwitchboardError, ThreadBusy
+from ..cluster.fencing import writing_for
+from ..errors import Conflict, DatabaseUnavailable, Fenced, NotFound, SwitchboardError, ThreadBusy
 from .jobs import build_job
 from .options import run_delay
 from ..models import TERMINAL_RUN_STATUSES, Run, RunOutcome, StopAction, Thread, now, thread_run_config
@@ -76,6 +77,8 @@ class ThreadActor(DispatchedActor):
         """A handler failed part-way (the database was away): storage may not match this actor."""
         self.repair_attempts = 0
         self.repair_scheduled = False
+        self.handing_over = False
+        """Cluster mode, draining: release the thread once no run of it is running here."""
         self.deferred: list[Any] = []
         """Reply-less messages (a run's end, ...) that failed on an unavailable database: handled
         again after the repair."""
@@ -83,10 +86,12 @@ class ThreadActor(DispatchedActor):
     # --- lifecycle ------------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        with patience(self.ctx.settings.storage_patience):
+        with patience(self.ctx.settings.storage_patience), writing_for(self.thread_id):
             try:
                 self._queue_pending()
                 self._start_next()
+            except Fenced:
+                self._lost_thread()
             except Exception as exc:  # noqa: BLE001 - an actor that dies on start strands its thread
                 log.exception("thread %s: starting failed", self.thread_id)
                 self._lost_track(exc)
@@ -100,7 +105,8 @@ class ThreadActor(DispatchedActor):
     def on_receive(self, message: Any) -> None:
         if not isinstance(message, m.PassivateIfIdle):  # sweep ticks are not activity
             self.last_active = time.monotonic()
-        with patience(self.ctx.settings.storage_patience):
+        # writing_for: in cluster mode this turn's writes are fenced by the thread's epoch (actors/cluster/)
+        with patience(self.ctx.settings.storage_patience), writing_for(self.thread_id):
             try:
                 if self.repair_due and not isinstance(message, (m.PassivateIfIdle, m.RepairThread)):
                     self._repair()
@@ -113,6 +119,9 @@ class ThreadActor(DispatchedActor):
                 reply = getattr(message, "reply", None)
                 if reply is not None and not reply.done():
                     reply.set_exception(exc if isinstance(exc, SwitchboardError) else SwitchboardError(str(exc)))
+                if isinstance(exc, Fenced):
+                    self._lost_thread()
+                    return
                 if not isinstance(exc, SwitchboardError) or isinstance(exc, DatabaseUnavailable):
                     if reply is None and isinstance(exc, DatabaseUnavailable) and not isinstance(message, m.RepairThread):
                         self.deferred.append(message)
@@ -142,10 +151,15 @@ class ThreadActor(DispatchedActor):
                 self._run_due(message.run_id)
             case m.PassivateIfIdle():
                 self._passivate()
+            case m.HandOver():
+                self.handing_over = True
+                self._hand_over_if_free()
             case m.RepairThread():
                 self.repair_scheduled = False
                 if self.repair_due:
                     self._repair()
+        if self.handing_over and not isinstance(message, m.HandOver):
+            self._hand_over_if_free()  # a request came in meanwhile: try again once it is answered
 
     # --- new runs -------------------------------------------------------------------------------
 
@@ -418,6 +432,8 @@ class ThreadActor(DispatchedActor):
             return
         if successor is not None:
             self._spawn(*successor)
+        elif self.handing_over and self._hand_over_if_free():
+            return
         self._start_next()
 
     def _finish(
@@ -614,6 +630,37 @@ class ThreadActor(DispatchedActor):
         if self.run_actor is not None or self.phase == "cleaning":
             return True
         return any(getattr(message, "run_id", None) == self.active.run_id for message in self.deferred)
+
+    def _hand_over_if_free(self) -> bool:
+        """Cluster mode, draining: stop and release the thread unless a run or a write is in flight
+        (then again when it is over). Pending runs stay in storage, where the taker finds them."""
+        if self.active is not None or self.writing or self.deleting or self.cancel_waiters or self.repair_due:
+            return False
+        if self.thread_id in self.ctx.registry.released_for_hand_over(self.thread_id, self.actor_ref, self.actor_inbox.empty):
+            self.stop()
+            return True
+        return False
+
+    def _lost_thread(self) -> None:
+        """Cluster mode: another process took this thread over (this one's lease had lapsed). Stop
+        without writing anything more; waiters here hear that it moved (they may ask again)."""
+        log.warning("thread %s: owned by another process now; this actor stops", self.thread_id)
+        if self.run_actor is not None:
+            try:
+                self.run_actor.tell(m.StopRun("interrupt"))
+            except pykka.ActorDeadError:
+                pass
+        lost = Fenced(f"thread {self.thread_id} moved to another process; ask again")
+        for run_id in [*([self.active.run_id] if self.active else []), *self.queue, *self.cancel_waiters]:
+            self.ctx.watchers.fail(run_id, lost)
+            for reply in self.cancel_waiters.pop(run_id, []):
+                if not reply.done():
+                    reply.set_exception(lost)
+        for reply in self.deleting:
+            if not reply.done():
+                reply.set_exception(lost)
+        self.ctx.registry.release(self.thread_id, self.actor_ref, lambda: True)
+        self.stop()
 
     # --- passivation ----------------------------------------------------------------------------
 

@@ -61,10 +61,14 @@ class RunWatchers:
 
     def forget(self, run_id: str, reason: str) -> None:
         """The run was deleted: its waiters get a 404."""
+        self.fail(run_id, NotFound(reason))
+
+    def fail(self, run_id: str, error: BaseException) -> None:
+        """Its waiters get `error` (a 404 when deleted; cluster mode: 503 when the thread moved)."""
         with self.lock:
             waiters = self._waiters.pop(run_id, [])
         for future in waiters:
-            _settle(future, error=NotFound(reason))
+            _settle(future, error=error)
 
 
 def _settle(future: concurrent.futures.Future[Any], value: Any = None, *, error: BaseException | None = None) -> None:

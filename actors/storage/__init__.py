@@ -30,5 +30,7 @@ def open_storage(settings: Settings, runtime: GraphLoop) -> RecordStorage:
 
         if not settings.database_url:
             raise ValueError("storage 'postgres' needs a database URL (--database-url)")
-        return PostgresStorage(settings.database_url, runtime, pool_size=settings.database_pool_size)
+        return PostgresStorage(
+            settings.database_url, runtime, pool_size=settings.database_pool_size, exclusive=not settings.cluster
+        )
     raise ValueError(f"unknown storage {settings.storage!r}: use memory, sqlite or postgres")

@@ -31,6 +31,7 @@ from .records import Update, Write, scan_query
 log = logging.getLogger("switchboard.storage")
 
 MIGRATION_LOCK = 0x5377_6974  # pg_advisory_xact_lock key: "Swit"
+SETUP_LOCK = 0x5377_4C47  # pg_advisory_lock key (with the schema): "SwLG", LangGraph's checkpointer/store setup
 CONNECT_TIMEOUT = 3
 """Seconds a new connection may take (libpq `connect_timeout`)."""
 CHECKOUT_TIMEOUT = 3.0
@@ -212,10 +213,10 @@ class PostgresCheckpoints:
 
 
 async def _open_async(
-    url: str, max_size: int, writer: PostgresWriter, lock: SchemaLock
+    url: str, max_size: int, writer: PostgresWriter, ensure_lock: Callable[[], None]
 ) -> tuple[AsyncPostgresSaver, AsyncPostgresStore, AsyncConnectionPool]:
     async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        await asyncio.to_thread(lock.ensure)  # checkpoint reads/writes need the lock as much as records do
+        await asyncio.to_thread(ensure_lock)  # checkpoint reads/writes need the lock as much as records do
 
     pool = AsyncConnectionPool(
         url,
@@ -230,9 +231,18 @@ async def _open_async(
     await pool.open(wait=True, timeout=30)
     try:
         saver = GroupCommitPostgresSaver(pool, writer)
-        await saver.setup()
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
-        await store.setup()
+        # LangGraph's own migrations, one process at a time: cluster processes starting together on a
+        # fresh database would otherwise race on them (a UniqueViolation on checkpoint_migrations).
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as lock:
+            # Polled, never waited for inside the database: a session blocked on the lock holds a
+            # snapshot, which the holder's CREATE INDEX CONCURRENTLY would wait for (a deadlock).
+            while not (await (await lock.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (SETUP_LOCK,)
+            )).fetchone())[0]:
+                await asyncio.sleep(0.05)
+            await saver.setup()
+            await store.setup()
     except BaseException:
         await pool.close()
         raise
@@ -343,34 +353,48 @@ class SchemaLock:
 class PostgresStorage(RecordStorage):
     backend = "postgres"
 
-    def __init__(self, url: str, runtime: GraphLoop, *, pool_size: int = 8) -> None:
-        self._lock = SchemaLock(url)
+    def __init__(self, url: str, runtime: GraphLoop, *, pool_size: int = 8, exclusive: bool = True) -> None:
+        # `exclusive=False` is cluster mode: several processes share the schema, each writing only the
+        # threads it owns (actors/cluster/), so there is no one-server lock to take.
+        self._lock = SchemaLock(url) if exclusive else None
+        ensure = self._lock.ensure if self._lock is not None else _nothing
         try:
-            table = PostgresTable(url, max_size=pool_size, configure=lambda _conn: self._lock.ensure())
+            table = PostgresTable(url, max_size=pool_size, configure=lambda _conn: ensure())
         except BaseException:
-            self._lock.release()
+            self._release_lock()
             raise
         try:
-            saver, store, pool = runtime.call(_open_async(url, pool_size, table.writer, self._lock))
+            saver, store, pool = runtime.call(_open_async(url, pool_size, table.writer, ensure))
         except BaseException:
             table.close()
-            self._lock.release()
+            self._release_lock()
             raise
 
-        self._lock.on_retake = table.drop_broken
-        table.writer.on_reconnect = self._lock.ensure  # no write on a new connection without the lock
+        if self._lock is not None:
+            self._lock.on_retake = table.drop_broken
+        table.writer.on_reconnect = ensure  # no write on a new connection without the lock
+        self.writer = table.writer
 
         def ping() -> None:
             table.drop_broken()
-            self._lock.ensure()
+            ensure()
             ping_by_writing(table)()
 
         health = StorageHealth(ping)
         super().__init__(GuardedTable(table, health), saver, store, PostgresCheckpoints(pool))
         self.async_closers.append(pool.close)
-        self._lock.watch(health.failed)
+        if self._lock is not None:
+            self._lock.watch(health.failed)
         self.url = url
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def close(self) -> None:
         super().close()
-        self._lock.release()
+        self._release_lock()
+
+
+def _nothing() -> None:
+    pass

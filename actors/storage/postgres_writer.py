@@ -32,6 +32,8 @@ class PostgresWriter:
         self.conn = self._connect()
         self.on_reconnect: Any = lambda: None
         """Called after the connection was opened again (postgres.py: verify the schema lock)."""
+        self.fencing: Any = None
+        """Cluster mode only (actors/cluster/fencing.py): fences a thread's writes by its owner's epoch."""
         self.writer = GroupCommitWriter("postgres-writer", self._run_batch)
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -41,10 +43,14 @@ class PostgresWriter:
 
     def call(self, fn: Any, *args: Any) -> Any:
         """Run `fn(conn, *args)` in the next group transaction; return once it has committed."""
-        return self.writer.call(self._on_conn, fn, args)
+        return self.writer.call(self._on_conn, self.fenced(fn), args)
 
     async def acall(self, fn: Any, *args: Any) -> Any:
-        return await self.writer.acall(self._on_conn, fn, args)
+        return await self.writer.acall(self._on_conn, self.fenced(fn), args)
+
+    def fenced(self, fn: Any, thread_id: str | None = None) -> Any:
+        """`fn`, or in cluster mode `fn` preceded in its transaction by its thread's fence."""
+        return fn if self.fencing is None else self.fencing.guard(fn, thread_id, lambda: self.conn)
 
     def _on_conn(self, fn: Any, args: tuple[Any, ...]) -> Any:
         return fn(self.conn, *args)
@@ -131,10 +137,16 @@ class GroupCommitPostgresSaver(AsyncPostgresSaver):
         self._writer = writer
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        return await self._writer.writer.acall(self._writes.put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
+        put = self._writer.fenced(self._writes.put, _thread_of(config))
+        return await self._writer.writer.acall(put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
 
     async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
-        return await self._writer.writer.acall(self._writes.put_writes, config, writes, task_id, task_path)
+        put_writes = self._writer.fenced(self._writes.put_writes, _thread_of(config))
+        return await self._writer.writer.acall(put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
         return await self._writer.writer.acall(self._writes.delete_thread, thread_id)
+
+
+def _thread_of(config: Any) -> str:
+    return str(config["configurable"]["thread_id"])
