@@ -62,10 +62,15 @@ class Fencing:
             try:
                 conn_of().execute("SELECT switchboard_fence(%s, %s, %s)", (thread_id, process_id, epoch))
             except psycopg.Error as exc:
-                if exc.sqlstate == FENCED_SQLSTATE:
-                    self.refused += 1
-                    raise Fenced(f"thread {thread_id}: {exc.diag.message_primary}") from None
-                raise
+                raise self.refusal(exc) from None
             return fn(*args)
 
         return fenced
+
+    def refusal(self, exc: Exception) -> Exception:
+        """`exc` as the writer should report it: a fence's refusal becomes `Fenced`. In the writer's
+        pipeline the refusal surfaces when the pipeline syncs, so the writer asks here too."""
+        if isinstance(exc, psycopg.Error) and exc.sqlstate == FENCED_SQLSTATE:
+            self.refused += 1
+            return Fenced(f"fenced: {exc.diag.message_primary}")
+        return exc

@@ -77,7 +77,7 @@ class PostgresWriter:
         except Exception as exc:  # noqa: BLE001 - someone's call failed, or the commit did: each on its own below
             self._reset()
             if len(batch) == 1:
-                batch[0].result, batch[0].error = None, exc
+                batch[0].result, batch[0].error = None, self._error_of(exc)
                 return
         for call in batch:
             if not self._usable():
@@ -87,7 +87,12 @@ class PostgresWriter:
                 self._transaction([call])
             except Exception as exc:
                 self._reset()
-                call.result, call.error = None, exc
+                call.result, call.error = None, self._error_of(exc)
+
+    def _error_of(self, exc: Exception) -> Exception:
+        """In pipeline mode a statement's error surfaces when the pipeline syncs, not where it was
+        sent: a fence's refusal is told here (cluster mode), as `Fenced`."""
+        return exc if self.fencing is None else self.fencing.refusal(exc)
 
     def _transaction(self, calls: list[Call]) -> None:
         """The calls in one transaction, sent in pipeline mode: BEGIN, the statements and COMMIT go
