@@ -52,18 +52,16 @@ class DatabaseUnavailable(SwitchboardError):
 
 class Fenced(SwitchboardError):
     """Cluster mode: this process no longer owns the thread it was writing for (its lease lapsed and
-    another process took the thread over); nothing was written. HTTP 503: retried, the request
-    reaches the new owner."""
+    another process took the thread over); nothing was written. Retried (after `retry_after`
+    seconds), the request reaches the new owner."""
 
-    status_code = 503
     retry_after = 1
 
 
 class OwnedElsewhere(SwitchboardError):
-    """Cluster mode: a live peer owns the thread, so this process may not serve it (HTTP 503; the
-    forwarding middleware sends the request to `owner_url` instead)."""
+    """Cluster mode: a live peer owns the thread, so this process may not serve it (the forwarding
+    middleware sends the request to `owner_url` instead; retried, it gets there)."""
 
-    status_code = 503
     retry_after = 1
 
     def __init__(self, detail: str, owner_url: str) -> None:

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.errors import (
-    BadRequest, Conflict, DatabaseUnavailable, Forbidden, InvalidInput, NotFound, ShuttingDown,
-    SwitchboardError, ThreadBusy, Unauthorized,
+    BadRequest, Conflict, DatabaseUnavailable, Fenced, Forbidden, InvalidInput, NotFound, OwnedElsewhere,
+    ShuttingDown, SwitchboardError, ThreadBusy, Unauthorized,
 )
 from actors.storage.health import is_transient
 
@@ -32,6 +32,8 @@ STATUS: dict[type[SwitchboardError], int] = {
     InvalidInput: 422,
     ShuttingDown: 503,  # with Retry-After
     DatabaseUnavailable: 503,  # with Retry-After
+    Fenced: 503,  # cluster mode, with Retry-After: retried, the request reaches the thread's new owner
+    OwnedElsewhere: 503,  # cluster mode, with Retry-After
     SwitchboardError: 500,
 }
 """The HTTP status of each domain error (a subclass without a row answers as its nearest base)."""
