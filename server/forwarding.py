@@ -24,6 +24,7 @@ import httpx
 
 from actors.cluster import routing
 
+from . import fanout
 from .http import JSONResponse
 
 log = logging.getLogger("switchboard.cluster")
@@ -57,27 +58,52 @@ class Forwarding:
         self.health = health
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self.forwarded = 0
+        self.fanout = fanout.Fanout(self)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        thread_id = thread_of(scope["path"]) if scope["type"] == "http" else None
-        if thread_id is None or (self.health is not None and not self.health.up):
-            await self.app(scope, receive, send)  # not a thread's request, or the gate answers 503
+        if scope["type"] != "http" or (self.health is not None and not self.health.up):
+            await self.app(scope, receive, send)  # not HTTP, or the gate answers 503
             return
-        hops = next((int(v) for k, v in scope["headers"] if k == HOP and v.isdigit()), 0)
-        url = None
-        if hops < MAX_HOPS and not self.node.ownership.owns(thread_id, wait=False):  # no wait on the loop
-            try:
-                url = await asyncio.to_thread(self.node.router.route, thread_id)
-            except Exception:  # noqa: BLE001 - the database is away: served here, the gate says 503
-                log.warning("cluster: routing thread %s failed", thread_id, exc_info=True)
+        hops = _hops(scope)
+        if scope["method"] == "POST" and scope["path"] in fanout.PATHS and hops == 0:  # many threads at once
+            await self.fanout(scope, receive, send, await _read_body(receive))
+            return
+        thread_id = thread_of(scope["path"])
+        if thread_id is None:
+            await self.app(scope, receive, send)  # not a thread's request
+            return
+        url = await self._route(thread_id, hops)
         if url is None:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
         await self._forward(scope, body, url, hops + 1, thread_id, receive, send)
 
+    async def serve_thread(self, scope: Any, body: bytes, thread_id: str, receive: Any, send: Any) -> None:
+        """A request (its body already read) that concerns one thread: served by its owner."""
+        hops = _hops(scope)
+        url = await self._route(thread_id, hops)
+        if url is None:
+            await self.app(scope, _replay(body, receive), send)
+        else:
+            await self._forward(scope, body, url, hops + 1, thread_id, receive, send)
+
+    async def _route(self, thread_id: str, hops: int) -> str | None:
+        """Where the thread's request is served: None here, else the owner's URL."""
+        if hops >= MAX_HOPS or self.node.ownership.owns(thread_id, wait=False):  # no wait on the loop
+            return None
+        try:
+            return await asyncio.to_thread(self.node.router.route, thread_id)
+        except Exception:  # noqa: BLE001 - the database is away: served here, the gate says 503
+            log.warning("cluster: routing thread %s failed", thread_id, exc_info=True)
+            return None
+
+    @staticmethod
+    def replay(body: bytes, receive: Any) -> Any:
+        return _replay(body, receive)
+
     async def _forward(self, scope: Any, body: bytes, url: str, hops: int, thread_id: str, receive: Any, send: Any) -> None:
-        client = self._client()
+        client = self.client()
         query = scope.get("query_string") or b""
         target = url + scope["path"] + (("?" + query.decode("latin-1")) if query else "")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP and k != HOP]
@@ -149,7 +175,7 @@ class Forwarding:
             if owner is None or owner.advertise_url != url:
                 return
 
-    def _client(self) -> httpx.AsyncClient:
+    def client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
@@ -168,6 +194,10 @@ async def _read_body(receive: Any) -> bytes:
         if not message.get("more_body"):
             break
     return b"".join(chunks)
+
+
+def _hops(scope: Any) -> int:
+    return next((int(v) for k, v in scope["headers"] if k == HOP and v.isdigit()), 0)
 
 
 def _replay(body: bytes, receive: Any) -> Any:

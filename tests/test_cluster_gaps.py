@@ -1,0 +1,113 @@
+"""Cluster mode, the requests that reach many threads at once: `POST /runs/cancel` (by run ids or by
+status) and `POST /threads/prune` reach the threads of every process, whichever process gets them
+(server/fanout.py), and answer as the single-process server does. Two real `switchboard serve`
+processes on one PostgreSQL schema, the real langgraph-sdk client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+
+from tests.cluster_support import ClusterProcess, cluster_backends, owner_of
+from tests.conftest import wait_until
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ClusterProcess, ClusterProcess, str]]:
+    with cluster_backends() as (database_url, redis_url):
+        a = ClusterProcess(tmp_path_factory.mktemp("a"), database_url, redis_url)
+        b = ClusterProcess(tmp_path_factory.mktemp("b"), database_url, redis_url)
+        try:
+            a.start()
+            b.start()
+            yield a, b, database_url
+        finally:
+            a.stop()
+            b.stop()
+
+
+def _owned_threads(pair, count: int = 1) -> tuple[list[str], list[str]]:
+    """`count` threads owned by A and `count` owned by B (each took its own by serving a run)."""
+    a, b, database_url = pair
+    threads: tuple[list[str], list[str]] = ([], [])
+    for process, owned in ((a, threads[0]), (b, threads[1])):
+        client = get_sync_client(url=process.url)
+        for _ in range(count):
+            thread_id = client.threads.create()["thread_id"]
+            client.runs.wait(thread_id, "steps", input={"tag": "warm", "delay": 0})
+            assert owner_of(database_url, thread_id)[0] == process.process_id(database_url)
+            owned.append(thread_id)
+    return threads
+
+
+def _slow_runs(pair, threads: list[str]) -> dict[str, str]:
+    """A long run on each thread, created through A (forwarded to the thread's owner), running."""
+    client = get_sync_client(url=pair[0].url)
+    runs = {t: client.runs.create(t, "steps", input={"tag": "slow", "delay": 30})["run_id"] for t in threads}
+    wait_until(lambda: all(client.runs.get(t, r)["status"] == "running" for t, r in runs.items()), timeout=30)
+    return runs
+
+
+def test_cancel_by_run_ids_reaches_the_runs_of_every_process(pair) -> None:
+    a, b, database_url = pair
+    (on_a,), (on_b,) = _owned_threads(pair)
+    runs = _slow_runs(pair, [on_a, on_b])
+    client_a = get_sync_client(url=a.url)
+    client_a.runs.cancel_many(run_ids=list(runs.values()), action="interrupt")  # through A: one of them runs in B
+    for thread_id, run_id in runs.items():
+        wait_until(lambda: client_a.runs.get(thread_id, run_id)["status"] == "interrupted", timeout=30)
+        assert client_a.threads.get(thread_id)["status"] != "busy"
+    assert owner_of(database_url, on_b)[0] == b.process_id(database_url)  # B's thread stayed B's
+
+
+def test_cancel_by_status_reaches_every_process_and_answers_as_one_server(pair) -> None:
+    a, b, database_url = pair
+    on_a, on_b = _owned_threads(pair)
+    runs = _slow_runs(pair, on_a + on_b)
+    with httpx.Client(base_url=b.url, timeout=30) as http:
+        answer = http.post("/runs/cancel", params={"action": "interrupt"}, json={"status": "running"})
+        assert answer.status_code == 204, answer.text
+        client = get_sync_client(url=b.url)
+        for thread_id, run_id in runs.items():
+            wait_until(lambda: client.runs.get(thread_id, run_id)["status"] == "interrupted", timeout=30)
+        # The single-process errors, unchanged: a bad body or action is a 422 naming the field.
+        assert http.post("/runs/cancel", json={}).status_code == 422
+        bad = http.post("/runs/cancel", json={"run_ids": ["not-a-uuid"]})
+        assert bad.status_code == 422 and "run_ids[0]" in bad.text
+        assert http.post("/runs/cancel", params={"action": "explode"}, json={"status": "running"}).status_code == 422
+        # Nothing to cancel: 204, as in one process.
+        assert http.post("/runs/cancel", json={"status": "pending"}).status_code == 204
+
+
+def test_cancel_of_one_thread_is_served_by_its_owner(pair) -> None:
+    a, b, database_url = pair
+    _on_a, (on_b,) = _owned_threads(pair)
+    runs = _slow_runs(pair, [on_b])
+    client_a = get_sync_client(url=a.url)
+    client_a.runs.cancel_many(thread_id=on_b, run_ids=[runs[on_b]], action="interrupt")
+    wait_until(lambda: client_a.runs.get(on_b, runs[on_b])["status"] == "interrupted", timeout=30)
+    assert owner_of(database_url, on_b)[0] == b.process_id(database_url)
+
+
+def test_prune_reaches_the_threads_of_every_process(pair) -> None:
+    a, b, database_url = pair
+    on_a, on_b = _owned_threads(pair, count=2)
+    client_b = get_sync_client(url=b.url)
+    unknown = "00000000-0000-4000-8000-000000000000"
+    # keep_latest on a thread of each process: both keep their state.
+    kept = client_b.threads.prune([on_a[0], on_b[0], unknown], strategy="keep_latest")
+    assert kept == {"pruned_count": 2}
+    assert client_b.threads.get_state(on_a[0])["values"]["messages"] == ["warm:0", "warm:1", "warm:2"]
+    # delete: every listed thread is gone, wherever it was served.
+    assert client_b.threads.prune(on_a + on_b + [unknown]) == {"pruned_count": 4}
+    for thread_id in on_a + on_b:
+        with pytest.raises(httpx.HTTPStatusError) as missing:
+            get_sync_client(url=a.url).threads.get(thread_id)
+        assert missing.value.response.status_code == 404
+    with httpx.Client(base_url=a.url, timeout=30) as http:
+        bad = http.post("/threads/prune", json={"thread_ids": ["nope"]})
+        assert bad.status_code == 422 and "thread_ids[0]" in bad.text
+        assert http.post("/threads/prune", json={"thread_ids": [unknown]}).json() == {"pruned_count": 0}
