@@ -111,3 +111,48 @@ def test_prune_reaches_the_threads_of_every_process(pair) -> None:
         bad = http.post("/threads/prune", json={"thread_ids": ["nope"]})
         assert bad.status_code == 422 and "thread_ids[0]" in bad.text
         assert http.post("/threads/prune", json={"thread_ids": [unknown]}).json() == {"pruned_count": 0}
+
+
+def test_runs_accepted_by_a_process_that_dies_send_their_webhooks_from_the_taker(tmp_path) -> None:
+    """The process that accepted the runs is `kill -9`ed: the survivor that takes the thread over sends
+    each run's webhook once - the running one ended by the recovery policy (`error`), the queued one
+    when it has run there."""
+    from tests.test_api_runs_options import WebhookReceiver
+
+    hook = WebhookReceiver()
+    with hook.server, cluster_backends() as (database_url, redis_url):
+        a = ClusterProcess(tmp_path / "a", database_url, redis_url, lease=2.0)
+        b = ClusterProcess(tmp_path / "b", database_url, redis_url, lease=2.0)
+        try:
+            (tmp_path / "a").mkdir()
+            (tmp_path / "b").mkdir()
+            a.start()
+            b.start()
+            client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
+            url = f"{hook.server.url}/hook"
+            thread_id = client_a.threads.create()["thread_id"]
+            running = client_a.runs.create(thread_id, "steps", input={"tag": "slow", "delay": 30}, webhook=url)
+            queued = client_a.runs.create(
+                thread_id, "steps", input={"tag": "q", "delay": 0}, webhook=url, multitask_strategy="enqueue"
+            )
+            silent = client_a.runs.create(thread_id, "steps", input={"tag": "s", "delay": 0}, multitask_strategy="enqueue")
+            wait_until(lambda: client_b.runs.get(thread_id, running["run_id"])["status"] == "running", timeout=30)
+            assert hook.received == []
+
+            a.kill()
+            client_b.runs.join(thread_id, silent["run_id"])  # through B, which takes the thread over
+            wait_until(lambda: len(hook.received) >= 2, timeout=30)
+            sent = {body["run_id"]: body for body in hook.received}
+            assert sent[running["run_id"]]["status"] == "error"
+            assert sent[running["run_id"]]["error"]["error"] == "ServerRestarted"
+            assert sent[queued["run_id"]]["status"] == "success"
+            assert sent[queued["run_id"]]["values"]["messages"][-3:] == ["q:0", "q:1", "q:2"]
+            # Once each: another run on the thread later, and still only those two.
+            later = client_b.runs.create(thread_id, "steps", input={"tag": "later", "delay": 0}, webhook=url)
+            wait_until(lambda: any(body["run_id"] == later["run_id"] for body in hook.received), timeout=30)
+            assert sorted(body["run_id"] for body in hook.received) == sorted(
+                [running["run_id"], queued["run_id"], later["run_id"]]
+            )
+        finally:
+            a.stop()
+            b.stop()
