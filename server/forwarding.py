@@ -3,8 +3,10 @@
 An ASGI middleware in front of the routes. For `/threads/{thread_id}/...` it asks the router where
 the thread is served: here (owned, or no live owner and just taken) -> the app; a live peer -> the
 request is proxied to the peer's internal listener (its advertise URL) with httpx, streaming the
-response back as it comes (SSE, `Last-Event-ID` and every other header kept). A hop header marks a
-forwarded request; a peer that no longer owns the thread re-routes it once, never in a loop.
+response back as it comes (SSE, `Last-Event-ID` and every other header kept); protocol v2's
+WebSocket is relayed (ws_forwarding.py); requests on many threads are split by owner (fanout.py).
+A hop header marks a forwarded request; a peer that no longer owns the thread re-routes it once,
+never in a loop.
 
 If the peer does not answer - it died (connection refused or dropped) or it lost the thread (its
 lease lapsed while it was paused or cut off: checked every half lease while a request waits) - an
@@ -24,7 +26,7 @@ import httpx
 
 from actors.cluster import routing
 
-from . import fanout
+from . import fanout, ws_forwarding
 from .http import JSONResponse
 
 log = logging.getLogger("switchboard.cluster")
@@ -61,6 +63,12 @@ class Forwarding:
         self.fanout = fanout.Fanout(self)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and (thread_id := thread_of(scope["path"])) is not None:
+            hops = _hops(scope)
+            url = await self._route(thread_id, hops)
+            if url is not None:  # protocol v2's WebSocket on a peer's thread: relayed to the peer
+                await ws_forwarding.relay(scope, receive, send, url, HOP, hops + 1)
+                return
         if scope["type"] != "http" or (self.health is not None and not self.health.up):
             await self.app(scope, receive, send)  # not HTTP, or the gate answers 503
             return

@@ -1,14 +1,19 @@
-"""Cluster mode, the requests that reach many threads at once: `POST /runs/cancel` (by run ids or by
-status) and `POST /threads/prune` reach the threads of every process, whichever process gets them
-(server/fanout.py), and answer as the single-process server does. Two real `switchboard serve`
+"""Cluster mode, what used to reach only the threads of the process that got it: `POST /runs/cancel`
+(by run ids or by status) and `POST /threads/prune` reach the threads of every process (split by
+owner, server/fanout.py) and answer as the single-process server does; protocol v2's WebSocket on a
+peer's thread is relayed to the peer (server/ws_forwarding.py); a dead process's accepted runs send
+their webhooks from the taker. Two real `switchboard serve`
 processes on one PostgreSQL schema, the real langgraph-sdk client."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import websockets
 from langgraph_sdk import get_sync_client
 
 from tests.cluster_support import ClusterProcess, cluster_backends, owner_of
@@ -156,3 +161,34 @@ def test_runs_accepted_by_a_process_that_dies_send_their_webhooks_from_the_taker
         finally:
             a.stop()
             b.stop()
+
+
+def test_protocol_websocket_on_a_peers_thread_is_relayed_to_the_owner(pair) -> None:
+    a, b, database_url = pair
+    (on_a,), _on_b = _owned_threads(pair)
+    owner = owner_of(database_url, on_a)
+
+    async def session() -> tuple[list[dict], dict]:
+        url = b.url.replace("http://", "ws://") + f"/threads/{on_a}/stream/events"  # B: not the owner
+        async with websockets.connect(url) as ws:
+            async def ask(command_id: int, method: str, params: dict) -> dict:
+                await ws.send(json.dumps({"id": command_id, "method": method, "params": params}))
+                while (message := json.loads(await ws.recv()))["type"] == "event":
+                    pass
+                assert message["id"] == command_id
+                return message
+
+            assert (await ask(1, "subscription.subscribe", {"channels": ["lifecycle", "values"]}))["type"] == "success"
+            started = await ask(2, "run.start", {"assistant_id": "steps", "input": {"tag": "ws", "delay": 0}})
+            assert started["type"] == "success", started
+            live: list[dict] = []
+            while not live or not (live[-1].get("method") == "lifecycle" and not live[-1]["params"]["namespace"]
+                                   and live[-1]["params"]["data"]["event"] in ("completed", "failed", "interrupted")):
+                live.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=30)))
+            return live, started
+
+    live, _started = asyncio.run(session())
+    assert live[-1]["params"]["data"]["event"] == "completed"
+    assert {e["method"] for e in live} == {"lifecycle", "values"}
+    assert get_sync_client(url=a.url).threads.get_state(on_a)["values"]["messages"][-3:] == ["ws:0", "ws:1", "ws:2"]
+    assert owner_of(database_url, on_a) == owner  # the run executed in A, B never took the thread
