@@ -64,11 +64,8 @@ class Forwarding:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket" and (thread_id := thread_of(scope["path"])) is not None:
-            hops = _hops(scope)
-            url = await self._route(thread_id, hops)
-            if url is not None:  # protocol v2's WebSocket on a peer's thread: relayed to the peer
-                await ws_forwarding.relay(scope, receive, send, url, HOP, hops + 1)
-                return
+            await self._websocket(scope, receive, send, thread_id)
+            return
         if scope["type"] != "http" or (self.health is not None and not self.health.up):
             await self.app(scope, receive, send)  # not HTTP, or the gate answers 503
             return
@@ -105,6 +102,29 @@ class Forwarding:
         except Exception:  # noqa: BLE001 - the database is away: served here, the gate says 503
             log.warning("cluster: routing thread %s failed", thread_id, exc_info=True)
             return None
+
+    async def _websocket(self, scope: Any, receive: Any, send: Any, thread_id: str) -> None:
+        """Protocol v2's WebSocket: served here, or relayed to the owner (a dead one's thread: to its
+        next owner, once there is one, as an idempotent request)."""
+        hops = _hops(scope)
+        url = await self._route(thread_id, hops)
+        if url is None:
+            await self.app(scope, receive, send)
+            return
+        connected = await receive()
+        if connected["type"] != "websocket.connect":
+            return
+        if await ws_forwarding.relay(scope, receive, send, url, HOP, hops + 1):
+            return
+        try:
+            url = await asyncio.to_thread(self.node.router.reroute, thread_id, url)
+        except Exception as exc:  # noqa: BLE001 - still no owner after two leases, or no database
+            await ws_forwarding.refuse(send, f"thread {thread_id}: {exc}"[:120])
+            return
+        if url is None:
+            await self.app(scope, _replay_message(connected, receive), send)
+        elif not await ws_forwarding.relay(scope, receive, send, url, HOP, hops + 1):
+            await ws_forwarding.refuse(send, "the process serving this thread did not answer; retry")
 
     @staticmethod
     def replay(body: bytes, receive: Any) -> Any:
@@ -209,13 +229,18 @@ def _hops(scope: Any) -> int:
 
 
 def _replay(body: bytes, receive: Any) -> Any:
+    return _replay_message({"type": "http.request", "body": body, "more_body": False}, receive)
+
+
+def _replay_message(first: Any, receive: Any) -> Any:
+    """`receive` that gives `first` again (already read here), then what `receive` gives."""
     sent = False
 
     async def replay() -> Any:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return first
         return await receive()
 
     return replay

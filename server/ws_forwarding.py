@@ -2,8 +2,9 @@
 relayed to that peer (server/forwarding.py routes it). This process opens the same WebSocket on the
 peer's internal listener (the hop header set, the client's headers kept) and, once the peer has
 accepted it, accepts the client's and copies messages both ways until either side closes; the close
-code and reason go through. A peer that refuses or cannot be reached closes the client's WebSocket
-with 1013 (try again later) and says why."""
+code and reason go through. A peer that cannot be reached is treated as an idempotent request's
+(forwarding.py): once the thread has another owner the WebSocket goes there (or is served here); a
+peer that dies mid-session closes the client's WebSocket with 1013 (try again later)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,9 @@ SKIPPED = frozenset({
 })
 
 
-async def relay(scope: Any, receive: Any, send: Any, url: str, hop_header: bytes, hops: int) -> None:
-    connected = await receive()
-    if connected["type"] != "websocket.connect":
-        return
+async def relay(scope: Any, receive: Any, send: Any, url: str, hop_header: bytes, hops: int) -> bool:
+    """Relay the client's WebSocket (its `websocket.connect` already received) to the peer at `url`;
+    False if the peer did not accept it (nothing was sent to the client: the caller decides)."""
     query = scope.get("query_string") or b""
     target = url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + scope["path"]
     target += ("?" + query.decode("latin-1")) if query else ""
@@ -39,9 +39,7 @@ async def relay(scope: Any, receive: Any, send: Any, url: str, hop_header: bytes
         )
     except Exception as exc:  # noqa: BLE001 - refused (InvalidStatus), unreachable (OSError), timed out
         log.warning("cluster: WebSocket %s: the owner at %s did not accept it (%s)", scope["path"], url, exc)
-        await send({"type": "websocket.close", "code": TRY_AGAIN_LATER,
-                    "reason": "the process serving this thread did not answer; retry"})
-        return
+        return False
     await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
     async with upstream:
         to_peer = asyncio.ensure_future(_client_to_peer(receive, upstream))
@@ -50,6 +48,11 @@ async def relay(scope: Any, receive: Any, send: Any, url: str, hop_header: bytes
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+    return True
+
+
+async def refuse(send: Any, reason: str) -> None:
+    await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": reason})
 
 
 async def _client_to_peer(receive: Any, upstream: ClientConnection) -> None:

@@ -192,3 +192,42 @@ def test_protocol_websocket_on_a_peers_thread_is_relayed_to_the_owner(pair) -> N
     assert {e["method"] for e in live} == {"lifecycle", "values"}
     assert get_sync_client(url=a.url).threads.get_state(on_a)["values"]["messages"][-3:] == ["ws:0", "ws:1", "ws:2"]
     assert owner_of(database_url, on_a) == owner  # the run executed in A, B never took the thread
+
+
+def test_a_relayed_websocket_whose_owner_dies_closes_with_1013_and_a_reconnect_reaches_the_taker(tmp_path) -> None:
+    with cluster_backends() as (database_url, redis_url):
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        a = ClusterProcess(tmp_path / "a", database_url, redis_url, lease=2.0)
+        b = ClusterProcess(tmp_path / "b", database_url, redis_url, lease=2.0)
+        try:
+            a.start()
+            b.start()
+            client_a = get_sync_client(url=a.url)
+            thread_id = client_a.threads.create()["thread_id"]
+            client_a.runs.wait(thread_id, "steps", input={"tag": "warm", "delay": 0})  # A owns it
+            url = b.url.replace("http://", "ws://") + f"/threads/{thread_id}/stream/events"
+
+            async def relayed_until_the_owner_dies() -> int | None:
+                async with websockets.connect(url) as ws:
+                    await ws.send(json.dumps({"id": 1, "method": "subscription.subscribe", "params": {"channels": ["lifecycle"]}}))
+                    assert json.loads(await asyncio.wait_for(ws.recv(), timeout=30))["type"] == "success"
+                    a.kill()
+                    with pytest.raises(websockets.ConnectionClosed):
+                        await asyncio.wait_for(ws.recv(), timeout=30)
+                    return ws.close_code
+
+            assert asyncio.run(relayed_until_the_owner_dies()) == 1013
+
+            async def reconnected() -> dict:
+                # At once: B waits for A's lease to lapse, takes the thread and serves it.
+                async with websockets.connect(url, open_timeout=30) as ws:
+                    await ws.send(json.dumps({"id": 1, "method": "subscription.subscribe", "params": {"channels": ["lifecycle"]}}))
+                    return json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+
+            answer = asyncio.run(reconnected())
+            assert answer["type"] == "success", answer
+            assert owner_of(database_url, thread_id)[0] == b.process_id(database_url)
+        finally:
+            a.stop()
+            b.stop()
