@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections import defaultdict
 from typing import Any
 
 from .http import JSONResponse, Response
+
+log = logging.getLogger("switchboard.cluster")
 
 CANCEL, PRUNE = "/runs/cancel", "/threads/prune"
 PATHS = frozenset({CANCEL, PRUNE})
@@ -90,13 +93,17 @@ class Fanout:
             await fw.serve_thread(scope, body, one[0], receive, send)
             return
         targets = cancel_targets if path == CANCEL else prune_targets
-        by_thread = await asyncio.to_thread(targets, fw.node.ctx.storage, parsed)
+        try:
+            by_thread = await asyncio.to_thread(targets, fw.node.ctx.storage, parsed)
+        except Exception:  # noqa: BLE001 - storage is away: the app answers (the gate's 503)
+            log.warning("cluster: %s: looking up its threads failed", path, exc_info=True)
+            by_thread = None
         if not by_thread:  # nothing to split (or a body the app refuses): the app answers as in one process
             await fw.app(scope, fw.replay(body, receive), send)
             return
         parts: dict[str | None, list[str]] = defaultdict(list)
         for thread_id, ids in by_thread.items():
-            parts[await asyncio.to_thread(fw.node.router.route, thread_id)].extend(ids)
+            parts[await fw.route(thread_id, 0)].extend(ids)
         answers = await asyncio.gather(*(self._part(scope, url, part_body(path, parsed, ids)) for url, ids in parts.items()))
         failed = next(((status, headers, content) for status, headers, content in answers if status >= 300), None)
         if failed is not None:

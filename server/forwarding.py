@@ -77,7 +77,7 @@ class Forwarding:
         if thread_id is None:
             await self.app(scope, receive, send)  # not a thread's request
             return
-        url = await self._route(thread_id, hops)
+        url = await self.route(thread_id, hops)
         if url is None:
             await self.app(scope, receive, send)
             return
@@ -87,13 +87,13 @@ class Forwarding:
     async def serve_thread(self, scope: Any, body: bytes, thread_id: str, receive: Any, send: Any) -> None:
         """A request (its body already read) that concerns one thread: served by its owner."""
         hops = _hops(scope)
-        url = await self._route(thread_id, hops)
+        url = await self.route(thread_id, hops)
         if url is None:
             await self.app(scope, _replay(body, receive), send)
         else:
             await self._forward(scope, body, url, hops + 1, thread_id, receive, send)
 
-    async def _route(self, thread_id: str, hops: int) -> str | None:
+    async def route(self, thread_id: str, hops: int) -> str | None:
         """Where the thread's request is served: None here, else the owner's URL."""
         if hops >= MAX_HOPS or self.node.ownership.owns(thread_id, wait=False):  # no wait on the loop
             return None
@@ -107,7 +107,7 @@ class Forwarding:
         """Protocol v2's WebSocket: served here, or relayed to the owner (a dead one's thread: to its
         next owner, once there is one, as an idempotent request)."""
         hops = _hops(scope)
-        url = await self._route(thread_id, hops)
+        url = await self.route(thread_id, hops)
         if url is None:
             await self.app(scope, receive, send)
             return
