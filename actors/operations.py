@@ -35,6 +35,8 @@ class Operations(AssistantOperations, StateOperations):
     def __init__(self, ctx: SystemContext) -> None:
         self.ctx = ctx
         self.storage = ctx.storage
+        self._followed: set[str] = set()
+        """Runs whose end this process follows up (webhook, `on_completion`): never twice."""
 
     # --- threads ---------------------------------------------------------------------------------
 
@@ -182,9 +184,27 @@ class Operations(AssistantOperations, StateOperations):
             if run.options.on_completion == "delete":
                 self.delete_thread(run.thread_id)
             return
+        self._followed.add(run.run_id)
         self.ctx.watchers.watch(run.run_id).add_done_callback(lambda ended: self._run_over(run, ended))
 
+    def follow_up_taken_over(self, run: Run) -> None:
+        """Cluster mode: a run of a thread this process has just taken over (the process that accepted
+        it died or left, so its follow-up never comes): its webhook and `on_completion` once it ends
+        (at once if the takeover's recovery ended it), as `_follow_up` would have done there."""
+        if not (run.options.webhook or run.options.on_completion == "delete") or run.run_id in self._followed:
+            return
+        self._followed.add(run.run_id)
+
+        def ended(outcome: concurrent.futures.Future[Any]) -> None:
+            if outcome.exception() is None:  # not when the thread moved on again: its next owner does it
+                self._run_over(run, outcome)
+            else:
+                self._followed.discard(run.run_id)
+
+        self.ctx.watchers.watch(run.run_id).add_done_callback(ended)
+
     def _run_over(self, run: Run, ended: concurrent.futures.Future[Any]) -> None:
+        self._followed.discard(run.run_id)
         settings = self.ctx.settings
         options = run.options
         url = options.webhook

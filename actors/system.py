@@ -113,6 +113,7 @@ class ActorSystem:
 
         try:
             self.ctx.cluster = ClusterNode(self.ctx)
+            self.ctx.cluster.takeover.follow_up = self.ops.follow_up_taken_over
             self.ctx.cluster.start()
         except BaseException:
             self.ctx.cluster = None

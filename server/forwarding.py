@@ -3,8 +3,10 @@
 An ASGI middleware in front of the routes. For `/threads/{thread_id}/...` it asks the router where
 the thread is served: here (owned, or no live owner and just taken) -> the app; a live peer -> the
 request is proxied to the peer's internal listener (its advertise URL) with httpx, streaming the
-response back as it comes (SSE, `Last-Event-ID` and every other header kept). A hop header marks a
-forwarded request; a peer that no longer owns the thread re-routes it once, never in a loop.
+response back as it comes (SSE, `Last-Event-ID` and every other header kept); protocol v2's
+WebSocket is relayed (ws_forwarding.py); requests on many threads are split by owner (fanout.py).
+A hop header marks a forwarded request; a peer that no longer owns the thread re-routes it once,
+never in a loop.
 
 If the peer does not answer - it died (connection refused or dropped) or it lost the thread (its
 lease lapsed while it was paused or cut off: checked every half lease while a request waits) - an
@@ -24,6 +26,7 @@ import httpx
 
 from actors.cluster import routing
 
+from . import fanout, ws_forwarding
 from .http import JSONResponse
 
 log = logging.getLogger("switchboard.cluster")
@@ -57,27 +60,78 @@ class Forwarding:
         self.health = health
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self.forwarded = 0
+        self.fanout = fanout.Fanout(self)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        thread_id = thread_of(scope["path"]) if scope["type"] == "http" else None
-        if thread_id is None or (self.health is not None and not self.health.up):
-            await self.app(scope, receive, send)  # not a thread's request, or the gate answers 503
+        if scope["type"] == "websocket" and (thread_id := thread_of(scope["path"])) is not None:
+            await self._websocket(scope, receive, send, thread_id)
             return
-        hops = next((int(v) for k, v in scope["headers"] if k == HOP and v.isdigit()), 0)
-        url = None
-        if hops < MAX_HOPS and not self.node.ownership.owns(thread_id, wait=False):  # no wait on the loop
-            try:
-                url = await asyncio.to_thread(self.node.router.route, thread_id)
-            except Exception:  # noqa: BLE001 - the database is away: served here, the gate says 503
-                log.warning("cluster: routing thread %s failed", thread_id, exc_info=True)
+        if scope["type"] != "http" or (self.health is not None and not self.health.up):
+            await self.app(scope, receive, send)  # not HTTP, or the gate answers 503
+            return
+        hops = _hops(scope)
+        if scope["method"] == "POST" and scope["path"] in fanout.PATHS and hops == 0:  # many threads at once
+            await self.fanout(scope, receive, send, await _read_body(receive))
+            return
+        thread_id = thread_of(scope["path"])
+        if thread_id is None:
+            await self.app(scope, receive, send)  # not a thread's request
+            return
+        url = await self.route(thread_id, hops)
         if url is None:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
         await self._forward(scope, body, url, hops + 1, thread_id, receive, send)
 
+    async def serve_thread(self, scope: Any, body: bytes, thread_id: str, receive: Any, send: Any) -> None:
+        """A request (its body already read) that concerns one thread: served by its owner."""
+        hops = _hops(scope)
+        url = await self.route(thread_id, hops)
+        if url is None:
+            await self.app(scope, _replay(body, receive), send)
+        else:
+            await self._forward(scope, body, url, hops + 1, thread_id, receive, send)
+
+    async def route(self, thread_id: str, hops: int) -> str | None:
+        """Where the thread's request is served: None here, else the owner's URL."""
+        if hops >= MAX_HOPS or self.node.ownership.owns(thread_id, wait=False):  # no wait on the loop
+            return None
+        try:
+            return await asyncio.to_thread(self.node.router.route, thread_id)
+        except Exception:  # noqa: BLE001 - the database is away: served here, the gate says 503
+            log.warning("cluster: routing thread %s failed", thread_id, exc_info=True)
+            return None
+
+    async def _websocket(self, scope: Any, receive: Any, send: Any, thread_id: str) -> None:
+        """Protocol v2's WebSocket: served here, or relayed to the owner (a dead one's thread: to its
+        next owner, once there is one, as an idempotent request)."""
+        hops = _hops(scope)
+        url = await self.route(thread_id, hops)
+        if url is None:
+            await self.app(scope, receive, send)
+            return
+        connected = await receive()
+        if connected["type"] != "websocket.connect":
+            return
+        if await ws_forwarding.relay(scope, receive, send, url, HOP, hops + 1):
+            return
+        try:
+            url = await asyncio.to_thread(self.node.router.reroute, thread_id, url)
+        except Exception as exc:  # noqa: BLE001 - still no owner after two leases, or no database
+            await ws_forwarding.refuse(send, f"thread {thread_id}: {exc}"[:120])
+            return
+        if url is None:
+            await self.app(scope, _replay_message(connected, receive), send)
+        elif not await ws_forwarding.relay(scope, receive, send, url, HOP, hops + 1):
+            await ws_forwarding.refuse(send, "the process serving this thread did not answer; retry")
+
+    @staticmethod
+    def replay(body: bytes, receive: Any) -> Any:
+        return _replay(body, receive)
+
     async def _forward(self, scope: Any, body: bytes, url: str, hops: int, thread_id: str, receive: Any, send: Any) -> None:
-        client = self._client()
+        client = self.client()
         query = scope.get("query_string") or b""
         target = url + scope["path"] + (("?" + query.decode("latin-1")) if query else "")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP and k != HOP]
@@ -149,7 +203,7 @@ class Forwarding:
             if owner is None or owner.advertise_url != url:
                 return
 
-    def _client(self) -> httpx.AsyncClient:
+    def client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
@@ -170,14 +224,23 @@ async def _read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
+def _hops(scope: Any) -> int:
+    return next((int(v) for k, v in scope["headers"] if k == HOP and v.isdigit()), 0)
+
+
 def _replay(body: bytes, receive: Any) -> Any:
+    return _replay_message({"type": "http.request", "body": body, "more_body": False}, receive)
+
+
+def _replay_message(first: Any, receive: Any) -> Any:
+    """`receive` that gives `first` again (already read here), then what `receive` gives."""
     sent = False
 
     async def replay() -> Any:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return first
         return await receive()
 
     return replay

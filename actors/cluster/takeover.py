@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..models import Run
 from ..runs import messages as m
 from ..runs.recovery import recover_thread
 from .fencing import writing_for
@@ -37,6 +38,9 @@ class Takeover:
         self.accepting = accepting
         self.taken = 0
         """Threads taken over so far (tests, metrics)."""
+        self.follow_up: Callable[[Run], None] | None = None
+        """Given each run the thread's last owner had accepted and not finished (Operations: its
+        webhook and `on_completion` when it ends, which that owner can no longer send)."""
 
     def orphans(self, limit: int = BATCH) -> list[str]:
         with self.pool.connection() as conn:
@@ -65,6 +69,10 @@ class Takeover:
             return False
         finally:
             self.ownership.settled(thread_id)
+        try:
+            self._follow_up(thread_id, report)
+        except Exception:  # noqa: BLE001 - webhooks lost; the thread's runs go on
+            log.exception("cluster: following up the runs of thread %s failed", thread_id)
         if wake and report.resumed_threads:  # its actor queues the pending runs as it starts
             self.ctx.tell_thread(thread_id, m.RepairThread())
         self.taken += 1
@@ -74,3 +82,11 @@ class Takeover:
                 thread_id, len(report.errored), len(report.interrupted), len(report.rolled_back),
             )
         return True
+
+    def _follow_up(self, thread_id: str, report: Any) -> None:
+        if self.follow_up is None:
+            return
+        storage = self.ctx.storage
+        ended = [run for r in report.errored + report.interrupted if (run := storage.get_run(r)) is not None]
+        for run in ended + storage.list_runs(thread_id, status="pending")[::-1]:
+            self.follow_up(run)
