@@ -38,6 +38,14 @@ class DataDirInUse(StorageUnavailable):
     """Another switchboard process holds the data directory."""
 
 
+def _rollback(db: sqlite3.Connection) -> None:
+    """Undo a failed transaction - unless SQLite already did: after some errors (a full disk, I/O)
+    it rolls the transaction back itself, and a ROLLBACK then fails ("no transaction is active"),
+    which would hide the error that matters (a full disk is a 503, docs/storage.md "Faults")."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 def _lock_data_dir(data_dir: Path) -> int:
     """An exclusive lock on the directory for this process's lifetime (the OS drops it when the
     process dies, even by SIGKILL): two servers on one SQLite data dir would break thread ownership."""
@@ -101,7 +109,7 @@ class SqliteTable:
                     )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                _rollback(self._db)
                 raise
 
     def schema_version(self) -> int:
@@ -140,7 +148,7 @@ class SqliteTable:
                 self._db.execute("COMMIT")
                 return results
             except BaseException:
-                self._db.execute("ROLLBACK")
+                _rollback(self._db)
                 raise
 
     def scan(
