@@ -240,6 +240,22 @@ def cluster_backends() -> Iterator[tuple[str, str]]:
             redis.Redis.from_url(redis_url).flushdb()
 
 
+@contextmanager
+def process_pair(make_dir: Any) -> Iterator[tuple[ClusterProcess, ClusterProcess, str]]:
+    """Two cluster processes A and B on fresh backends, and the database URL; `make_dir(name)` gives
+    each its own directory (a module fixture's `tmp_path_factory.mktemp`)."""
+    with cluster_backends() as (database_url, redis_url):
+        a = ClusterProcess(make_dir("a"), database_url, redis_url)
+        b = ClusterProcess(make_dir("b"), database_url, redis_url)
+        try:
+            a.start()
+            b.start()
+            yield a, b, database_url
+        finally:
+            a.stop()
+            b.stop()
+
+
 def owner_of(database_url: str, thread_id: str) -> tuple[Any, int] | None:
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT process_id, epoch FROM thread_owners WHERE thread_id = %s", (thread_id,)).fetchone()

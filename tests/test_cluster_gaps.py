@@ -16,22 +16,14 @@ import pytest
 import websockets
 from langgraph_sdk import get_sync_client
 
-from tests.cluster_support import ClusterProcess, cluster_backends, owner_of
+from tests.cluster_support import ClusterProcess, cluster_backends, owner_of, process_pair
 from tests.conftest import wait_until
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ClusterProcess, ClusterProcess, str]]:
-    with cluster_backends() as (database_url, redis_url):
-        a = ClusterProcess(tmp_path_factory.mktemp("a"), database_url, redis_url)
-        b = ClusterProcess(tmp_path_factory.mktemp("b"), database_url, redis_url)
-        try:
-            a.start()
-            b.start()
-            yield a, b, database_url
-        finally:
-            a.stop()
-            b.stop()
+    with process_pair(tmp_path_factory.mktemp) as pair:
+        yield pair
 
 
 def _owned_threads(pair, count: int = 1) -> tuple[list[str], list[str]]:
