@@ -213,7 +213,7 @@ class PostgresCheckpoints:
 
 
 async def _open_async(
-    url: str, max_size: int, writer: PostgresWriter, ensure_lock: Callable[[], None]
+    url: str, max_size: int, table: PostgresTable, ensure_lock: Callable[[], None]
 ) -> tuple[AsyncPostgresSaver, AsyncPostgresStore, AsyncConnectionPool]:
     async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
         await asyncio.to_thread(ensure_lock)  # checkpoint reads/writes need the lock as much as records do
@@ -230,7 +230,7 @@ async def _open_async(
     )
     await pool.open(wait=True, timeout=30)
     try:
-        saver = GroupCommitPostgresSaver(pool, writer)
+        saver = GroupCommitPostgresSaver(pool, table.writer, table.pool, readers=max_size)
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
         # LangGraph's own migrations, one process at a time: cluster processes starting together on a
         # fresh database would otherwise race on them (a UniqueViolation on checkpoint_migrations).
@@ -364,7 +364,7 @@ class PostgresStorage(RecordStorage):
             self._release_lock()
             raise
         try:
-            saver, store, pool = runtime.call(_open_async(url, pool_size, table.writer, ensure))
+            saver, store, pool = runtime.call(_open_async(url, pool_size, table, ensure))
         except BaseException:
             table.close()
             self._release_lock()
@@ -382,7 +382,7 @@ class PostgresStorage(RecordStorage):
 
         health = StorageHealth(ping)
         super().__init__(GuardedTable(table, health), saver, store, PostgresCheckpoints(pool))
-        self.async_closers.append(pool.close)
+        self.async_closers.extend([pool.close, saver.close_readers])
         if self._lock is not None:
             self._lock.watch(health.failed)
         self.url = url

@@ -16,7 +16,9 @@ cannot be serialized) fails alone and the others in its batch still commit.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +41,13 @@ class GroupCommitSqliteSaver(SqliteSaver):
         super().__init__(conn, serde=serde)
         self.setup()
         self.writer = GroupCommitWriter("checkpoint-writer", self._run_batch)
+        # Latest-checkpoint reads (every run's start, every state read) on a connection of their own
+        # and a thread of their own: in WAL mode a reader never waits for the writer, so a run's
+        # first read no longer queues behind every other run's write batches on the writer thread
+        # (16 ms p50 there in the 40-thread harness). One reader thread: the read is short.
+        self._reader = SqliteSaver(sqlite3.connect(path, isolation_level=None, check_same_thread=False), serde=self.serde)
+        self._reader.is_setup = True  # the writer created the tables; the reader never writes
+        self._reads = ThreadPoolExecutor(1, thread_name_prefix="checkpoint-reader")
 
     @contextmanager
     def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
@@ -75,13 +84,24 @@ class GroupCommitSqliteSaver(SqliteSaver):
                 call.result, call.error = None, exc
 
     def close(self) -> None:
+        self._reads.shutdown(wait=True, cancel_futures=True)
+        self._reader.conn.close()
         self.writer.close()
         self.conn.close()
+
+    def _read_latest(self, config: Any) -> Any:
+        """On the reader thread: the checkpoint and its pending writes from one snapshot."""
+        conn = self._reader.conn
+        conn.execute("BEGIN")
+        try:
+            return SqliteSaver.get_tuple(self._reader, config)
+        finally:
+            conn.execute("COMMIT")
 
     # --- the checkpointer API: SqliteSaver's own code, on the writer ----------------------------
 
     def get_tuple(self, config: Any) -> Any:
-        return self.writer.call(super().get_tuple, config, writes=False)
+        return self._reads.submit(self._read_latest, config).result()
 
     def list(self, config: Any, *, filter: dict[str, Any] | None = None, before: Any = None, limit: int | None = None) -> Iterator[Any]:
         return iter(self.writer.call(self._list, config, filter, before, limit, writes=False))
@@ -99,7 +119,7 @@ class GroupCommitSqliteSaver(SqliteSaver):
         return self.writer.call(self._delta_history, config, channels, writes=False)
 
     async def aget_tuple(self, config: Any) -> Any:
-        return await self.writer.acall(super().get_tuple, config, writes=False)
+        return await asyncio.wrap_future(self._reads.submit(self._read_latest, config))
 
     async def alist(
         self, config: Any, *, filter: dict[str, Any] | None = None, before: Any = None, limit: int | None = None
