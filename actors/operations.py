@@ -150,6 +150,14 @@ class Operations(AssistantOperations, StateOperations):
             kwargs=kwargs,
         )
 
+    def _accepted_for_the_next_owner(self, run: Run, then_watch: bool) -> bool:
+        """Cluster mode, draining: a plain create on a thread this process still owns is accepted and
+        stays `pending` (a draining thread actor starts nothing); the thread's next owner runs it once
+        this process hands the thread over, so a rolling restart refuses no background run. A create
+        that waits or streams here is still refused: this process will not be the one running it."""
+        return (self.ctx.cluster is not None and not then_watch and not run.options.stream_resumable
+                and self.ctx.streams.get(run.run_id) is None and self.ctx.cluster.owns(run.thread_id))
+
     def open_stream(self, run: Run) -> RunStream:
         """Open a run's event stream before it is submitted, so a subscriber misses nothing."""
         return self.ctx.streams.open(run.run_id, resumable=bool(run.options.stream_resumable), thread_id=run.thread_id)
@@ -159,7 +167,7 @@ class Operations(AssistantOperations, StateOperations):
         With `then_watch`, the reply is instead the run's output once it has ended (the watcher is
         registered as soon as the run is accepted, so even a temporary thread deleted right after
         the run cannot make us miss it)."""
-        if self.ctx.draining:
+        if self.ctx.draining and not self._accepted_for_the_next_owner(run, then_watch):
             return failed(ShuttingDown("The server is shutting down and accepts no new runs; retry shortly."))
         options = run.options
         if options.stream_resumable:

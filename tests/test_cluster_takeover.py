@@ -189,3 +189,38 @@ def test_a_draining_process_hands_over_threads_as_soon_as_their_runs_end(tmp_pat
         finally:
             a.stop()
             b.stop()
+
+
+def test_a_run_created_on_a_draining_owners_thread_is_accepted_and_runs_on_the_next_owner(tmp_path: Path) -> None:
+    """A rolling restart refuses no background run: a create on a thread whose owner drains (sent to
+    a peer, which forwards it) is accepted `pending`; the thread's next owner runs it after the
+    drained run. A create that would wait on the draining owner is still refused (503)."""
+    with cluster_backends() as (database_url, redis_url):
+        a = ClusterProcess(_dir(tmp_path, "a"), database_url, redis_url, "--shutdown-grace", "30", lease=30.0)
+        b = ClusterProcess(_dir(tmp_path, "b"), database_url, redis_url, lease=30.0)
+        try:
+            a.start()
+            b.start()
+            client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
+            thread = client_a.threads.create()["thread_id"]
+            long_run = client_a.runs.create(thread, "steps", input={"tag": "long", "delay": 3.0})
+            wait_until(lambda: _status(client_a, thread, long_run["run_id"]) == "running", timeout=30)
+            a.terminate()
+            with httpx.Client(base_url=b.url, timeout=10) as http:
+                body = {"assistant_id": "steps", "input": {"tag": "after", "delay": 0}, "multitask_strategy": "enqueue"}
+                wait_until(lambda: http.get("/ok").status_code == 200, timeout=10)
+                waited = http.post(f"/threads/{thread}/runs/wait", json=body)
+                created = http.post(f"/threads/{thread}/runs", json=body)
+            assert a.proc is not None and a.proc.poll() is None, "A should still be draining its long run"
+            assert waited.status_code == 503, waited.text
+            assert created.status_code == 200, created.text
+            assert created.json()["status"] == "pending"
+            successor = created.json()["run_id"]
+            wait_until(lambda: _status(client_b, thread, successor) in TERMINAL, timeout=60, interval=0.05)
+            assert _status(client_b, thread, long_run["run_id"]) == "success"  # finished within the grace
+            assert _status(client_b, thread, successor) == "success"
+            assert owner_of(database_url, thread)[0] == b.process_id(database_url)
+            assert a.wait(timeout=60) == 0
+        finally:
+            a.stop()
+            b.stop()
