@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import OwnedElsewhere, ShuttingDown
 from ..runs import messages as m
-from .crons import CronLeader
+from .crons import CronLeader, PeerRuns
 from .fencing import Fencing
 from .members import Membership
 from .ownership import Ownership
@@ -22,6 +22,7 @@ from .routing import Router
 from .schema import ensure_schema
 from .signals import Signals
 from .takeover import Takeover
+from .trust import PeerTrust, load_secret
 
 log = logging.getLogger("switchboard.cluster")
 
@@ -44,6 +45,7 @@ class ClusterNode:
         try:
             with self.pool.connection() as conn:
                 ensure_schema(conn)
+                self.trust = PeerTrust(load_secret(conn))
             self.membership = Membership(self.pool, advertise_url(settings), self.lease)
             self.ownership = Ownership(self.pool, self.membership)
             self.fencing = Fencing(self.ownership)
@@ -51,6 +53,7 @@ class ClusterNode:
             self.router = Router(self.ownership, self.lease, self.takeover.adopt, draining=lambda: ctx.draining)
             self.signals = Signals(settings.redis_url, on_wake=self.wake)
             self.cron_leader = CronLeader(settings.database_url)
+            self.peer_runs = PeerRuns(self.trust, self.router.reroute)
         except BaseException:
             self.pool.close()
             raise
