@@ -186,8 +186,9 @@ def test_a_firing_whose_owner_died_is_created_by_the_threads_next_owner(tmp_path
     with cluster_backends() as (database_url, redis_url):
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
-        a = ClusterProcess(tmp_path / "a", database_url, redis_url)
-        b = ClusterProcess(tmp_path / "b", database_url, redis_url)
+        # A 4 s lease: b's is surely still live when the cron fires, however late the scheduler is.
+        a = ClusterProcess(tmp_path / "a", database_url, redis_url, lease=4.0)
+        b = ClusterProcess(tmp_path / "b", database_url, redis_url, lease=4.0)
         try:
             a.start()
             wait_until(lambda: cron_leader_held(database_url), timeout=30)  # a, alone, leads the crons
@@ -205,7 +206,7 @@ def test_a_firing_whose_owner_died_is_created_by_the_threads_next_owner(tmp_path
             wake = client_a.crons.create_for_thread(on_a, "one", schedule="0 0 1 1 *")  # a reads the crons again
             assert datetime.fromisoformat(cron["next_run_date"]) == at
             time.sleep(max(0.0, (at - datetime.now(timezone.utc)).total_seconds() - 0.5))
-            b.kill()  # half a second before the firing: b's lease (2 s) is still live then
+            b.kill()  # half a second before the firing: b's lease is still live then
             wait_until(lambda: any(r["metadata"].get("cron_id") for r in client_a.runs.list(on_b)), timeout=30, interval=0.1)
             [run] = [r for r in client_a.runs.list(on_b) if r["metadata"].get("cron_id")]
             wait_until(lambda: client_a.runs.get(on_b, run["run_id"])["status"] == "success", timeout=30)
