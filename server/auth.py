@@ -17,6 +17,10 @@ resource and action (`actors/config/auth.py`), then applies the answer by `how`:
 - `batch`: each item of the list is authorized as the single run create it stands for.
 - `store`: the handler may rewrite `namespace` (e.g. prefix the user's id); it is written back.
 
+In cluster mode a request a peer signed with the cluster secret on a user's behalf (a cron's run on
+a thread this process owns: actors/cluster/trust.py) skips the handlers once verified; a client's
+request with those headers is refused.
+
 A route that starts runs (`threads.create_run`, `crons.create`) also needs the assistant: unless it
 is a graph's own assistant (`created_by: system`, as in the reference server), the user's
 `assistants.read` handler must let them read it, else 404. `PUBLIC` routes (`/ok`, `/info`,
@@ -37,7 +41,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.config.auth import AuthUser, Authorizer, equalities, matches
 from actors.config.users import REQUEST_USER
-from actors.errors import Conflict, Forbidden, InvalidInput, NotFound, SwitchboardError
+from actors.cluster import trust
+from actors.errors import Conflict, Forbidden, InvalidInput, NotFound, SwitchboardError, Unauthorized
 from actors.config.filters import combine
 from actors.models import graph_assistant_id
 
@@ -76,6 +81,9 @@ class AuthMiddleware:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, found: Any, access: Access | None) -> None:
         request = _RequestParts(scope, receive)
+        if trust.claims(request.raw_headers()):
+            await self._from_peer(scope, request, found, send)
+            return
         user = await self.authorizer.authenticate(
             headers=request.raw_headers(), authorization=request.header("authorization"),
             path=scope["path"], method=scope["method"], query_params=request.query(), request=Request(scope),
@@ -130,6 +138,21 @@ class AuthMiddleware:
                     return
                 body["metadata"] = combined  # the whole filter: pages and counts are exact
         await self.app(scope, request.replay(body), send)
+
+    async def _from_peer(self, scope: Scope, request: _RequestParts, found: Any, send: Send) -> None:
+        """Cluster mode: a peer's request on a user's behalf (a cron it fired on a thread this process
+        owns, actors/cluster/trust.py). Once its signature is verified (else 401/403) it is served
+        as a local firing is: no auth handler runs and no request user is stamped on the run (the
+        cron's own `user_id` and metadata are in the body)."""
+        cluster = getattr(self.system.ctx, "cluster", None)
+        if cluster is None:
+            raise Unauthorized("a cluster peer's request, and this process is in no cluster")
+        route = getattr(found[0], "path", "") if found else ""
+        identity = cluster.trust.verify(scope["method"], scope["path"], route, request.raw_headers(), await request.read())
+        user = AuthUser(identity)
+        scope["auth"] = _Credentials(user)
+        scope["user"] = user
+        await self.app(scope, request.replay(None), send)
 
     async def _create(self, user: AuthUser, access: Access, body: dict[str, Any], thread_id: Any, *, where: str = "") -> None:
         """One create (a record, or a run, maybe on a thread): authorize, check the thread and the

@@ -2,9 +2,9 @@
 
 As on the reference server: a header is copied (lower-cased name, its value) when it matches one
 of `includes` and none of `excludes` (`*` is the only wildcard); with no `includes`, none is.
-`authorization`, `x-api-key`, `x-service-key` and `x-tenant-id` never are; `langsmith-trace`
-always is. The same headers reach a graph factory called for a state read or update, or for
-introspection.
+`authorization`, `x-api-key`, `x-service-key`, `x-tenant-id` and a cluster peer's signature
+(actors/cluster/trust.py) never are; `langsmith-trace` always is. The same headers reach a graph
+factory called for a state read or update, or for introspection.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from actors.cluster import trust
 from actors.config.project import HeaderPatterns
 
-NEVER = frozenset({"authorization", "x-api-key", "x-service-key", "x-tenant-id"})
+NEVER = frozenset({"authorization", "x-api-key", "x-service-key", "x-tenant-id", trust.USER, trust.SIGNATURE})
 ALWAYS = frozenset({"langsmith-trace"})
 
 

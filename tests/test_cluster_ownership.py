@@ -91,6 +91,26 @@ def test_release_keeps_the_epoch_and_lets_a_peer_take_it(pool: ConnectionPool) -
     assert own_b.acquire("t2").epoch == 2
 
 
+def rows(pool: ConnectionPool) -> dict[str, tuple[object, int]]:
+    with pool.connection() as conn:
+        return {r[0]: (r[1], r[2]) for r in conn.execute("SELECT thread_id, process_id, epoch FROM thread_owners")}
+
+
+def test_forget_deletes_only_the_rows_this_process_owns_at_its_epoch(pool: ConnectionPool) -> None:
+    a, own_a = member(pool, "a")
+    b, own_b = member(pool, "b")
+    own_a.acquire("t1")
+    own_a.acquire("t2")
+    own_b.acquire("t3")
+    assert own_a.forget(["t1", "t3", "nowhere"]) == ["t1"]  # t3 is b's: a holds no fence for it
+    assert own_a.epoch("t1") is None and set(rows(pool)) == {"t2", "t3"}
+    lapse(pool, a)
+    assert own_b.acquire("t2").epoch == 2  # taken over while a (paused) still holds its epoch-1 fence
+    assert own_a.forget(["t2"]) == ["t2"]  # a drops its fence, but the row is the taker's now
+    assert rows(pool)["t2"] == (b.process_id, 2) and own_a.epoch("t2") is None
+    assert own_b.acquire("t1").epoch == 1  # a deleted thread's id starts over
+
+
 def test_leaving_frees_every_thread_at_once(pool: ConnectionPool) -> None:
     a, own_a = member(pool, "a")
     b, own_b = member(pool, "b")

@@ -93,3 +93,39 @@ def test_state_reads_and_thread_deletion_through_a_peer(pair) -> None:
     with pytest.raises(Exception) as missing:
         client_a.threads.get(thread_id)
     assert getattr(missing.value, "response").status_code == 404
+
+
+def test_a_deleted_threads_owner_row_goes_with_it(pair) -> None:
+    """DELETE /threads/{id}, prune and a stateless run's `on_completion: delete`, sent to either
+    process: the owner deletes the thread's `thread_owners` row (Ownership.forget) before it answers;
+    a new thread, and one with a deleted thread's id, are served as any."""
+    a, b, database_url = pair
+    client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
+    a_id = a.process_id(database_url)
+
+    def owned_by_a() -> str:
+        thread_id = client_a.threads.create()["thread_id"]
+        client_a.runs.wait(thread_id, "one", input={"tag": "x"})
+        assert owner_of(database_url, thread_id) == (a_id, 1)
+        return thread_id
+
+    through_peer, through_owner, pruned = owned_by_a(), owned_by_a(), [owned_by_a(), owned_by_a()]
+    client_b.threads.delete(through_peer)
+    assert owner_of(database_url, through_peer) is None
+    client_a.threads.delete(through_owner)
+    assert owner_of(database_url, through_owner) is None
+    assert httpx.post(f"{b.url}/threads/prune", json={"thread_ids": pruned}).json() == {"pruned_count": 2}
+    assert [owner_of(database_url, t) for t in pruned] == [None, None]
+
+    stateless = client_b.runs.create(None, "one", input={"tag": "s"})  # its own thread, deleted after the run
+    wait_until(lambda: owner_of(database_url, stateless["thread_id"]) is None, timeout=30)
+    with pytest.raises(Exception) as missing:
+        client_a.threads.get(stateless["thread_id"])
+    assert getattr(missing.value, "response").status_code == 404
+
+    fresh = client_b.threads.create()["thread_id"]  # a new id: served as any
+    assert client_a.runs.wait(fresh, "one", input={"tag": "n"})["messages"] == ["n:0"]
+    again = client_b.threads.create(thread_id=through_peer)["thread_id"]  # a deleted thread's id starts over
+    assert client_b.runs.wait(again, "one", input={"tag": "r"})["messages"] == ["r:0"]
+    assert owner_of(database_url, again)[1] == 1
+    assert client_a.threads.get_state(again)["values"]["messages"] == ["r:0"]

@@ -5,6 +5,7 @@ takes over orphaned ones."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 from typing import Any
@@ -13,7 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import OwnedElsewhere, ShuttingDown
 from ..runs import messages as m
-from .crons import CronLeader
+from .crons import CronLeader, PeerRuns
 from .fencing import Fencing
 from .members import Membership
 from .ownership import Ownership
@@ -21,6 +22,7 @@ from .routing import Router
 from .schema import ensure_schema
 from .signals import Signals
 from .takeover import Takeover
+from .trust import PeerTrust, load_secret
 
 log = logging.getLogger("switchboard.cluster")
 
@@ -43,6 +45,7 @@ class ClusterNode:
         try:
             with self.pool.connection() as conn:
                 ensure_schema(conn)
+                self.trust = PeerTrust(load_secret(conn))
             self.membership = Membership(self.pool, advertise_url(settings), self.lease)
             self.ownership = Ownership(self.pool, self.membership)
             self.fencing = Fencing(self.ownership)
@@ -50,6 +53,7 @@ class ClusterNode:
             self.router = Router(self.ownership, self.lease, self.takeover.adopt, draining=lambda: ctx.draining)
             self.signals = Signals(settings.redis_url, on_wake=self.wake)
             self.cron_leader = CronLeader(settings.database_url)
+            self.peer_runs = PeerRuns(self.trust, self.router.reroute)
         except BaseException:
             self.pool.close()
             raise
@@ -68,6 +72,7 @@ class ClusterNode:
         limit_idle_transactions()
         writer.on_reconnect = limit_idle_transactions
         self.membership.writer_pid = lambda: None if writer.conn.closed else writer.conn.info.backend_pid
+        self._chores = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="switchboard-cluster-chores")
         self._stop = threading.Event()
         self._woken = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -95,6 +100,30 @@ class ClusterNode:
             raise OwnedElsewhere(f"thread {thread_id} is served by another process", owner.advertise_url)
         if owner.taken:  # recover what its last owner left; the actor starts next
             self.takeover.adopt(thread_id, wake=False)
+
+    def deleted(self, thread_id: str, done: concurrent.futures.Future[Any]) -> concurrent.futures.Future[Any]:
+        """A thread was deleted here: once `done` (its last write: its checkpoints' deletion) its owner
+        row goes (`Ownership.forget`), unless an actor of a thread with its id runs here again by
+        then. Off the caller's thread (a database call); the future returned ends as `done` did."""
+        outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def forget(_done: concurrent.futures.Future[Any]) -> None:
+            try:
+                if not _done.cancelled() and _done.exception() is None:
+                    self.ctx.registry.without_actor([thread_id], self.ownership.forget)
+            except Exception:  # noqa: BLE001 - the row stays (as a released one would): harmless
+                log.warning("cluster: the owner row of deleted thread %s stays", thread_id, exc_info=True)
+            finally:
+                _chain(_done, outcome)
+
+        def later(_done: concurrent.futures.Future[Any]) -> None:
+            try:
+                self._chores.submit(forget, _done)
+            except RuntimeError:  # shutting down: the row stays
+                _chain(_done, outcome)
+
+        done.add_done_callback(later)
+        return outcome
 
     def owns(self, thread_id: str) -> bool:
         return self.ownership.epoch(thread_id) is not None
@@ -166,4 +195,14 @@ class ClusterNode:
     def close(self) -> None:
         if not self._stop.is_set():
             self.leave()
+        self._chores.shutdown(wait=True)
         self.pool.close()
+
+
+def _chain(source: concurrent.futures.Future[Any], target: concurrent.futures.Future[Any]) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())  # type: ignore[arg-type]
+    else:
+        target.set_result(source.result())

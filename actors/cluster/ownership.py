@@ -164,6 +164,25 @@ class Ownership:
             )
         return ids
 
+    def forget(self, thread_ids: list[str]) -> list[str]:
+        """Deleted threads: their rows go - only those this process owns at the epoch it holds (a
+        row a taker has since changed is the taker's), so `thread_owners` does not keep a row for
+        every thread ever served. A new thread with one of these ids starts over at epoch 1: this
+        process drops its fences with the rows, so none of its writes for the deleted thread can
+        pass for one of the new thread's."""
+        with self._lock:
+            held = {t: self.fences[t] for t in thread_ids if t in self.fences}
+        if not held:
+            return []
+        with self.pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM thread_owners o USING unnest(%s::text[], %s::bigint[]) AS d(thread_id, epoch) "
+                "WHERE o.thread_id = d.thread_id AND o.epoch = d.epoch AND o.process_id = %s",
+                (list(held), list(held.values()), self.process_id),
+            )
+        self._drop(list(held))
+        return list(held)
+
     def release_all(self) -> None:
         with self._lock:
             self.fences.clear()

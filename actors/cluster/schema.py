@@ -23,6 +23,11 @@ STATEMENTS = (
         epoch bigint NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS thread_owners_process ON thread_owners (process_id)",
+    # The cluster secret (trust.py): one row, made by the first process; peers sign with it.
+    """CREATE TABLE IF NOT EXISTS cluster_secret (
+        id integer PRIMARY KEY CHECK (id = 1),
+        secret bytea NOT NULL
+    )""",
     # The backend of the member's group-commit writer: a taker ends it if the member lapsed while
     # in the middle of a transaction (its share locks would otherwise block the takeover until it woke).
     "ALTER TABLE cluster_members ADD COLUMN IF NOT EXISTS writer_pid integer",

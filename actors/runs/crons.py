@@ -198,10 +198,11 @@ class CronScheduler:
             options["on_completion"] = cron.on_run_completed or "delete"
         try:
             future = self.ops.create_run(cron.thread_id, cron.assistant_id, **options)
-        except OwnedElsewhere as moved:  # cluster mode: a peer owns the thread; it creates the run
-            from ..cluster.crons import create_run_at
-
-            create_run_at(moved.owner_url, cron.thread_id or "", cron.assistant_id, options)
+        except OwnedElsewhere as moved:  # cluster mode: a peer owns the thread; it creates the run, as here
+            self.ctx.cluster.peer_runs.create(
+                moved.owner_url, cron.thread_id or "", cron.assistant_id, cron.user_id or "", options,
+                here=lambda: self.ops.create_run(cron.thread_id, cron.assistant_id, **options),
+            )
             self.fired += 1
             return None
         self.fired += 1

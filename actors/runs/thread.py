@@ -563,6 +563,8 @@ class ThreadActor(DispatchedActor):
         # The deleters hear back once the checkpoints are gone too; the actor does not wait for that
         # (it may itself run on the graph loop, where the deletion happens).
         deleted = self.ctx.runtime.submit(self.storage.delete_thread_checkpoints(self.thread_id))
+        if self.ctx.cluster is not None:  # then its owner row goes (actors/cluster/node.py)
+            deleted = self.ctx.cluster.deleted(self.thread_id, deleted)
         deleted.add_done_callback(partial(_answer_all, replies))
         if self.ctx.registry.release(self.thread_id, self.actor_ref, lambda: True):
             self.stop()
