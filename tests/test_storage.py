@@ -298,3 +298,41 @@ def test_serve_refuses_postgres_without_a_url_and_a_held_data_dir(tmp_path: Path
     finally:
         runtime.call(held.aclose())
         held.close()
+
+
+def test_sqlite_writes_that_find_the_connection_taken_are_committed_by_the_writer(tmp_path: Path) -> None:
+    """SQLite's record writes: while one write holds the connection, the others queue for the
+    group-commit writer, which commits what is queued once it gets the connection; each caller
+    returns after that commit, and a failing write fails alone."""
+    import threading
+
+    from actors.storage.sqlite import SqliteTable
+
+    table = SqliteTable(tmp_path / "records.db")
+    try:
+        table._lock.acquire()  # a write in progress: everybody else must go to the writer
+        results: dict[int, object] = {}
+
+        def write(i: int) -> None:
+            try:
+                if i == 3:  # a change that raises: only this write fails
+                    table.update("thing", "k0", lambda _data: 1 / 0)
+                else:
+                    results[i] = table.insert("thing", f"k{i}", b"{}", None, "s")
+            except ZeroDivisionError as exc:
+                results[i] = exc
+
+        writers = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+        for w in writers:
+            w.start()
+        # They wait on the writer, which waits for the connection: nothing is committed yet.
+        assert all(i not in results for i in range(6))
+        assert table.get("thing", "k0") is None
+        table._lock.release()
+        for w in writers:
+            w.join(timeout=10)
+        assert [results[i] for i in (0, 1, 2, 4, 5)] == [True] * 5
+        assert isinstance(results[3], ZeroDivisionError)
+        assert sorted(table.scan("thing")) == [b"{}"] * 5
+    finally:
+        table.close()

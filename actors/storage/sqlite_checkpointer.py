@@ -73,6 +73,8 @@ class GroupCommitSqliteSaver(SqliteSaver):
                 conn.execute("SAVEPOINT call")
                 call.run()
                 if call.error is not None:
+                    if not conn.in_transaction:  # SQLite rolled it all back itself (a full disk): all fail
+                        raise call.error
                     conn.execute("ROLLBACK TO call")
                 conn.execute("RELEASE call")
             if writing:
