@@ -198,18 +198,25 @@ def _redact(url: str) -> str:
 
 
 class PostgresCheckpoints:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self.pool = pool
+    """A rollback's deletion of a run's checkpoints, through the writer: after every checkpoint
+    write queued before it (a run's input checkpoint is acknowledged once queued:
+    group_commit.InputCheckpoints), and fenced by the thread's epoch in cluster mode."""
+
+    def __init__(self, writer: PostgresWriter) -> None:
+        self.writer = writer
 
     async def delete_for_runs(self, thread_id: str, run_ids: Sequence[str]) -> None:
-        where = "thread_id = %s AND metadata->>'run_id' = ANY(%s)"
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM checkpoint_writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
-                f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE {where})",
-                (thread_id, list(run_ids)),
-            )
-            await conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, list(run_ids)))
+        await self.writer.writer.acall(self.writer.fenced(_delete_for_runs, thread_id), self.writer, thread_id, list(run_ids))
+
+
+def _delete_for_runs(writer: PostgresWriter, thread_id: str, run_ids: list[str]) -> None:
+    where = "thread_id = %s AND metadata->>'run_id' = ANY(%s)"
+    writer.conn.execute(
+        "DELETE FROM checkpoint_writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
+        f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE {where})",
+        (thread_id, run_ids),
+    )
+    writer.conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, run_ids))
 
 
 async def _open_async(
@@ -381,7 +388,7 @@ class PostgresStorage(RecordStorage):
             ping_by_writing(table)()
 
         health = StorageHealth(ping)
-        super().__init__(GuardedTable(table, health), saver, store, PostgresCheckpoints(pool))
+        super().__init__(GuardedTable(table, health), saver, store, PostgresCheckpoints(table.writer))
         self.async_closers.extend([pool.close, saver.close_readers])
         if self._lock is not None:
             self._lock.watch(health.failed)

@@ -25,7 +25,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 
 from .base import checkpoint_metadata
-from .group_commit import Call, GroupCommitWriter
+from .group_commit import Call, GroupCommitWriter, InputCheckpoints
 
 
 class PostgresWriter:
@@ -171,10 +171,13 @@ class GroupCommitPostgresSaver(AsyncPostgresSaver):
         super().__init__(pool)
         self._writes = _WriterSaver(writer, self.serde)
         self._writer = writer
+        self._inputs = InputCheckpoints()
         self._reads = _PoolReaderSaver(read_pool, self.serde) if read_pool is not None else None
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="checkpoint-reader") if read_pool is not None else None
 
     async def aget_tuple(self, config: Any) -> Any:
+        if self._inputs.pending(_thread_of(config)):  # a run's input save is queued: read after it
+            return await self._writer.writer.acall(self._writes.get_tuple, config, writes=False)
         if self._reads is None or self._readers is None:
             return await super().aget_tuple(config)
         return await asyncio.wrap_future(self._readers.submit(self._reads.get_tuple, config))
@@ -184,12 +187,19 @@ class GroupCommitPostgresSaver(AsyncPostgresSaver):
             self._readers.shutdown(wait=False, cancel_futures=True)
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        put = self._writer.fenced(self._writes.put, _thread_of(config))
-        return await self._writer.writer.acall(put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
+        thread_id = _thread_of(config)
+        earlier = self._inputs.take(thread_id)
+        put = self._writer.fenced(self._writes.put, thread_id)
+        saved = self._writer.writer.submit(put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
+        if InputCheckpoints.is_input(metadata) and earlier is None:
+            return self._inputs.queue(thread_id, saved, config, checkpoint["id"])
+        return await self._inputs.after(saved, earlier)
 
     async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
-        put_writes = self._writer.fenced(self._writes.put_writes, _thread_of(config))
-        return await self._writer.writer.acall(put_writes, config, writes, task_id, task_path)
+        thread_id = _thread_of(config)
+        earlier = self._inputs.take(thread_id)
+        put_writes = self._writer.fenced(self._writes.put_writes, thread_id)
+        return await self._inputs.after(self._writer.writer.submit(put_writes, config, writes, task_id, task_path), earlier)
 
     async def adelete_thread(self, thread_id: str) -> None:
         return await self._writer.writer.acall(self._writes.delete_thread, thread_id)

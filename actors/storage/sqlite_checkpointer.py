@@ -26,7 +26,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from .base import checkpoint_metadata
-from .group_commit import Call, GroupCommitWriter
+from .group_commit import Call, GroupCommitWriter, InputCheckpoints
 
 
 class GroupCommitSqliteSaver(SqliteSaver):
@@ -41,6 +41,7 @@ class GroupCommitSqliteSaver(SqliteSaver):
         super().__init__(conn, serde=serde)
         self.setup()
         self.writer = GroupCommitWriter("checkpoint-writer", self._run_batch)
+        self._inputs = InputCheckpoints()
         # Latest-checkpoint reads (every run's start, every state read) on a connection of their own
         # and a thread of their own: in WAL mode a reader never waits for the writer, so a run's
         # first read no longer queues behind every other run's write batches on the writer thread
@@ -121,6 +122,8 @@ class GroupCommitSqliteSaver(SqliteSaver):
         return self.writer.call(self._delta_history, config, channels, writes=False)
 
     async def aget_tuple(self, config: Any) -> Any:
+        if self._inputs.pending(str(config["configurable"]["thread_id"])):  # after it, on the writer
+            return await self.writer.acall(super().get_tuple, config, writes=False)
         return await asyncio.wrap_future(self._reads.submit(self._read_latest, config))
 
     async def alist(
@@ -130,10 +133,16 @@ class GroupCommitSqliteSaver(SqliteSaver):
             yield item
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        return await self.writer.acall(super().put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
+        thread_id = str(config["configurable"]["thread_id"])
+        earlier = self._inputs.take(thread_id)
+        saved = self.writer.submit(super().put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
+        if InputCheckpoints.is_input(metadata) and earlier is None:
+            return self._inputs.queue(thread_id, saved, config, checkpoint["id"])
+        return await self._inputs.after(saved, earlier)
 
     async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        return await self.writer.acall(super().put_writes, config, writes, task_id, task_path)
+        earlier = self._inputs.take(str(config["configurable"]["thread_id"]))
+        return await self._inputs.after(self.writer.submit(super().put_writes, config, writes, task_id, task_path), earlier)
 
     async def adelete_thread(self, thread_id: str) -> None:
         return await self.writer.acall(super().delete_thread, thread_id)
