@@ -1,7 +1,8 @@
 """Benchmarks (not a timed test): switchboard against the in-process LangGraph floor and, where
 installed, the reference server, on the same machine in one run. `./dev bench` writes the figures into
-docs/benchmarks.md (between the `bench:begin`/`bench:end` markers); see that page for what each
-figure means and the targets.
+docs/benchmarks.md (between the `bench:begin`/`bench:end` markers; a subset, e.g. `--only storage`,
+between its own `bench-storage:begin`/`:end` markers); see that page for what each figure means and
+the targets.
 
     python -m loadtest.bench [--reference /tmp/ref-venv/bin/langgraph] [--quick] [--no-write]
 
@@ -32,7 +33,7 @@ from .targets import EmbeddedTarget, ServerProcess, new_journal
 
 ONE_STEP = {"steps": 1, "delay": 0.0}
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+DEFAULT_ONLY = "baseline,embedded,embedded-loop,http,reference,memory,storage,cluster"
 
 
 class BaselineTarget:
@@ -360,20 +361,29 @@ def render_targets(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
-    page = DOCS.read_text() if DOCS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in page:
-        page += f"\n{BEGIN}\n{END}\n"
-    head, rest = page.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1] if END in rest else ""
-    DOCS.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+def write_docs(text: str, block: str = "bench") -> None:
+    """Replace the text between `<!-- {block}:begin -->` and `<!-- {block}:end -->` (the block is
+    added at the end of the page if it is not there yet)."""
+    begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+    page = DOCS.read_text() if DOCS.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
+    if begin not in page:
+        page += f"\n{begin}\n{end}\n"
+    head, rest = page.split(begin, 1)
+    tail = rest.split(end, 1)[1] if end in rest else ""
+    DOCS.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+
+
+def block_of(only: set[str]) -> str:
+    """The docs block a run writes: the whole run the main one; a subset (`--only storage`) its own,
+    so a partial run never replaces the figures it did not measure."""
+    return "bench" if only >= set(DEFAULT_ONLY.split(",")) - {"cluster"} else "bench-" + "-".join(sorted(only))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
     p.add_argument("--reference", default=os.environ.get("SWITCHBOARD_REFERENCE_LANGGRAPH"), help="the reference server's `langgraph` binary")
     p.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
-    p.add_argument("--only", default="baseline,embedded,embedded-loop,http,reference,memory,storage,cluster", help="comma-separated subset")
+    p.add_argument("--only", default=DEFAULT_ONLY, help="comma-separated subset")
     p.add_argument("--redis-url", help="cluster figures: the Redis the processes share (default: redis://127.0.0.1:6379/0)")
     p.add_argument("--database-url", help="storage figures: the PostgreSQL database to take a scratch schema of")
     p.add_argument("--memory-threads", type=int, default=100_000)
@@ -444,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if not args.no_write:
-        write_docs(text)
+        write_docs(text, block_of(only))
     return 0
 
 
