@@ -151,34 +151,32 @@ class InputCheckpoints:
     def __init__(self) -> None:
         self._queued: dict[str, asyncio.Future[Any]] = {}
 
-    @staticmethod
-    def is_input(metadata: Any) -> bool:
-        return isinstance(metadata, dict) and metadata.get("source") == "input"
-
-    def queue(self, thread_id: str, saved: asyncio.Future[Any], config: Any, checkpoint_id: str) -> Any:
-        """Keep the queued save of `thread_id`'s input checkpoint; the config its save will return."""
-        self._queued[thread_id] = saved
-        saved.add_done_callback(lambda done: self._settled(thread_id, done))
-        configurable = config["configurable"]
-        return {"configurable": {"thread_id": configurable["thread_id"], "checkpoint_ns": configurable.get("checkpoint_ns", ""),
-                                 "checkpoint_id": checkpoint_id}}
-
     def pending(self, thread_id: str) -> bool:
         """Whether the thread has an input save queued and not yet committed (or failed): a read of
         its latest checkpoint must then go through the writer, after it (read-your-writes)."""
         return thread_id in self._queued
 
-    def take(self, thread_id: str) -> asyncio.Future[Any] | None:
-        """The thread's queued input save not yet answered for (call before queueing the next call)."""
-        return self._queued.pop(thread_id, None)
-
-    async def after(self, own: Any, earlier: asyncio.Future[Any] | None) -> Any:
-        """`own`'s result, after raising the earlier input save's error if it failed (committed in
-        order: it has settled once `own` has)."""
-        result = await own
-        if earlier is not None:
+    async def save(self, thread_id: str, saved: asyncio.Future[Any], input_of: tuple[Any, str] | None = None) -> Any:
+        """The result of a checkpoint call just queued on the writer (`saved`), once committed - or,
+        for an input checkpoint (`input_of`: its config and checkpoint id), at once: the config its
+        save will return. A call after a failed input save of its thread raises that save's error."""
+        earlier = self._queued.pop(thread_id, None)
+        if input_of is not None and earlier is None:
+            self._queued[thread_id] = saved
+            saved.add_done_callback(lambda done: self._settled(thread_id, done))
+            config, checkpoint_id = input_of
+            configurable = config["configurable"]
+            return {"configurable": {"thread_id": configurable["thread_id"], "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+                                     "checkpoint_id": checkpoint_id}}
+        result = await saved
+        if earlier is not None:  # committed in order: it has settled once `saved` has
             await earlier
         return result
+
+    @staticmethod
+    def input_of(config: Any, checkpoint: Any, metadata: Any) -> tuple[Any, str] | None:
+        """`save`'s `input_of` for an input checkpoint (metadata `source: "input"`), else None."""
+        return (config, checkpoint["id"]) if isinstance(metadata, dict) and metadata.get("source") == "input" else None
 
     def _settled(self, thread_id: str, done: asyncio.Future[Any]) -> None:
         # A failed save waits for the thread's next call to raise it; a committed one is forgotten.

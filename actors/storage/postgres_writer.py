@@ -167,39 +167,32 @@ class GroupCommitPostgresSaver(AsyncPostgresSaver):
     waited 260 ms p50 in the 40-thread harness (0.1 ms idle); on a thread it is one hop there and
     one back. Other reads (history, the store) stay on the async pool."""
 
-    def __init__(self, pool: Any, writer: PostgresWriter, read_pool: ConnectionPool[Any] | None = None, readers: int = 8) -> None:
+    def __init__(self, pool: Any, writer: PostgresWriter, read_pool: ConnectionPool[Any], readers: int = 8) -> None:
         super().__init__(pool)
         self._writes = _WriterSaver(writer, self.serde)
         self._writer = writer
         self._inputs = InputCheckpoints()
-        self._reads = _PoolReaderSaver(read_pool, self.serde) if read_pool is not None else None
-        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="checkpoint-reader") if read_pool is not None else None
+        self._reads = _PoolReaderSaver(read_pool, self.serde)
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="checkpoint-reader")
 
     async def aget_tuple(self, config: Any) -> Any:
         if self._inputs.pending(_thread_of(config)):  # a run's input save is queued: read after it
             return await self._writer.writer.acall(self._writes.get_tuple, config, writes=False)
-        if self._reads is None or self._readers is None:
-            return await super().aget_tuple(config)
         return await asyncio.wrap_future(self._readers.submit(self._reads.get_tuple, config))
 
     async def close_readers(self) -> None:
-        if self._readers is not None:
-            self._readers.shutdown(wait=False, cancel_futures=True)
+        self._readers.shutdown(wait=False, cancel_futures=True)
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
         thread_id = _thread_of(config)
-        earlier = self._inputs.take(thread_id)
         put = self._writer.fenced(self._writes.put, thread_id)
         saved = self._writer.writer.submit(put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
-        if InputCheckpoints.is_input(metadata) and earlier is None:
-            return self._inputs.queue(thread_id, saved, config, checkpoint["id"])
-        return await self._inputs.after(saved, earlier)
+        return await self._inputs.save(thread_id, saved, InputCheckpoints.input_of(config, checkpoint, metadata))
 
     async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
         thread_id = _thread_of(config)
-        earlier = self._inputs.take(thread_id)
         put_writes = self._writer.fenced(self._writes.put_writes, thread_id)
-        return await self._inputs.after(self._writer.writer.submit(put_writes, config, writes, task_id, task_path), earlier)
+        return await self._inputs.save(thread_id, self._writer.writer.submit(put_writes, config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         return await self._writer.writer.acall(self._writes.delete_thread, thread_id)

@@ -25,7 +25,7 @@ from .health import GuardedTable, StorageHealth, ping_by_writing
 from .record_storage import RecordStorage
 from .records import Update, Write, scan_query
 from .group_commit import Call, GroupCommitWriter
-from .sqlite_checkpointer import GroupCommitSqliteSaver
+from .sqlite_checkpointer import GroupCommitSqliteSaver, run_in_savepoints
 
 RECORDS_FILE = "switchboard.db"
 CHECKPOINTS_FILE = "checkpoints.db"
@@ -167,25 +167,10 @@ class SqliteTable:
             raise
 
     def _run_batch(self, calls: list[Call]) -> None:
-        """On the writer thread: the calls in one transaction, each in a SAVEPOINT of its own (a
-        failing call is undone alone); if the transaction fails (a full disk), every call fails."""
-        db = self._db
+        """On the writer thread, holding the connection: the calls in one transaction, each in a
+        SAVEPOINT of its own (sqlite_checkpointer.run_in_savepoints)."""
         with self._lock:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                for call in calls:
-                    db.execute("SAVEPOINT call")
-                    call.run()
-                    if call.error is not None:
-                        if not db.in_transaction:  # SQLite rolled it all back itself (a full disk): all fail
-                            raise call.error
-                        db.execute("ROLLBACK TO call")
-                    db.execute("RELEASE call")
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                _rollback(db)
-                for call in calls:
-                    call.result, call.error = None, exc
+            run_in_savepoints(self._db, calls)
 
     def scan(
         self, kind: str, *, parent: str | None = None, status: str | None = None, newest_first: bool = False

@@ -60,31 +60,7 @@ class GroupCommitSqliteSaver(SqliteSaver):
             cur.close()
 
     def _run_batch(self, batch: list[Call]) -> None:
-        """One transaction; each write in a SAVEPOINT of its own, so a failing call (a value that
-        cannot be serialized) is undone alone and the rest of the batch still commits."""
-        conn = self.conn
-        writing = any(call.writes for call in batch)
-        try:
-            if writing:
-                conn.execute("BEGIN IMMEDIATE")
-            for call in batch:
-                if not call.writes:
-                    call.run()
-                    continue
-                conn.execute("SAVEPOINT call")
-                call.run()
-                if call.error is not None:
-                    if not conn.in_transaction:  # SQLite rolled it all back itself (a full disk): all fail
-                        raise call.error
-                    conn.execute("ROLLBACK TO call")
-                conn.execute("RELEASE call")
-            if writing:
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:  # the transaction itself failed (disk full, I/O error): nothing is kept
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for call in batch:
-                call.result, call.error = None, exc
+        run_in_savepoints(self.conn, batch)
 
     def close(self) -> None:
         self._reads.shutdown(wait=True, cancel_futures=True)
@@ -104,6 +80,8 @@ class GroupCommitSqliteSaver(SqliteSaver):
     # --- the checkpointer API: SqliteSaver's own code, on the writer ----------------------------
 
     def get_tuple(self, config: Any) -> Any:
+        if self._inputs.pending(_thread_of(config)):  # a run's input save is queued: read after it
+            return self.writer.call(super().get_tuple, config, writes=False)
         return self._reads.submit(self._read_latest, config).result()
 
     def list(self, config: Any, *, filter: dict[str, Any] | None = None, before: Any = None, limit: int | None = None) -> Iterator[Any]:
@@ -122,7 +100,7 @@ class GroupCommitSqliteSaver(SqliteSaver):
         return self.writer.call(self._delta_history, config, channels, writes=False)
 
     async def aget_tuple(self, config: Any) -> Any:
-        if self._inputs.pending(str(config["configurable"]["thread_id"])):  # after it, on the writer
+        if self._inputs.pending(_thread_of(config)):  # a run's input save is queued: read after it
             return await self.writer.acall(super().get_tuple, config, writes=False)
         return await asyncio.wrap_future(self._reads.submit(self._read_latest, config))
 
@@ -133,16 +111,11 @@ class GroupCommitSqliteSaver(SqliteSaver):
             yield item
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        thread_id = str(config["configurable"]["thread_id"])
-        earlier = self._inputs.take(thread_id)
         saved = self.writer.submit(super().put, config, checkpoint, checkpoint_metadata(config, metadata), new_versions)
-        if InputCheckpoints.is_input(metadata) and earlier is None:
-            return self._inputs.queue(thread_id, saved, config, checkpoint["id"])
-        return await self._inputs.after(saved, earlier)
+        return await self._inputs.save(_thread_of(config), saved, InputCheckpoints.input_of(config, checkpoint, metadata))
 
     async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        earlier = self._inputs.take(str(config["configurable"]["thread_id"]))
-        return await self._inputs.after(self.writer.submit(super().put_writes, config, writes, task_id, task_path), earlier)
+        return await self._inputs.save(_thread_of(config), self.writer.submit(super().put_writes, config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         return await self.writer.acall(super().delete_thread, thread_id)
@@ -169,3 +142,35 @@ class GroupCommitSqliteSaver(SqliteSaver):
             (thread_id, *run_ids),
         )
         self.conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, *run_ids))
+
+
+def run_in_savepoints(conn: sqlite3.Connection, batch: list[Call]) -> None:
+    """A group-commit batch on SQLite: one transaction (if any call writes), each write in a
+    SAVEPOINT of its own, so a failing call (a value that cannot be serialized) is undone alone and
+    the rest still commit; if the transaction itself fails (a full disk), every call fails with it."""
+    writing = any(call.writes for call in batch)
+    try:
+        if writing:
+            conn.execute("BEGIN IMMEDIATE")
+        for call in batch:
+            if not call.writes:
+                call.run()
+                continue
+            conn.execute("SAVEPOINT call")
+            call.run()
+            if call.error is not None:
+                if not conn.in_transaction:  # SQLite rolled it all back itself (a full disk): all fail
+                    raise call.error
+                conn.execute("ROLLBACK TO call")
+            conn.execute("RELEASE call")
+        if writing:
+            conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        for call in batch:
+            call.result, call.error = None, exc
+
+
+def _thread_of(config: Any) -> str:
+    return str(config["configurable"]["thread_id"])
