@@ -241,12 +241,12 @@ def cluster_backends() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def process_pair(make_dir: Any) -> Iterator[tuple[ClusterProcess, ClusterProcess, str]]:
+def process_pair(make_dir: Any, *, lease: float = 2.0, args_a: tuple[str, ...] = ()) -> Iterator[tuple[ClusterProcess, ClusterProcess, str]]:
     """Two cluster processes A and B on fresh backends, and the database URL; `make_dir(name)` gives
-    each its own directory (a module fixture's `tmp_path_factory.mktemp`)."""
+    each its own directory (a module fixture's `tmp_path_factory.mktemp`); `args_a`: A's own flags."""
     with cluster_backends() as (database_url, redis_url):
-        a = ClusterProcess(make_dir("a"), database_url, redis_url)
-        b = ClusterProcess(make_dir("b"), database_url, redis_url)
+        a = ClusterProcess(make_dir("a"), database_url, redis_url, *args_a, lease=lease)
+        b = ClusterProcess(make_dir("b"), database_url, redis_url, lease=lease)
         try:
             a.start()
             b.start()

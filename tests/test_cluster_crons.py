@@ -32,12 +32,7 @@ def test_each_firing_happens_once_whichever_process_owns_the_thread(tmp_path: Pa
             b.start()
             client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
             # One thread owned by each process: whichever leads the crons, one thread is a peer's.
-            on_a = client_a.threads.create()["thread_id"]
-            client_a.runs.wait(on_a, "one", input={"tag": "own"})
-            on_b = client_b.threads.create()["thread_id"]
-            client_b.runs.wait(on_b, "one", input={"tag": "own"})
-            assert owner_of(database_url, on_a)[0] == a.process_id(database_url)
-            assert owner_of(database_url, on_b)[0] == b.process_id(database_url)
+            on_a, on_b = _one_thread_owned_by_each(a, b, client_a, client_b, database_url)
 
             started = time.monotonic()
             crons = [
@@ -102,12 +97,7 @@ def test_with_auth_a_cron_on_a_peers_thread_runs_as_its_user_and_clients_cannot_
             b.start()
             alice = {"Authorization": "Bearer token-alice"}
             client_a, client_b = get_sync_client(url=a.url, headers=alice), get_sync_client(url=b.url, headers=alice)
-            on_a = client_a.threads.create()["thread_id"]
-            client_a.runs.wait(on_a, "one", input={"tag": "own"})
-            on_b = client_b.threads.create()["thread_id"]
-            client_b.runs.wait(on_b, "one", input={"tag": "own"})
-            assert owner_of(database_url, on_a)[0] == a.process_id(database_url)
-            assert owner_of(database_url, on_b)[0] == b.process_id(database_url)
+            on_a, on_b = _one_thread_owned_by_each(a, b, client_a, client_b, database_url)
 
             # One thread of each process: whichever leads the crons, one firing is a peer's.
             crons = [client_a.crons.create_for_thread(t, "one", schedule="* * * * * *", input={"tag": "cron"})
@@ -218,3 +208,14 @@ def test_a_firing_whose_owner_died_is_created_by_the_threads_next_owner(tmp_path
         finally:
             a.stop()
             b.stop()
+
+
+def _one_thread_owned_by_each(a: ClusterProcess, b: ClusterProcess, client_a, client_b, database_url: str) -> tuple[str, str]:
+    """A thread A owns and one B owns (each ran a run there): whichever leads the crons, one is a peer's."""
+    on_a = client_a.threads.create()["thread_id"]
+    client_a.runs.wait(on_a, "one", input={"tag": "own"})
+    on_b = client_b.threads.create()["thread_id"]
+    client_b.runs.wait(on_b, "one", input={"tag": "own"})
+    assert owner_of(database_url, on_a)[0] == a.process_id(database_url)
+    assert owner_of(database_url, on_b)[0] == b.process_id(database_url)
+    return on_a, on_b

@@ -5,12 +5,13 @@ run in their order, no thread stays busy), and SIGTERM hands a process's threads
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
 from langgraph_sdk import get_sync_client
 
-from tests.cluster_support import ClusterProcess, cluster_backends, owner_of
+from tests.cluster_support import ClusterProcess, cluster_backends, owner_of, process_pair
 from tests.conftest import wait_until
 
 TERMINAL = {"success", "error", "interrupted", "timeout"}
@@ -157,70 +158,54 @@ def test_an_owner_paused_past_its_lease_loses_its_threads_and_writes_nothing_aft
 
 
 def test_a_draining_process_hands_over_threads_as_soon_as_their_runs_end(tmp_path: Path) -> None:
-    with cluster_backends() as (database_url, redis_url):
-        a = ClusterProcess(_dir(tmp_path, "a"), database_url, redis_url, "--shutdown-grace", "30", lease=30.0)
-        b = ClusterProcess(_dir(tmp_path, "b"), database_url, redis_url, lease=30.0)
-        try:
-            a.start()
-            b.start()
-            client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
-            long_thread = client_a.threads.create()["thread_id"]
-            long_run = client_a.runs.create(long_thread, "steps", input={"tag": "long", "delay": 2.0})
-            short_thread = client_a.threads.create()["thread_id"]
-            short_run = client_a.runs.create(short_thread, "steps", input={"tag": "short", "delay": 0.5})
-            queued = [
-                client_a.runs.create(short_thread, "steps", input={"tag": f"q{i}", "delay": 0}, multitask_strategy="enqueue")
-                for i in range(2)
-            ]
-            wait_until(lambda: _status(client_a, long_thread, long_run["run_id"]) == "running", timeout=30)
-            a.terminate()
-            # A drains the long run; the short thread's queue runs on B meanwhile, not after A exits.
-            with httpx.Client(base_url=b.url, timeout=5) as http:
-                wait_until(
-                    lambda: http.get(f"/threads/{short_thread}/runs/{queued[-1]['run_id']}").json()["status"] in TERMINAL,
-                    timeout=30, interval=0.02,
-                )
-            assert a.proc is not None and a.proc.poll() is None  # still draining the long run
-            assert _status(client_b, short_thread, short_run["run_id"]) == "success"
-            assert [_status(client_b, short_thread, r["run_id"]) for r in queued] == ["success", "success"]
-            assert owner_of(database_url, short_thread)[0] == b.process_id(database_url)
-            assert a.wait(timeout=60) == 0
-            assert _status(client_b, long_thread, long_run["run_id"]) == "success"  # finished within the grace
-        finally:
-            a.stop()
-            b.stop()
+    with process_pair(partial(_dir, tmp_path), lease=30.0, args_a=("--shutdown-grace", "30")) as (a, b, database_url):
+        client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
+        long_thread = client_a.threads.create()["thread_id"]
+        long_run = client_a.runs.create(long_thread, "steps", input={"tag": "long", "delay": 2.0})
+        short_thread = client_a.threads.create()["thread_id"]
+        short_run = client_a.runs.create(short_thread, "steps", input={"tag": "short", "delay": 0.5})
+        queued = [
+            client_a.runs.create(short_thread, "steps", input={"tag": f"q{i}", "delay": 0}, multitask_strategy="enqueue")
+            for i in range(2)
+        ]
+        wait_until(lambda: _status(client_a, long_thread, long_run["run_id"]) == "running", timeout=30)
+        a.terminate()
+        # A drains the long run; the short thread's queue runs on B meanwhile, not after A exits.
+        with httpx.Client(base_url=b.url, timeout=5) as http:
+            wait_until(
+                lambda: http.get(f"/threads/{short_thread}/runs/{queued[-1]['run_id']}").json()["status"] in TERMINAL,
+                timeout=30, interval=0.02,
+            )
+        assert a.proc is not None and a.proc.poll() is None  # still draining the long run
+        assert _status(client_b, short_thread, short_run["run_id"]) == "success"
+        assert [_status(client_b, short_thread, r["run_id"]) for r in queued] == ["success", "success"]
+        assert owner_of(database_url, short_thread)[0] == b.process_id(database_url)
+        assert a.wait(timeout=60) == 0
+        assert _status(client_b, long_thread, long_run["run_id"]) == "success"  # finished within the grace
 
 
 def test_a_run_created_on_a_draining_owners_thread_is_accepted_and_runs_on_the_next_owner(tmp_path: Path) -> None:
     """A rolling restart refuses no background run: a create on a thread whose owner drains (sent to
     a peer, which forwards it) is accepted `pending`; the thread's next owner runs it after the
     drained run. A create that would wait on the draining owner is still refused (503)."""
-    with cluster_backends() as (database_url, redis_url):
-        a = ClusterProcess(_dir(tmp_path, "a"), database_url, redis_url, "--shutdown-grace", "30", lease=30.0)
-        b = ClusterProcess(_dir(tmp_path, "b"), database_url, redis_url, lease=30.0)
-        try:
-            a.start()
-            b.start()
-            client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
-            thread = client_a.threads.create()["thread_id"]
-            long_run = client_a.runs.create(thread, "steps", input={"tag": "long", "delay": 3.0})
-            wait_until(lambda: _status(client_a, thread, long_run["run_id"]) == "running", timeout=30)
-            a.terminate()
-            with httpx.Client(base_url=b.url, timeout=10) as http:
-                body = {"assistant_id": "steps", "input": {"tag": "after", "delay": 0}, "multitask_strategy": "enqueue"}
-                wait_until(lambda: http.get("/ok").status_code == 200, timeout=10)
-                waited = http.post(f"/threads/{thread}/runs/wait", json=body)
-                created = http.post(f"/threads/{thread}/runs", json=body)
-            assert a.proc is not None and a.proc.poll() is None, "A should still be draining its long run"
-            assert waited.status_code == 503, waited.text
-            assert created.status_code == 200, created.text
-            assert created.json()["status"] == "pending"
-            successor = created.json()["run_id"]
-            wait_until(lambda: _status(client_b, thread, successor) in TERMINAL, timeout=60, interval=0.05)
-            assert _status(client_b, thread, long_run["run_id"]) == "success"  # finished within the grace
-            assert _status(client_b, thread, successor) == "success"
-            assert owner_of(database_url, thread)[0] == b.process_id(database_url)
-            assert a.wait(timeout=60) == 0
-        finally:
-            a.stop()
-            b.stop()
+    with process_pair(partial(_dir, tmp_path), lease=30.0, args_a=("--shutdown-grace", "30")) as (a, b, database_url):
+        client_a, client_b = get_sync_client(url=a.url), get_sync_client(url=b.url)
+        thread = client_a.threads.create()["thread_id"]
+        long_run = client_a.runs.create(thread, "steps", input={"tag": "long", "delay": 3.0})
+        wait_until(lambda: _status(client_a, thread, long_run["run_id"]) == "running", timeout=30)
+        a.terminate()
+        with httpx.Client(base_url=b.url, timeout=10) as http:
+            body = {"assistant_id": "steps", "input": {"tag": "after", "delay": 0}, "multitask_strategy": "enqueue"}
+            wait_until(lambda: http.get("/ok").status_code == 200, timeout=10)
+            waited = http.post(f"/threads/{thread}/runs/wait", json=body)
+            created = http.post(f"/threads/{thread}/runs", json=body)
+        assert a.proc is not None and a.proc.poll() is None, "A should still be draining its long run"
+        assert waited.status_code == 503, waited.text
+        assert created.status_code == 200, created.text
+        assert created.json()["status"] == "pending"
+        successor = created.json()["run_id"]
+        wait_until(lambda: _status(client_b, thread, successor) in TERMINAL, timeout=60, interval=0.05)
+        assert _status(client_b, thread, long_run["run_id"]) == "success"  # finished within the grace
+        assert _status(client_b, thread, successor) == "success"
+        assert owner_of(database_url, thread)[0] == b.process_id(database_url)
+        assert a.wait(timeout=60) == 0
