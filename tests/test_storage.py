@@ -69,6 +69,45 @@ def test_assistants_put_get_list_delete(storage: RecordStorage) -> None:
     assert storage.get_assistant("a1") is None
 
 
+def test_assistant_reads_are_remembered_and_every_write_forgets_them(tmp_path: Path) -> None:
+    """`CachedRecords` (assistants on a backend this process writes alone): a second read - or a
+    second miss - does not reach the table; every kind of write, and a read that raced with a write,
+    leaves nothing stale behind."""
+    from actors.storage.memory import MemoryTable
+    from actors.storage.record_storage import ASSISTANTS
+    from actors.storage.records import CachedRecords
+
+    table = MemoryTable()
+    reads: list[str] = []
+    get = table.get
+    table.get = lambda kind, key: (reads.append(key), get(kind, key))[1]  # type: ignore[method-assign]
+    assistants = CachedRecords(table, ASSISTANTS)
+    a = Assistant(assistant_id="a1", graph_id="g", name="one")
+    assert assistants.get("a1") is None and assistants.get("a1") is None  # a miss, remembered
+    assert reads == ["a1"]
+    assistants.put(a)
+    assert assistants.get("a1") == a and assistants.get("a1") == a
+    assert reads == ["a1", "a1"]
+    assistants.update("a1", name="two")
+    assert assistants.get("a1").name == "two"
+    assert assistants.delete("a1") is True
+    assert assistants.get("a1") is None
+    assert len(reads) == 4
+    # A read that started before a write and ended after it is not remembered.
+    assistants.put(a)
+    def old_then_write(kind: str, key: str) -> bytes | None:
+        data = get(kind, key)  # the old record, read just before another caller's write
+        assistants.put(msgspec.structs.replace(a, name="newer"))
+        return data
+
+    table.get = old_then_write  # type: ignore[method-assign]
+    assert assistants.get("a1").name == "one"
+    table.get = get  # type: ignore[method-assign]
+    assert assistants.get("a1").name == "newer"
+    with pytest.raises(TypeError):  # a batch write would bypass the cache
+        assistants.put_write(a)
+
+
 def test_assistant_versions_are_kept_per_assistant_and_deleted_with_it(storage: RecordStorage) -> None:
     v1 = Assistant(assistant_id="a2", graph_id="g", name="v1")
     v2 = msgspec.structs.replace(v1, name="v2", version=2)

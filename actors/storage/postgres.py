@@ -388,7 +388,7 @@ class PostgresStorage(RecordStorage):
             ping_by_writing(table)()
 
         health = StorageHealth(ping)
-        super().__init__(GuardedTable(table, health), saver, store, PostgresCheckpoints(table.writer))
+        super().__init__(GuardedTable(table, health), saver, store, PostgresCheckpoints(table.writer), sole_writer=exclusive)
         self.async_closers.extend([pool.close, saver.close_readers])
         if self._lock is not None:
             self._lock.watch(health.failed)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..models import Assistant, Cron, Run, RunStatus, Thread, now
-from .records import Kind, Records, RecordTable
+from .records import CachedRecords, Kind, Records, RecordTable
 
 
 class RunOutput(msgspec.Struct, kw_only=True):
@@ -46,12 +46,15 @@ class RecordStorage:
 
     backend = "records"
 
-    def __init__(self, table: RecordTable, checkpointer: Any, store: Any, checkpoints: Checkpoints) -> None:
+    def __init__(
+        self, table: RecordTable, checkpointer: Any, store: Any, checkpoints: Checkpoints, *, sole_writer: bool = False
+    ) -> None:
+        """`sole_writer`: no other process writes this table, so assistants may be cached (records.py)."""
         self.table = table
         self.checkpointer = checkpointer
         self.store = store
         self._checkpoints = checkpoints
-        self.assistants = Records(table, ASSISTANTS)
+        self.assistants = (CachedRecords if sole_writer else Records)(table, ASSISTANTS)
         self.assistant_versions = Records(table, ASSISTANT_VERSIONS)
         self.threads = Records(table, THREADS)
         self.runs = Records(table, RUNS)

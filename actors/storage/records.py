@@ -9,6 +9,7 @@ works - and is tested by tests/test_storage.py - on every backend at once. See d
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -158,3 +159,71 @@ class Records(Generic[T]):
     def scan(self, *, parent: str | None = None, status: str | None = None, newest_first: bool = False) -> list[T]:
         rows = self.table.scan(self.kind.name, parent=parent, status=status, newest_first=newest_first)
         return [decode(data, self.kind.type) for data in rows]
+
+
+class CachedRecords(Records[T]):
+    """`Records` that remembers what it read - for a kind read on every run and rarely written
+    (assistants: a run's create reads its assistant up to four times) - on a backend where this
+    process is the only writer (SQLite holds its data directory; PostgreSQL outside cluster mode
+    holds the schema lock). Every write through it forgets the key first; a read that raced with a
+    write is not remembered (`_generation`), so the cache never outlives a change. A miss is
+    remembered too: a run given a graph id tries it as an assistant id first."""
+
+    def __init__(self, table: RecordTable, kind: Kind[T]) -> None:
+        super().__init__(table, kind)
+        self._data: dict[str, bytes | None] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def get(self, key: str) -> T | None:
+        try:
+            data = self._data[key]
+        except KeyError:
+            generation = self._generation
+            data = self.table.get(self.kind.name, key)
+            with self._lock:
+                if generation == self._generation:
+                    self._data[key] = data
+        return None if data is None else decode(data, self.kind.type)
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._data.clear()
+
+    def insert(self, record: T) -> bool:
+        try:
+            return super().insert(record)
+        finally:
+            self._changed()
+
+    def put(self, record: T) -> None:
+        try:
+            super().put(record)
+        finally:
+            self._changed()
+
+    def update(self, key: str, **changes: Any) -> T | None:
+        try:
+            _op, args = Records.update_write(self, key, **changes)
+            return self.updated(self.table.update(*args))
+        finally:
+            self._changed()
+
+    def put_write(self, record: T) -> Write:
+        raise TypeError(f"{self.kind.name} records are cached: write them with put, not in a batch")
+
+    def update_write(self, key: str, **changes: Any) -> Write:
+        raise TypeError(f"{self.kind.name} records are cached: write them with update, not in a batch")
+
+    def delete(self, key: str) -> bool:
+        try:
+            return super().delete(key)
+        finally:
+            self._changed()
+
+    def delete_children(self, parent: str) -> int:
+        try:
+            return super().delete_children(parent)
+        finally:
+            self._changed()

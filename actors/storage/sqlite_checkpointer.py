@@ -10,8 +10,8 @@ meanwhile into one `BEGIN ... COMMIT` (see docs/benchmarks.md for the profile an
 
 Durability is unchanged: a caller's `aput`/`aput_writes` returns only after the transaction holding
 its write has committed, so with `durability="sync"` a step's checkpoint is committed before the next
-step starts, as before. Each write runs inside its own SAVEPOINT, so one failing call (a value that
-cannot be serialized) fails alone and the others in its batch still commit.
+step starts, as before. One failing call (a value that cannot be serialized) fails alone: its batch
+is rolled back and each call run again on its own (`run_batch`), so the others still commit.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class GroupCommitSqliteSaver(SqliteSaver):
             cur.close()
 
     def _run_batch(self, batch: list[Call]) -> None:
-        run_in_savepoints(self.conn, batch)
+        run_batch(self.conn, batch)
 
     def close(self) -> None:
         self._reads.shutdown(wait=True, cancel_futures=True)
@@ -144,32 +144,51 @@ class GroupCommitSqliteSaver(SqliteSaver):
         self.conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, *run_ids))
 
 
-def run_in_savepoints(conn: sqlite3.Connection, batch: list[Call]) -> None:
-    """A group-commit batch on SQLite: one transaction (if any call writes), each write in a
-    SAVEPOINT of its own, so a failing call (a value that cannot be serialized) is undone alone and
-    the rest still commit; if the transaction itself fails (a full disk), every call fails with it."""
-    writing = any(call.writes for call in batch)
-    try:
-        if writing:
-            conn.execute("BEGIN IMMEDIATE")
+def run_batch(conn: sqlite3.Connection, batch: list[Call]) -> None:
+    """A group-commit batch on SQLite: one transaction (if any call writes). Optimistic: the calls run
+    one after the other with no SAVEPOINT between them (each one was two more statements, and each
+    statement hands the GIL away and waits to get it back: the dearest part of a call under load).
+    If one fails (a value that cannot be serialized), the transaction is rolled back and each call
+    runs again in a transaction of its own, so it fails alone and the others still commit; if the
+    database itself fails (a full disk), every call fails with it. Calls are database work only, so
+    running one again after a rollback is safe."""
+    if not any(call.writes for call in batch):
         for call in batch:
-            if not call.writes:
-                call.run()
-                continue
-            conn.execute("SAVEPOINT call")
+            call.run()
+        return
+    try:
+        _transaction(conn, batch)
+    except sqlite3.Error as exc:
+        if len(batch) == 1:
+            batch[0].result, batch[0].error = None, exc
+            return
+    else:
+        if all(call.error is None for call in batch) or len(batch) == 1:
+            return
+    for call in batch:  # someone failed, and the batch was rolled back: each on its own
+        try:
+            _transaction(conn, [call])
+        except sqlite3.Error as exc:
+            call.result, call.error = None, exc
+
+
+def _transaction(conn: sqlite3.Connection, calls: list[Call]) -> None:
+    """The calls in one transaction, committed if every call succeeded, else rolled back; raises
+    if the database failed (BEGIN, COMMIT, or SQLite having rolled back by itself)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for call in calls:
             call.run()
             if call.error is not None:
-                if not conn.in_transaction:  # SQLite rolled it all back itself (a full disk): all fail
+                if not conn.in_transaction and isinstance(call.error, sqlite3.Error):  # SQLite rolled back (a full disk)
                     raise call.error
-                conn.execute("ROLLBACK TO call")
-            conn.execute("RELEASE call")
-        if writing:
-            conn.execute("COMMIT")
-    except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                return
+        conn.execute("COMMIT")
+    except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        for call in batch:
-            call.result, call.error = None, exc
+        raise
 
 
 def _thread_of(config: Any) -> str:
