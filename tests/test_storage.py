@@ -222,6 +222,22 @@ def test_a_batch_is_all_or_none(storage: RecordStorage) -> None:
     assert storage.get_thread(thread.thread_id) == thread
 
 
+def test_a_batch_of_upserts_lands_in_order_and_keeps_list_order(storage: RecordStorage) -> None:
+    """A run's start and end are batches of upserts only (SQLite sends them as one statement): a key
+    given twice ends with its last record, and a replaced record keeps its place in list order."""
+    thread = _thread()
+    storage.create_thread(thread)
+    first, second = _run(thread.thread_id), _run(thread.thread_id)
+    storage.table.batch([storage.runs.put_write(first), storage.runs.put_write(second)])
+    running = msgspec.structs.replace(first, status="running")
+    done = msgspec.structs.replace(first, status="success")
+    busy = msgspec.structs.replace(thread, status="busy")
+    assert storage.table.batch([storage.runs.put_write(running), storage.threads.put_write(busy), storage.runs.put_write(done)]) == [None] * 3
+    assert storage.get_run(first.run_id) == done
+    assert storage.get_thread(thread.thread_id) == busy
+    assert [r.run_id for r in storage.list_runs(thread.thread_id)] == [second.run_id, first.run_id]
+
+
 def test_delete_thread_takes_its_runs_and_outputs(storage: RecordStorage) -> None:
     keep, doomed = _thread(), _thread()
     storage.create_thread(keep)
