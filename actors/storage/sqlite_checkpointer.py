@@ -27,6 +27,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from .base import checkpoint_metadata
 from .group_commit import Call, GroupCommitWriter, InputCheckpoints
+from .sqlite_inserts import HeldInserts, HoldingCursor
 
 
 class GroupCommitSqliteSaver(SqliteSaver):
@@ -40,6 +41,7 @@ class GroupCommitSqliteSaver(SqliteSaver):
         conn.execute("PRAGMA synchronous=NORMAL")
         super().__init__(conn, serde=serde)
         self.setup()
+        self._held = HeldInserts(conn)
         self.writer = GroupCommitWriter("checkpoint-writer", self._run_batch)
         self._inputs = InputCheckpoints()
         # Latest-checkpoint reads (every run's start, every state read) on a connection of their own
@@ -51,16 +53,17 @@ class GroupCommitSqliteSaver(SqliteSaver):
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="checkpoint-reader")
 
     @contextmanager
-    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
-        """On the writer thread only, inside the batch's transaction: the batch commits, not the call."""
+    def cursor(self, transaction: bool = True) -> Iterator[Any]:
+        """On the writer thread only, inside the batch's transaction: the batch commits, not the
+        call; its INSERTs are held and sent together before the commit (sqlite_inserts.py)."""
         cur = self.conn.cursor()
         try:
-            yield cur
+            yield HoldingCursor(cur, self._held)
         finally:
             cur.close()
 
     def _run_batch(self, batch: list[Call]) -> None:
-        run_batch(self.conn, batch)
+        run_batch(self.conn, batch, self._held)
 
     def close(self) -> None:
         self._reads.shutdown(wait=True, cancel_futures=True)
@@ -144,20 +147,21 @@ class GroupCommitSqliteSaver(SqliteSaver):
         self.conn.execute(f"DELETE FROM checkpoints WHERE {where}", (thread_id, *run_ids))
 
 
-def run_batch(conn: sqlite3.Connection, batch: list[Call]) -> None:
+def run_batch(conn: sqlite3.Connection, batch: list[Call], held: HeldInserts | None = None) -> None:
     """A group-commit batch on SQLite: one transaction (if any call writes). Optimistic: the calls run
     one after the other with no SAVEPOINT between them (each one was two more statements, and each
     statement hands the GIL away and waits to get it back: the dearest part of a call under load).
     If one fails (a value that cannot be serialized), the transaction is rolled back and each call
     runs again in a transaction of its own, so it fails alone and the others still commit; if the
     database itself fails (a full disk), every call fails with it. Calls are database work only, so
-    running one again after a rollback is safe."""
+    running one again after a rollback is safe. `held`: INSERTs the calls kept back (the checkpoint
+    saver's, sqlite_inserts.py), sent just before each commit."""
     if not any(call.writes for call in batch):
         for call in batch:
             call.run()
         return
     try:
-        _transaction(conn, batch)
+        _transaction(conn, batch, held)
     except sqlite3.Error as exc:
         if len(batch) == 1:
             batch[0].result, batch[0].error = None, exc
@@ -167,12 +171,12 @@ def run_batch(conn: sqlite3.Connection, batch: list[Call]) -> None:
             return
     for call in batch:  # someone failed, and the batch was rolled back: each on its own
         try:
-            _transaction(conn, [call])
+            _transaction(conn, [call], held)
         except sqlite3.Error as exc:
             call.result, call.error = None, exc
 
 
-def _transaction(conn: sqlite3.Connection, calls: list[Call]) -> None:
+def _transaction(conn: sqlite3.Connection, calls: list[Call], held: HeldInserts | None) -> None:
     """The calls in one transaction, committed if every call succeeded, else rolled back; raises
     if the database failed (BEGIN, COMMIT, or SQLite having rolled back by itself)."""
     conn.execute("BEGIN IMMEDIATE")
@@ -184,11 +188,16 @@ def _transaction(conn: sqlite3.Connection, calls: list[Call]) -> None:
                     raise call.error
                 conn.execute("ROLLBACK")
                 return
+        if held is not None:
+            held.flush()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    finally:
+        if held is not None:
+            held.discard()  # what a rolled-back transaction held (after a commit: nothing)
 
 
 def _thread_of(config: Any) -> str:
