@@ -72,13 +72,11 @@ class GroupCommitSqliteSaver(SqliteSaver):
         self.conn.close()
 
     def _read_latest(self, config: Any) -> Any:
-        """On the reader thread: the checkpoint and its pending writes from one snapshot."""
-        conn = self._reader.conn
-        conn.execute("BEGIN")
-        try:
-            return SqliteSaver.get_tuple(self._reader, config)
-        finally:
-            conn.execute("COMMIT")
+        """On the reader thread: the checkpoint, then its pending writes. Two statements, each its
+        own snapshot, without a read transaction around them (BEGIN and COMMIT were two more
+        statements, each a GIL hand-off under load): writes added between the two are writes of
+        that checkpoint all the same, and a run's start reads when no run of its thread is going."""
+        return SqliteSaver.get_tuple(self._reader, config)
 
     # --- the checkpointer API: SqliteSaver's own code, on the writer ----------------------------
 
