@@ -46,3 +46,44 @@ async def test_it_passes_every_test_that_async_sqlite_saver_passes(tmp_path: Pat
 def _passed(report) -> set[str]:
     """Capabilities whose every test passed."""
     return {cap for cap, result in report.results.items() if result.passed}
+
+
+async def test_group_commit_postgres_saver_passes_what_async_postgres_saver_passes() -> None:
+    """The PostgreSQL saver (writes through the group-commit writer, folded into multi-row
+    statements; latest reads on reader threads): whatever LangGraph's own `AsyncPostgresSaver`
+    passes on the same database, ours passes."""
+    import asyncio
+    from contextlib import ExitStack
+
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    from actors import Settings
+    from actors.kernel.runtime import GraphLoop
+    from actors.storage import open_storage
+    from tests.backends import postgres_schema
+
+    with ExitStack() as stack:
+        runtime = GraphLoop(2)
+        stack.callback(runtime.stop)
+
+        @checkpointer_test(name="GroupCommitPostgresSaver")
+        async def group_commit_postgres():
+            url = stack.enter_context(postgres_schema())
+            storage = await asyncio.to_thread(open_storage, Settings(storage="postgres", database_url=url, database_pool_size=2), runtime)
+            try:
+                yield storage.checkpointer
+            finally:
+                await asyncio.wrap_future(runtime.submit(storage.aclose()))
+                await asyncio.to_thread(storage.close)
+
+        @checkpointer_test(name="AsyncPostgresSaver")
+        async def reference():
+            url = stack.enter_context(postgres_schema())
+            async with AsyncPostgresSaver.from_conn_string(url) as saver:
+                await saver.setup()
+                yield saver
+
+        ours = await validate(group_commit_postgres)
+        theirs = await validate(reference)
+    assert _passed(theirs), "the reference saver passed nothing: the suite did not run"
+    assert _passed(ours) >= _passed(theirs), {cap: r.failures for cap, r in ours.results.items() if r.failures}

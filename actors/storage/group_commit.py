@@ -156,6 +156,17 @@ class InputCheckpoints:
         its latest checkpoint must then go through the writer, after it (read-your-writes)."""
         return thread_id in self._queued
 
+    async def landed(self, thread_id: str | None) -> None:
+        """Once the thread's queued input save (every thread's, for None) has settled: for a read
+        that does not go through the writer (PostgreSQL's history), read-your-writes. Only saves
+        queued from this loop can be awaited here; in the server every checkpoint call is on the
+        graph loop."""
+        queued = list(self._queued.values()) if thread_id is None else [self._queued[thread_id]] if thread_id in self._queued else []
+        loop = asyncio.get_running_loop()
+        mine = [saved for saved in queued if saved.get_loop() is loop]
+        if mine:
+            await asyncio.wait(mine)  # its error, if any, is for the thread's next checkpoint call
+
     async def save(self, thread_id: str, saved: asyncio.Future[Any], input_of: tuple[Any, str] | None = None) -> Any:
         """The result of a checkpoint call just queued on the writer (`saved`), once committed - or,
         for an input checkpoint (`input_of`: its config and checkpoint id), at once: the config its

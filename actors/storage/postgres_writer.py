@@ -26,13 +26,17 @@ from psycopg.rows import dict_row
 
 from .base import checkpoint_metadata
 from .group_commit import Call, GroupCommitWriter, InputCheckpoints
+from .postgres_rows import HeldRows, HoldingConnection
 
 
 class PostgresWriter:
     def __init__(self, url: str, *, connect_timeout: float = 10) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
-        self.conn = self._connect()
+        # Calls see the connection through `HoldingConnection`: their foldable INSERTs are held and
+        # sent as multi-row statements before the next other statement or the COMMIT (postgres_rows.py).
+        self.held = HeldRows()
+        self.conn: Any = HoldingConnection(self._connect(), self.held)
         self.on_reconnect: Any = lambda: None
         """Called after the connection was opened again (postgres.py: verify the schema lock)."""
         self.fencing: Any = None
@@ -62,7 +66,7 @@ class PostgresWriter:
         if not (self.conn.closed or self.conn.broken):
             return True
         try:
-            self.conn = self._connect()
+            self.conn = HoldingConnection(self._connect(), self.held)
             self.on_reconnect()
             return True
         except (psycopg.Error, RuntimeError):  # RuntimeError: the schema lock is lost (LockLost)
@@ -102,6 +106,7 @@ class PostgresWriter:
         out without waiting for each other, so a batch is one round trip (and the commit's flush),
         plus one per result a call reads before the end (an insert's RETURNING, an update's SELECT).
         psycopg's `transaction()` would sync the pipeline twice more, after BEGIN and before COMMIT."""
+        self.held.discard()  # anything a failed transaction left
         with self.conn.pipeline():
             self.conn.execute("BEGIN")
             for call in calls:
@@ -179,6 +184,13 @@ class GroupCommitPostgresSaver(AsyncPostgresSaver):
         if self._inputs.pending(_thread_of(config)):  # a run's input save is queued: read after it
             return await self._writer.writer.acall(self._writes.get_tuple, config, writes=False)
         return await asyncio.wrap_future(self._readers.submit(self._reads.get_tuple, config))
+
+    async def alist(self, config: Any, *, filter: Any = None, before: Any = None, limit: int | None = None) -> Any:
+        """History, on the async pool - after the thread's input checkpoint, if one is queued."""
+        thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
+        await self._inputs.landed(None if thread_id is None else str(thread_id))
+        async for item in super().alist(config, filter=filter, before=before, limit=limit):
+            yield item
 
     async def close_readers(self) -> None:
         self._readers.shutdown(wait=False, cancel_futures=True)
