@@ -30,7 +30,7 @@ from .postgres_rows import HeldRows, HoldingConnection
 
 
 class PostgresWriter:
-    def __init__(self, url: str, *, connect_timeout: float = 10) -> None:
+    def __init__(self, url: str, *, connect_timeout: float = 10, name: str = "postgres-writer") -> None:
         self.url = url
         self.connect_timeout = connect_timeout
         # Calls see the connection through `HoldingConnection`: their foldable INSERTs are held and
@@ -41,7 +41,7 @@ class PostgresWriter:
         """Called after the connection was opened again (postgres.py: verify the schema lock)."""
         self.fencing: Any = None
         """Cluster mode only (actors/cluster/fencing.py): fences a thread's writes by its owner's epoch."""
-        self.writer = GroupCommitWriter("postgres-writer", self._run_batch)
+        self.writer = GroupCommitWriter(name, self._run_batch)
 
     def _connect(self) -> psycopg.Connection[Any]:
         # Autocommit: the writer opens its own transaction per batch. psycopg prepares a statement
