@@ -108,6 +108,43 @@ def test_assistant_reads_are_remembered_and_every_write_forgets_them(tmp_path: P
         assistants.put_write(a)
 
 
+def test_runs_this_process_wrote_are_read_back_without_the_table(tmp_path: Path) -> None:
+    """`RecentRecords` (runs, on a backend this process writes alone): what was committed is read
+    back as written; a delete or a failed write forgets it; reads never fill it; bounded."""
+    from actors.storage.memory import MemoryTable
+    from actors.storage.record_storage import RUNS
+    from actors.storage.records import RecentRecords
+
+    table = MemoryTable()
+    reads: list[str] = []
+    get = table.get
+    table.get = lambda kind, key: (reads.append(key), get(kind, key))[1]  # type: ignore[method-assign]
+    runs = RecentRecords(table, RUNS, size=2)
+    run = _run("t1")
+    runs.put(run)
+    assert runs.get(run.run_id) == run and reads == []
+    running = msgspec.structs.replace(run, status="running")
+    table.batch([runs.put_write(running)])
+    runs.written(running)
+    assert runs.get(run.run_id) == running and reads == []
+    assert runs.update(run.run_id, status="success").status == "success"
+    assert runs.get(run.run_id).status == "success" and reads == []
+    # A write that failed: its outcome is unknown, so the next read asks the table.
+    upsert = table.upsert
+    table.upsert = lambda *a: (_ for _ in ()).throw(OSError("disk full"))  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        runs.put(msgspec.structs.replace(run, status="error"))
+    table.upsert = upsert  # type: ignore[method-assign]
+    assert runs.get(run.run_id).status == "success" and reads == [run.run_id]
+    assert runs.get(run.run_id) is not None and len(reads) == 2  # that read did not fill it
+    others = [_run("t1"), _run("t1")]
+    for other in others:
+        runs.put(other)
+    assert runs.get(others[0].run_id) == others[0] and runs.get(others[1].run_id) == others[1] and len(reads) == 2
+    assert runs.delete(others[0].run_id) is True
+    assert runs.get(others[0].run_id) is None and len(reads) == 3
+
+
 def test_assistant_versions_are_kept_per_assistant_and_deleted_with_it(storage: RecordStorage) -> None:
     v1 = Assistant(assistant_id="a2", graph_id="g", name="v1")
     v2 = msgspec.structs.replace(v1, name="v2", version=2)

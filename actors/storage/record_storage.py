@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..models import Assistant, Cron, Run, RunStatus, Thread, now
-from .records import CachedRecords, Kind, Records, RecordTable
+from .records import CachedRecords, Kind, RecentRecords, Records, RecordTable
 
 
 class RunOutput(msgspec.Struct, kw_only=True):
@@ -57,7 +57,7 @@ class RecordStorage:
         self.assistants = (CachedRecords if sole_writer else Records)(table, ASSISTANTS)
         self.assistant_versions = Records(table, ASSISTANT_VERSIONS)
         self.threads = Records(table, THREADS)
-        self.runs = Records(table, RUNS)
+        self.runs: Records[Run] = RecentRecords(table, RUNS) if sole_writer else Records(table, RUNS)
         self.outputs = Records(table, RUN_OUTPUTS)
         self.crons = Records(table, CRONS)
         self.health: Any = getattr(table, "health", None)
@@ -138,11 +138,21 @@ class RecordStorage:
 
     def accept_run(self, run: Run, thread: Thread | None = None) -> None:
         """Store a new run and, in the same transaction, its thread's record if given (its graph)."""
-        self.table.batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])])
+        self._batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])], [run])
 
     def start_run(self, run: Run, thread: Thread | None) -> None:
         """The run, now `running`, and its thread, now `busy`, together."""
-        self.table.batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])])
+        self._batch([self.runs.put_write(run), *([self.threads.put_write(thread)] if thread else [])], [run])
+
+    def _batch(self, writes: list[Any], runs: list[Run]) -> None:
+        """`writes` in one transaction; `runs` are among them (remembered once committed)."""
+        if not isinstance(self.runs, RecentRecords):
+            self.table.batch(writes)
+            return
+        self.runs.forget(*(run.run_id for run in runs))
+        self.table.batch(writes)
+        for run in runs:
+            self.runs.written(run)
 
     def end_run(self, run: Run, output: Any, thread: Thread | None = None, starting: Run | None = None) -> None:
         """The run's output and its record with its terminal status, its thread's record (values,
@@ -154,7 +164,7 @@ class RecordStorage:
             writes.insert(0, self.threads.put_write(thread))
         if starting is not None:
             writes.append(self.runs.put_write(starting))
-        self.table.batch(writes)
+        self._batch(writes, [run, *([starting] if starting is not None else [])])
 
     def set_run_output(self, run_id: str, output: Any) -> None:
         run = self.runs.get(run_id)

@@ -9,6 +9,7 @@ works - and is tested by tests/test_storage.py - on every backend at once. See d
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
@@ -227,3 +228,70 @@ class CachedRecords(Records[T]):
             return super().delete_children(parent)
         finally:
             self._changed()
+
+
+class RecentRecords(Records[T]):
+    """`Records` that remembers the last records this process wrote - for runs, which a client
+    reads back right after (its join, its stream, a status poll) - on a backend where this process
+    is the only writer (as `CachedRecords`). A record is remembered once its write has committed,
+    as written; reads never fill it (so no read can put back something older); a delete, or a
+    write that failed (its outcome unknown), forgets. At most `size` records (least recent out)."""
+
+    def __init__(self, table: RecordTable, kind: Kind[T], size: int = 4096) -> None:
+        super().__init__(table, kind)
+        self._size = size
+        self._recent: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> T | None:
+        data = self._recent.get(key)
+        if data is None:
+            return super().get(key)
+        return decode(data, self.kind.type)
+
+    def written(self, record: T) -> None:
+        """`record` was committed (a batch's put_write): remember it."""
+        self._remember(self.kind.key(record), encode(record))
+
+    def forget(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._recent.pop(key, None)
+
+    def _remember(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._recent[key] = data
+            self._recent.move_to_end(key)
+            while len(self._recent) > self._size:
+                self._recent.popitem(last=False)
+
+    def insert(self, record: T) -> bool:
+        key, data, parent, status = self.kind.columns(record)
+        self.forget(key)
+        inserted = self.table.insert(self.kind.name, key, data, parent, status)
+        if inserted:
+            self._remember(key, data)
+        return inserted
+
+    def put(self, record: T) -> None:
+        key, data, parent, status = self.kind.columns(record)
+        self.forget(key)
+        self.table.upsert(self.kind.name, key, data, parent, status)
+        self._remember(key, data)
+
+    def update(self, key: str, **changes: Any) -> T | None:
+        self.forget(key)
+        _op, args = self.update_write(key, **changes)
+        data = self.table.update(*args)
+        if data is not None:
+            self._remember(key, data)
+        return self.updated(data)
+
+    def delete(self, key: str) -> bool:
+        self.forget(key)
+        return super().delete(key)
+
+    def delete_children(self, parent: str) -> int:
+        with self._lock:
+            self._recent.clear()  # which of them are the parent's is not known here; it is rare
+        return super().delete_children(parent)
